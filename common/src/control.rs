@@ -1,0 +1,133 @@
+//! Suite-wide control files every job reads: `state/control.json` (pause) and
+//! `state/circuit.json` (the rate-limit circuit written by check-ratelimit).
+//!
+//! Both are written atomically through [`crate::fsutil::write_atomic`], so a reader sees the
+//! old or the new file, never a torn one.
+
+use crate::exit::data_error;
+use crate::fsutil;
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// `state/control.json`: `{"paused": true, "reason": "…", "by": "…", "at": "…"}`.
+/// While paused, every job except poll-teams exits 75 with one log line.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Control {
+    pub paused: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub by: Option<String>,
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Whether the circuit lets model calls through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CircuitState {
+    #[default]
+    Closed,
+    Open,
+}
+
+/// `state/circuit.json`, written by check-ratelimit. Jobs that call the model provider
+/// degrade (skip the model) while it is open.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Circuit {
+    pub state: CircuitState,
+    /// `rate_limit`, `quota` (closed only by a human) or `manual`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// When the limit is expected to reset.
+    #[serde(default)]
+    pub reset_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub incident_id: Option<String>,
+    #[serde(default)]
+    pub matches: u64,
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl Circuit {
+    pub fn is_open(&self) -> bool {
+        self.state == CircuitState::Open
+    }
+}
+
+fn read_json<T: DeserializeOwned + Default>(path: &Path) -> Result<T> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+            data_error(format!(
+                "{} does not parse at line {}, column {}: {e}; fix or delete it",
+                path.display(),
+                e.line(),
+                e.column()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot read {}", path.display()))),
+    }
+}
+
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(v)?;
+    bytes.push(b'\n');
+    fsutil::write_atomic(path, &bytes)
+}
+
+/// Read `control.json` (absent = not paused).
+pub fn read_control(state_dir: &Path) -> Result<Control> {
+    read_json(&state_dir.join("control.json"))
+}
+
+/// Write `control.json` atomically.
+pub fn write_control(state_dir: &Path, c: &Control) -> Result<()> {
+    write_json(&state_dir.join("control.json"), c)
+}
+
+/// Read `circuit.json` (absent = closed).
+pub fn read_circuit(state_dir: &Path) -> Result<Circuit> {
+    read_json(&state_dir.join("circuit.json"))
+}
+
+/// Write `circuit.json` atomically.
+pub fn write_circuit(state_dir: &Path, c: &Circuit) -> Result<()> {
+    write_json(&state_dir.join("circuit.json"), c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_files_mean_running_and_closed() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(!read_control(d.path()).unwrap().paused);
+        assert!(!read_circuit(d.path()).unwrap().is_open());
+    }
+
+    #[test]
+    fn roundtrip_and_corrupt() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Control {
+            paused: true,
+            reason: Some("maintenance".into()),
+            by: Some("op".into()),
+            at: Some(Utc::now()),
+        };
+        write_control(d.path(), &c).unwrap();
+        assert_eq!(read_control(d.path()).unwrap(), c);
+        std::fs::write(d.path().join("circuit.json"), "{").unwrap();
+        let err = read_circuit(d.path()).unwrap_err();
+        assert!(err.to_string().contains("circuit.json"), "{err}");
+    }
+}

@@ -1,0 +1,248 @@
+//! Durable file primitives: atomic replace, private directories, stale temp-file sweep.
+//!
+//! Promise: after [`write_atomic`] returns `Ok`, the file holds the new bytes and survives a
+//! crash or power loss; if the process dies at any instant before that, the file holds the old
+//! bytes (or does not exist, if it never did). Never a torn mix.
+//!
+//! How: the bytes go to a temp file in the same directory (`.<name>.tmp.<pid>.<n>`), which is
+//! flushed and fsynced, renamed over the target, and then the directory is fsynced so the rename
+//! itself is durable. A temp file left behind by a killed process is removed by
+//! [`sweep_temp_files`] at the next start, once its pid is gone.
+//!
+//! Limitations: Linux semantics (rename is atomic within one filesystem; `/proc` tells whether a
+//! pid is alive); a symlink at the target is replaced, not followed; extended attributes and ACLs
+//! are not copied.
+
+use anyhow::{Context, Result};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Mode and ownership for a file written by [`write_atomic_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FileOptions {
+    /// Permission bits of the new file (default 0600).
+    pub mode: Option<u32>,
+    /// Owner and group to give the new file (needs privileges unless unchanged).
+    pub owner: Option<(u32, u32)>,
+}
+
+/// Atomically replace `path` with `bytes`, mode 0600. See the module docs for the promise.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, bytes, FileOptions::default())
+}
+
+/// Atomically replace `path`, keeping the mode and owner of the file it replaces (if any).
+pub fn write_atomic_preserving(path: &Path, bytes: &[u8]) -> Result<()> {
+    let opts = match fs::metadata(path) {
+        Ok(m) => FileOptions {
+            mode: Some(m.permissions().mode() & 0o7777),
+            owner: Some((m.uid(), m.gid())),
+        },
+        Err(_) => FileOptions::default(),
+    };
+    write_atomic_with(path, bytes, opts)
+}
+
+/// Atomically replace `path` with `bytes` using the given mode/owner.
+pub fn write_atomic_with(path: &Path, bytes: &[u8], opts: FileOptions) -> Result<()> {
+    let dir = parent_of(path);
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} has no file name", path.display()))?
+        .to_string_lossy();
+    let tmp = dir.join(format!(
+        ".{name}.tmp.{}.{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| -> Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(opts.mode.unwrap_or(0o600))
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(bytes)
+            .and_then(|_| f.flush())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        if let Some(mode) = opts.mode {
+            // The umask may have narrowed the mode given to open(2).
+            f.set_permissions(fs::Permissions::from_mode(mode))
+                .with_context(|| format!("cannot set mode of {}", tmp.display()))?;
+        }
+        if let Some((uid, gid)) = opts.owner {
+            let m = f.metadata()?;
+            if m.uid() != uid || m.gid() != gid {
+                std::os::unix::fs::fchown(&f, Some(uid), Some(gid)).with_context(|| {
+                    format!("cannot give {} to uid {uid} gid {gid}", tmp.display())
+                })?;
+            }
+        }
+        f.sync_all()
+            .with_context(|| format!("cannot fsync {}", tmp.display()))?;
+        drop(f);
+        fs::rename(&tmp, path)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(e.context(format!(
+            "could not write {} (the previous version, if any, is intact)",
+            path.display()
+        )));
+    }
+    sync_dir(dir)
+}
+
+/// fsync a directory so that renames and creations inside it are durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot fsync directory {}", dir.display()))
+}
+
+/// Create `dir` (and parents) with mode 0700 if missing. An existing directory is left as is.
+pub fn ensure_private_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create directory {}", dir.display()))
+}
+
+/// Durably copy `src` to `dst` (atomic, fsynced), returning the bytes copied.
+pub fn copy_atomic(src: &Path, dst: &Path, opts: FileOptions) -> Result<Vec<u8>> {
+    let bytes = fs::read(src).with_context(|| format!("cannot read {}", src.display()))?;
+    write_atomic_with(dst, &bytes, opts)?;
+    Ok(bytes)
+}
+
+/// Remove temp files left in `dir` by [`write_atomic`] calls of processes that no longer exist.
+/// Returns the paths removed.
+pub fn sweep_temp_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = temp_owner(&name.to_string_lossy()) else {
+            continue;
+        };
+        if pid == std::process::id() || !pid_alive(pid) {
+            let p = entry.path();
+            if fs::remove_file(&p).is_ok() {
+                removed.push(p);
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// The pid embedded in a temp-file name made by [`write_atomic`], if it is one.
+fn temp_owner(name: &str) -> Option<u32> {
+    if !name.starts_with('.') {
+        return None;
+    }
+    let (_, tail) = name.rsplit_once(".tmp.")?;
+    let (pid, n) = tail.split_once('.')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+/// Whether a process with this pid exists (Linux `/proc`).
+pub fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// The machine's host name (for lock holders and run records).
+pub fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_replace_and_leave_no_temp() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = fs::read_dir(d.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn preserving_keeps_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c.json");
+        fs::write(&p, b"old").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic_preserving(&p, b"new").unwrap();
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+    }
+
+    #[test]
+    fn failed_write_keeps_old_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sub").join("x.json");
+        // parent missing: the write fails and says which file
+        let err = write_atomic(&p, b"x").unwrap_err();
+        assert!(format!("{err:#}").contains("x.json"), "{err:#}");
+    }
+
+    #[test]
+    fn sweep_removes_only_dead_owners() {
+        let d = tempfile::tempdir().unwrap();
+        let dead = d.path().join(".s.json.tmp.999999999.0");
+        let live = d.path().join(format!(".s.json.tmp.{}.7", 1)); // pid 1 always exists
+        let other = d.path().join(".hidden");
+        for p in [&dead, &live, &other] {
+            fs::write(p, b"x").unwrap();
+        }
+        let removed = sweep_temp_files(d.path()).unwrap();
+        assert_eq!(removed, vec![dead.clone()]);
+        assert!(live.exists() && other.exists());
+    }
+
+    #[test]
+    fn temp_owner_parses_names() {
+        assert_eq!(temp_owner(".a.json.tmp.42.3"), Some(42));
+        assert_eq!(temp_owner("a.json.tmp.42.3"), None);
+        assert_eq!(temp_owner(".a.json"), None);
+        assert_eq!(temp_owner(".a.tmp.x.3"), None);
+    }
+}

@@ -1,0 +1,656 @@
+//! The process boundary every job goes through: [`main`].
+//!
+//! Flow of one run: parse the command line → set up logging → load config → take the lock
+//! (exit 75 if held) → sweep stale temp files → load state (exit 65 if corrupt) → honour the
+//! pause switch → dead-man `/start` ping → `Job::run` → record the run → save state atomically →
+//! dead-man result ping → exit code. Errors are printed once, as `<job>: error: <chain>`.
+
+use crate::config::{ConfigFile, RuntimeConfig, Secret, resolve_path, resolve_secret};
+use crate::exit::{Exit, code_of, one_line};
+use crate::fsutil::{self, ensure_private_dir, hostname};
+use crate::http::{Http, Method, Retry};
+use crate::lock::{self, Holder};
+use crate::logging::{self, LogOptions};
+use crate::signals::StopFlag;
+use crate::state::{OutcomeKind, RunRecord, State, StateStore};
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use clap::{Args, Command, FromArgMatches};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::cell::OnceCell;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Flags every job has.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Suite root holding config.json, state/ and logs/ [default: $AGENT_JOBS_ROOT, else the current directory]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub root: Option<PathBuf>,
+    /// Config file [default: <root>/config.json]
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Do everything except side effects; write no state; say what would be done
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// If another run holds the lock, wait up to SECS for it instead of exiting 75
+    #[arg(long, value_name = "SECS", global = true)]
+    pub wait_lock: Option<u64>,
+    /// Move an unreadable state file aside (<job>.json.corrupt-<UTC time>) and start fresh
+    #[arg(long, global = true)]
+    pub reset_state: bool,
+    /// Stop cleanly after SECS, progress saved; the next run continues
+    #[arg(long, value_name = "SECS", global = true)]
+    pub max_runtime: Option<u64>,
+    /// More output: -v shows info on stderr and debug in the log, -vv debug on stderr
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Less output: -q shows only errors on stderr, -qq nothing
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
+    pub quiet: u8,
+}
+
+/// How a command line uses the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A normal (cron) run: lock, pause switch, run recorded in state, pings.
+    Run,
+    /// A manual command that changes state (restore, open, close): lock, state saved,
+    /// not recorded as a run, pause switch ignored.
+    Command,
+    /// Read-only inspection (status, list, diff): no lock, nothing written.
+    ReadOnly,
+}
+
+/// What a job returns from a run.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub kind: OutcomeKind,
+    /// One line for the log and state (`delivered 3 messages`).
+    pub summary: String,
+    /// For `failed` outcomes: why (recorded in `errors`).
+    pub error: Option<String>,
+    /// Override of the exit code (e.g. 75 for "circuit open").
+    pub exit: Option<Exit>,
+}
+
+impl Outcome {
+    pub fn ok(summary: impl Into<String>) -> Self {
+        Self::new(OutcomeKind::Ok, summary)
+    }
+    pub fn noop(summary: impl Into<String>) -> Self {
+        Self::new(OutcomeKind::Noop, summary)
+    }
+    pub fn degraded(summary: impl Into<String>) -> Self {
+        Self::new(OutcomeKind::Degraded, summary)
+    }
+    /// The run went on but some items failed (exit 1).
+    pub fn failed(summary: impl Into<String>, error: impl Into<String>) -> Self {
+        let mut o = Self::new(OutcomeKind::Failed, summary);
+        o.error = Some(error.into());
+        o
+    }
+    /// The run chose not to work (exit 75 by default).
+    pub fn skipped(summary: impl Into<String>) -> Self {
+        let mut o = Self::new(OutcomeKind::Skipped, summary);
+        o.exit = Some(Exit::TempFail);
+        o
+    }
+    fn new(kind: OutcomeKind, summary: impl Into<String>) -> Self {
+        Outcome {
+            kind,
+            summary: summary.into(),
+            error: None,
+            exit: None,
+        }
+    }
+    /// Set the exit code explicitly.
+    pub fn with_exit(mut self, exit: Exit) -> Self {
+        self.exit = Some(exit);
+        self
+    }
+    fn exit_code(&self) -> Exit {
+        self.exit.unwrap_or(match self.kind {
+            OutcomeKind::Failed => Exit::Failed,
+            OutcomeKind::Skipped => Exit::TempFail,
+            _ => Exit::Ok,
+        })
+    }
+}
+
+/// One job of the suite. `main.rs` of a job is `common::main::<TheJob>()`.
+pub trait Job {
+    /// Binary and config-section name, e.g. `poll-teams`.
+    const NAME: &'static str;
+    /// Version (use `env!("CARGO_PKG_VERSION")`).
+    const VERSION: &'static str;
+    /// One-line description for `--help`.
+    const ABOUT: &'static str;
+    /// Examples shown at the end of `--help`.
+    const EXAMPLES: &'static str;
+    /// Whether the job stops while the suite is paused (`state/control.json`).
+    const HONOURS_PAUSE: bool = true;
+    /// Version of the state file; bump it and implement [`Job::migrate`] on incompatible changes.
+    const SCHEMA_VERSION: u32 = 1;
+
+    /// Job-specific flags and subcommands.
+    type Args: Args + std::fmt::Debug;
+    /// The job's section of config.json (`#[serde(deny_unknown_fields, default)]`).
+    type Config: DeserializeOwned + Default;
+    /// The job's own part of its state file.
+    type Data: Serialize + DeserializeOwned + Default;
+
+    /// How this command line uses the runtime.
+    fn mode(_args: &Self::Args) -> Mode {
+        Mode::Run
+    }
+
+    /// Migrate a state file (whole JSON) from an older `schema_version`.
+    fn migrate(_from: u32, state: Value) -> Result<Value> {
+        Ok(state)
+    }
+
+    /// Checks of the config that serde cannot express (run before the lock is taken).
+    fn validate(_cfg: &Self::Config, _ctx: &Paths) -> Result<()> {
+        Ok(())
+    }
+
+    /// Do the work. Keep `ctx.state.data` consistent at every point: it is saved as is even
+    /// when the run fails or is interrupted.
+    fn run(ctx: &mut Ctx<Self::Data>, cfg: &Self::Config, args: &Self::Args) -> Result<Outcome>;
+}
+
+/// Where everything lives for one root.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub root: PathBuf,
+    pub config: PathBuf,
+    pub state_dir: PathBuf,
+    pub logs_dir: PathBuf,
+}
+
+impl Paths {
+    pub fn new(root: PathBuf, config: Option<PathBuf>) -> Paths {
+        let config = config.unwrap_or_else(|| root.join("config.json"));
+        Paths {
+            state_dir: root.join("state"),
+            logs_dir: root.join("logs"),
+            config,
+            root,
+        }
+    }
+    /// `state/<job>.json`
+    pub fn state_file(&self, job: &str) -> PathBuf {
+        self.state_dir.join(format!("{job}.json"))
+    }
+    /// `state/<job>.lock`
+    pub fn lock_file(&self, job: &str) -> PathBuf {
+        self.state_dir.join(format!("{job}.lock"))
+    }
+    /// Resolve a configured path (`~`, relative to the root).
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        resolve_path(&self.root, p)
+    }
+}
+
+/// Everything a job needs during a run.
+pub struct Ctx<D> {
+    pub job: &'static str,
+    pub version: &'static str,
+    pub paths: Paths,
+    pub config: ConfigFile,
+    pub runtime: RuntimeConfig,
+    pub run_id: String,
+    pub host: String,
+    pub started_at: DateTime<Utc>,
+    pub dry_run: bool,
+    pub mode: Mode,
+    pub stop: StopFlag,
+    pub state: State<D>,
+    store: StateStore,
+    deadline: Option<Instant>,
+    http: OnceCell<Http>,
+}
+
+impl<D> std::fmt::Debug for Ctx<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("job", &self.job)
+            .field("root", &self.paths.root)
+            .field("run_id", &self.run_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
+    /// Persist progress now (state saved atomically; the run itself is recorded at the end).
+    /// Does nothing in `--dry-run` and read-only mode.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        if self.dry_run || self.mode == Mode::ReadOnly {
+            return Ok(());
+        }
+        self.store.save(&self.state)
+    }
+
+    /// The run should stop now: a signal arrived or the `--max-runtime` deadline passed.
+    pub fn should_stop(&self) -> bool {
+        self.stop.raised().is_some() || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Why the run should stop, if it should.
+    pub fn stop_reason(&self) -> Option<String> {
+        if let Some(sig) = self.stop.raised() {
+            return Some(format!("signal {sig}"));
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Some("--max-runtime reached".into());
+        }
+        None
+    }
+
+    /// The run's deadline (`--max-runtime`), if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The HTTP client, built on first use.
+    pub fn http(&self) -> Result<&Http> {
+        if let Some(h) = self.http.get() {
+            return Ok(h);
+        }
+        let h = Http::new(&self.runtime.http, self.deadline)?.with_stop(self.stop.clone());
+        Ok(self.http.get_or_init(|| h))
+    }
+
+    /// Add `n` to the counter metric `key`.
+    pub fn metric_add(&mut self, key: &str, n: u64) {
+        let cur = self
+            .state
+            .metrics
+            .get(key)
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        self.state.metrics.insert(key.into(), Value::from(cur + n));
+    }
+
+    /// Set the gauge metric `key`.
+    pub fn metric_set(&mut self, key: &str, v: impl Into<Value>) {
+        self.state.metrics.insert(key.into(), v.into());
+    }
+
+    /// Resolve a secret from `<key>_env` / `<key>_file` config values.
+    pub fn secret(
+        &self,
+        key: &str,
+        env: Option<&str>,
+        file: Option<&Path>,
+    ) -> Result<Option<Secret>> {
+        resolve_secret(key, env, file, &self.paths.root)
+    }
+
+    /// The circuit written by check-ratelimit. An unreadable file counts as open (logged).
+    pub fn circuit(&self) -> crate::control::Circuit {
+        match crate::control::read_circuit(&self.paths.state_dir) {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!("{}; treating the circuit as open", one_line(&e));
+                crate::control::Circuit {
+                    state: crate::control::CircuitState::Open,
+                    reason: Some("circuit.json unreadable".into()),
+                    ..Default::default()
+                }
+            }
+        }
+    }
+}
+
+/// Entry point of every job binary: `fn main() -> ExitCode { common::main::<Job>() }`.
+pub fn main<J: Job>() -> std::process::ExitCode {
+    let code = run_with_args::<J>(std::env::args_os().collect());
+    log::logger().flush();
+    std::process::ExitCode::from(code.code() as u8)
+}
+
+fn build_cli<J: Job>() -> Command {
+    let cmd = Command::new(J::NAME)
+        .version(J::VERSION)
+        .about(J::ABOUT)
+        .after_help(format!(
+            "Examples:\n{}\n\nExit codes: 0 ok or nothing to do, 1 failed, 2 usage, 65 bad data or state, \
+             75 skipped (lock held, paused, circuit open), 78 config error, 130/143 interrupted.",
+            J::EXAMPLES
+        ));
+    let cmd = CommonArgs::augment_args(cmd);
+    J::Args::augment_args(cmd)
+}
+
+/// Run a job with explicit arguments (argv[0] included) and return its exit code.
+pub fn run_with_args<J: Job>(argv: Vec<OsString>) -> Exit {
+    let matches = match build_cli::<J>().try_get_matches_from(&argv) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => Exit::Ok,
+                _ => Exit::Usage,
+            };
+        }
+    };
+    let parsed = CommonArgs::from_arg_matches(&matches)
+        .and_then(|c| J::Args::from_arg_matches(&matches).map(|a| (c, a)));
+    let (common, args) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = e.print();
+            return Exit::Usage;
+        }
+    };
+    let argv: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    match run_inner::<J>(common, args, argv) {
+        Ok(code) => code,
+        Err(e) => {
+            let code = code_of(&e);
+            report_error(J::NAME, &e, code);
+            code
+        }
+    }
+}
+
+fn report_error(job: &str, e: &anyhow::Error, code: Exit) {
+    let msg = one_line(e);
+    if log::max_level() == log::LevelFilter::Off {
+        // Logging was never set up (failure before init).
+        eprintln!("{job}: error: {}", crate::redact::redact(&msg));
+    } else if code == Exit::TempFail {
+        log::warn!("{msg}");
+    } else {
+        log::error!("{msg}");
+    }
+}
+
+fn resolve_root(flag: Option<PathBuf>) -> Result<PathBuf> {
+    let root = match flag {
+        Some(r) => r,
+        None => match std::env::var_os("AGENT_JOBS_ROOT") {
+            Some(r) if !r.is_empty() => PathBuf::from(r),
+            _ => std::env::current_dir().context("cannot read the current directory")?,
+        },
+    };
+    if !root.is_dir() {
+        return Err(crate::exit::config_error(format!(
+            "root {} is not a directory (set --root or AGENT_JOBS_ROOT)",
+            root.display()
+        )));
+    }
+    Ok(std::path::absolute(&root).unwrap_or(root))
+}
+
+fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Result<Exit> {
+    let started_at = Utc::now();
+    let t0 = Instant::now();
+    let root = resolve_root(common.root.clone())?;
+    let config_path = common.config.as_ref().map(|c| resolve_path(&root, c));
+    let paths = Paths::new(root, config_path);
+    let mode = J::mode(&args);
+
+    // Logging first, so every later error lands in the log too. The runtime section is read
+    // leniently here for the rotation settings; it is validated strictly right after.
+    let config_result = ConfigFile::load(&paths.config);
+    let pre_runtime: RuntimeConfig = config_result
+        .as_ref()
+        .ok()
+        .and_then(|c| c.section("runtime").ok())
+        .unwrap_or_default();
+    if mode != Mode::ReadOnly || paths.logs_dir.is_dir() {
+        ensure_private_dir(&paths.logs_dir)?;
+    }
+    let run_id = logging::init(
+        J::NAME,
+        &paths.logs_dir,
+        &LogOptions {
+            verbose: common.verbose,
+            quiet: common.quiet,
+            rust_log: std::env::var("RUST_LOG").ok(),
+            max_bytes: pre_runtime.log_max_bytes,
+            keep: pre_runtime.log_keep,
+        },
+    );
+    let config = config_result?;
+    let runtime: RuntimeConfig = config.section("runtime")?;
+    runtime.validate(&config.path)?;
+    let job_cfg: J::Config = config.section(J::NAME)?;
+    J::validate(&job_cfg, &paths)?;
+
+    ensure_private_dir(&paths.state_dir)?;
+    let host = hostname();
+    let _lock = if mode == Mode::ReadOnly {
+        None
+    } else {
+        let me = Holder {
+            pid: std::process::id(),
+            started_at,
+            host: host.clone(),
+            argv: argv.clone(),
+        };
+        Some(lock::acquire(
+            &paths.lock_file(J::NAME),
+            common.wait_lock.map(Duration::from_secs),
+            &me,
+        )?)
+    };
+    if mode != Mode::ReadOnly {
+        for p in fsutil::sweep_temp_files(&paths.state_dir)? {
+            log::info!(
+                "removed leftover temp file {} from a killed run",
+                p.display()
+            );
+        }
+    }
+
+    let store = StateStore {
+        path: paths.state_file(J::NAME),
+        job: J::NAME,
+        schema_version: J::SCHEMA_VERSION,
+    };
+    if common.reset_state && mode != Mode::ReadOnly {
+        if let Some(dest) = store.move_aside()? {
+            log::warn!(
+                "--reset-state: moved {} to {}; starting with fresh state",
+                store.path.display(),
+                dest.display()
+            );
+        }
+    }
+    let state: State<J::Data> = store.load(J::migrate)?;
+
+    let deadline = common.max_runtime.map(|s| t0 + Duration::from_secs(s));
+    let mut ctx = Ctx {
+        job: J::NAME,
+        version: J::VERSION,
+        paths,
+        config,
+        runtime,
+        run_id,
+        host,
+        started_at,
+        dry_run: common.dry_run,
+        mode,
+        stop: StopFlag::install(),
+        state,
+        store,
+        deadline,
+        http: OnceCell::new(),
+    };
+
+    if mode == Mode::Run && J::HONOURS_PAUSE {
+        let control = crate::control::read_control(&ctx.paths.state_dir)?;
+        if control.paused {
+            let msg = format!(
+                "skipped: the suite is paused{}{}{} (resume with /start or by setting \"paused\": false in {})",
+                control
+                    .by
+                    .as_deref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default(),
+                control
+                    .at
+                    .map(|a| format!(
+                        " at {}",
+                        a.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ))
+                    .unwrap_or_default(),
+                control
+                    .reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default(),
+                ctx.paths.state_dir.join("control.json").display()
+            );
+            log::info!("{msg}");
+            let outcome = Outcome::skipped(msg);
+            return finish::<J>(&mut ctx, Ok(outcome), t0);
+        }
+    }
+
+    if mode == Mode::Run {
+        ping(&ctx, "start");
+    }
+    let result = J::run(&mut ctx, &job_cfg, &args);
+    finish::<J>(&mut ctx, result, t0)
+}
+
+/// Record the run, save state, ping, and decide the exit code.
+fn finish<J: Job>(ctx: &mut Ctx<J::Data>, result: Result<Outcome>, t0: Instant) -> Result<Exit> {
+    let duration_ms = t0.elapsed().as_millis() as u64;
+    let signal = ctx.stop.raised();
+    let (mut outcome, mut exit, error) = match result {
+        Ok(o) => {
+            let exit = o.exit_code();
+            let err = o.error.clone();
+            (o, exit, err)
+        }
+        Err(e) => {
+            let exit = code_of(&e);
+            let msg = one_line(&e);
+            (Outcome::failed("error", msg.clone()), exit, Some(msg))
+        }
+    };
+    let mut error = error.map(|e| crate::redact::redact(&e).into_owned());
+    if let Some(sig) = signal {
+        exit = exit.merge(if sig == signal_hook::consts::SIGINT {
+            Exit::Interrupted
+        } else {
+            Exit::Terminated
+        });
+        if outcome.kind != OutcomeKind::Failed {
+            outcome.kind = OutcomeKind::Failed;
+        }
+        error.get_or_insert_with(|| format!("interrupted by signal {sig}; progress saved"));
+    }
+    let record = RunRecord {
+        started_at: ctx.started_at,
+        finished_at: Utc::now(),
+        duration_ms,
+        outcome: outcome.kind,
+        exit_code: exit.code(),
+        error: error.clone(),
+        summary: Some(crate::redact::redact(&outcome.summary).into_owned())
+            .filter(|s| !s.is_empty()),
+        pid: std::process::id(),
+        host: ctx.host.clone(),
+        version: ctx.version.to_string(),
+        run_id: ctx.run_id.clone(),
+    };
+    match ctx.mode {
+        Mode::Run => ctx.state.record_run(record),
+        Mode::Command => {
+            if let Some(e) = &error {
+                ctx.state.push_error(Utc::now(), e.clone(), &ctx.run_id);
+            }
+        }
+        Mode::ReadOnly => {}
+    }
+    let save = if ctx.dry_run || ctx.mode == Mode::ReadOnly {
+        Ok(())
+    } else {
+        ctx.store.save(&ctx.state)
+    };
+    if let Err(e) = save {
+        // The job's result stands in the log; the state file keeps its previous version.
+        log::error!("{}", one_line(&e));
+        exit = exit.merge(Exit::Failed);
+    }
+    let kind = outcome.kind.as_str();
+    let summary = &outcome.summary;
+    match (&error, exit) {
+        (Some(e), Exit::TempFail) => log::warn!("{e}"),
+        (Some(e), x) if x != Exit::Ok => log::error!("{e}"),
+        (Some(e), _) => log::warn!("{e}"),
+        (None, _) => {}
+    }
+    if outcome.kind == OutcomeKind::Degraded {
+        log::warn!("degraded: {summary}");
+    }
+    if ctx.mode != Mode::ReadOnly {
+        log::info!(
+            "finished: {kind} (exit {}) in {duration_ms} ms: {summary}",
+            exit.code()
+        );
+    }
+    if ctx.mode == Mode::Run && outcome.kind != OutcomeKind::Skipped {
+        ping(ctx, if exit == Exit::Ok { "" } else { "fail" });
+    }
+    Ok(exit)
+}
+
+/// Dead-man ping: `<base>/start`, `<base>` on success, `<base>/fail` on failure. Failures are
+/// logged and never change the job's outcome.
+fn ping<D: Serialize + DeserializeOwned + Default>(ctx: &Ctx<D>, suffix: &str) {
+    let Some(base) = ctx.runtime.pings.get(ctx.job) else {
+        return;
+    };
+    if ctx.dry_run {
+        return;
+    }
+    let base = base.trim_end_matches('/');
+    let url = if suffix.is_empty() {
+        format!("{base}?rid={}", rid(&ctx.run_id, ctx.started_at))
+    } else {
+        format!("{base}/{suffix}?rid={}", rid(&ctx.run_id, ctx.started_at))
+    };
+    let cfg = crate::http::HttpConfig {
+        timeout_secs: ctx.runtime.ping_timeout_secs as f64,
+        connect_timeout_secs: ctx.runtime.ping_timeout_secs as f64,
+        max_retries: 1,
+        ..Default::default()
+    };
+    let r =
+        Http::new(&cfg, None).and_then(|h| h.send(Method::POST, &url, Retry::Idempotent, |r| r));
+    match r {
+        Ok(resp) if resp.is_success() => log::debug!("dead-man ping {url}: {}", resp.status),
+        Ok(resp) => log::warn!("dead-man ping {url} answered HTTP {}", resp.status),
+        Err(e) => log::warn!("dead-man ping {url} failed: {}", one_line(&e)),
+    }
+}
+
+/// A UUID-shaped run id for healthchecks' `rid` parameter.
+fn rid(run_id: &str, at: DateTime<Utc>) -> String {
+    let n = at.timestamp_nanos_opt().unwrap_or(0) as u64;
+    let r = u32::from_str_radix(run_id, 16).unwrap_or(0);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        r,
+        (n >> 48) & 0xffff,
+        (n >> 36) & 0xfff,
+        (n >> 24) & 0xfff,
+        n & 0xffff_ffff_ffff
+    )
+}

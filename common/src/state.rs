@@ -1,0 +1,442 @@
+//! The job state file `<root>/state/<job>.json`: run bookkeeping shared by every job, plus the
+//! job's own `data`.
+//!
+//! Promises: written only through [`crate::fsutil::write_atomic`] (old or new, never torn); a file
+//! that does not parse is never overwritten (exit 65 naming file, line and column, with the hint
+//! to fix it or run `--reset-state`); a `schema_version` newer than the binary is refused (exit
+//! 65); an older one is migrated by the job.
+
+use crate::exit::data_error;
+use crate::fsutil;
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+
+/// Runs kept in `history` (for the report's charts).
+pub const HISTORY_LEN: usize = 50;
+/// Errors kept in `errors`.
+pub const ERRORS_LEN: usize = 20;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutcomeKind {
+    /// Did its work.
+    Ok,
+    /// Nothing to do.
+    Noop,
+    /// Did its work with a fallback or partially (exit 0, a warning says why).
+    Degraded,
+    /// Failed.
+    Failed,
+    /// Did not run: suite paused, circuit open.
+    Skipped,
+}
+
+impl OutcomeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::Ok => "ok",
+            OutcomeKind::Noop => "noop",
+            OutcomeKind::Degraded => "degraded",
+            OutcomeKind::Failed => "failed",
+            OutcomeKind::Skipped => "skipped",
+        }
+    }
+}
+
+/// The record of one run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub outcome: OutcomeKind,
+    pub exit_code: i32,
+    pub error: Option<String>,
+    #[serde(default)]
+    pub summary: Option<String>,
+    pub pid: u32,
+    pub host: String,
+    pub version: String,
+    #[serde(default)]
+    pub run_id: String,
+}
+
+/// One line of the bounded run history.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub outcome: OutcomeKind,
+    #[serde(default)]
+    pub exit_code: i32,
+}
+
+/// One entry of the bounded error ring.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorEntry {
+    pub at: DateTime<Utc>,
+    pub message: String,
+    #[serde(default)]
+    pub run_id: String,
+}
+
+/// Run counters since the state file was created.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counters {
+    pub total: u64,
+    pub ok: u64,
+    pub noop: u64,
+    pub degraded: u64,
+    pub failed: u64,
+    pub skipped: u64,
+}
+
+impl Counters {
+    pub fn count(&mut self, kind: OutcomeKind) {
+        self.total += 1;
+        match kind {
+            OutcomeKind::Ok => self.ok += 1,
+            OutcomeKind::Noop => self.noop += 1,
+            OutcomeKind::Degraded => self.degraded += 1,
+            OutcomeKind::Failed => self.failed += 1,
+            OutcomeKind::Skipped => self.skipped += 1,
+        }
+    }
+}
+
+/// Dedup bookkeeping of one alert key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlertRecord {
+    pub severity: String,
+    pub first_at: DateTime<Utc>,
+    pub last_sent_at: Option<DateTime<Utc>>,
+    /// `sending` (recorded before delivery), `sent`, `failed: …`, or `logged` (no channel).
+    pub status: String,
+    pub sent: u64,
+    pub suppressed: u64,
+    pub last_text: String,
+}
+
+/// The whole state file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State<D> {
+    pub schema_version: u32,
+    pub job: String,
+    pub last_run: Option<RunRecord>,
+    pub last_success: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    #[serde(default)]
+    pub runs: Counters,
+    #[serde(default)]
+    pub history: VecDeque<HistoryEntry>,
+    #[serde(default)]
+    pub errors: VecDeque<ErrorEntry>,
+    /// Job metrics: counters (added to by each run) and gauges (last value).
+    #[serde(default)]
+    pub metrics: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub alerts: BTreeMap<String, AlertRecord>,
+    /// The job's own data.
+    #[serde(default)]
+    pub data: D,
+}
+
+impl<D: Default> State<D> {
+    pub fn new(job: &str, schema_version: u32) -> Self {
+        State {
+            schema_version,
+            job: job.to_string(),
+            last_run: None,
+            last_success: None,
+            consecutive_failures: 0,
+            runs: Counters::default(),
+            history: VecDeque::new(),
+            errors: VecDeque::new(),
+            metrics: BTreeMap::new(),
+            alerts: BTreeMap::new(),
+            data: D::default(),
+        }
+    }
+}
+
+impl<D> State<D> {
+    /// Record an error in the bounded ring.
+    pub fn push_error(&mut self, at: DateTime<Utc>, message: String, run_id: &str) {
+        self.errors.push_back(ErrorEntry {
+            at,
+            message,
+            run_id: run_id.to_string(),
+        });
+        while self.errors.len() > ERRORS_LEN {
+            self.errors.pop_front();
+        }
+    }
+
+    /// Record a finished run: last_run, history, counters, failures, last_success.
+    pub fn record_run(&mut self, rec: RunRecord) {
+        self.runs.count(rec.outcome);
+        match rec.outcome {
+            OutcomeKind::Ok | OutcomeKind::Noop | OutcomeKind::Degraded => {
+                self.consecutive_failures = 0;
+                self.last_success = Some(rec.finished_at);
+            }
+            OutcomeKind::Failed => self.consecutive_failures += 1,
+            OutcomeKind::Skipped => {}
+        }
+        if let Some(e) = &rec.error {
+            self.push_error(rec.finished_at, e.clone(), &rec.run_id);
+        }
+        self.history.push_back(HistoryEntry {
+            started_at: rec.started_at,
+            duration_ms: rec.duration_ms,
+            outcome: rec.outcome,
+            exit_code: rec.exit_code,
+        });
+        while self.history.len() > HISTORY_LEN {
+            self.history.pop_front();
+        }
+        self.last_run = Some(rec);
+    }
+}
+
+/// Where a job's state lives and how it is versioned.
+#[derive(Debug, Clone)]
+pub struct StateStore {
+    pub path: PathBuf,
+    pub job: &'static str,
+    pub schema_version: u32,
+}
+
+/// A migration hook: `(from_version, whole state as JSON) -> migrated JSON`.
+pub type Migrate = fn(u32, Value) -> Result<Value>;
+
+impl StateStore {
+    /// Load the state, or a fresh one if the file does not exist.
+    pub fn load<D: DeserializeOwned + Default>(&self, migrate: Migrate) -> Result<State<D>> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(State::new(self.job, self.schema_version));
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", self.path.display()));
+            }
+        };
+        let hint = format!(
+            "fix it by hand, or run `{} --reset-state` to move it aside and start fresh",
+            self.job
+        );
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            data_error(format!(
+                "state file {} does not parse at line {}, column {}: {e}; {hint}",
+                self.path.display(),
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let version = value
+            .get("schema_version")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| {
+                data_error(format!(
+                    "state file {} has no numeric `schema_version`; {hint}",
+                    self.path.display()
+                ))
+            })? as u32;
+        if let Some(job) = value.get("job").and_then(Value::as_str)
+            && job != self.job
+        {
+            return Err(data_error(format!(
+                "state file {} belongs to job `{job}`, not `{}`; {hint}",
+                self.path.display(),
+                self.job
+            )));
+        }
+        if version > self.schema_version {
+            return Err(data_error(format!(
+                "state file {} has schema_version {version}, newer than this {} understands ({}): \
+                 it was written by a newer agent-jobs; upgrade the binary (or run --reset-state to start over)",
+                self.path.display(),
+                self.job,
+                self.schema_version
+            )));
+        }
+        let value = if version < self.schema_version {
+            let mut v = migrate(version, value).with_context(|| {
+                format!(
+                    "cannot migrate {} from schema {version} to {}",
+                    self.path.display(),
+                    self.schema_version
+                )
+            })?;
+            v["schema_version"] = Value::from(self.schema_version);
+            log::info!(
+                "migrated {} from schema {version} to {}",
+                self.path.display(),
+                self.schema_version
+            );
+            v
+        } else {
+            value
+        };
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            data_error(format!(
+                "state file {}: `{}`: {}; {hint}",
+                self.path.display(),
+                e.path(),
+                e.inner()
+            ))
+        })
+    }
+
+    /// Write the state atomically.
+    pub fn save<D: Serialize>(&self, state: &State<D>) -> Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(state).context("cannot serialize state")?;
+        bytes.push(b'\n');
+        fsutil::write_atomic(&self.path, &bytes)
+    }
+
+    /// Move the state file aside to `<job>.json.corrupt-<UTC timestamp>`; returns the new path.
+    pub fn move_aside(&self) -> Result<Option<PathBuf>> {
+        if !self.path.exists() {
+            return Ok(None);
+        }
+        let ts = Utc::now().format("%Y%m%dT%H%M%SZ");
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(format!(".corrupt-{ts}"));
+        let dest = PathBuf::from(name);
+        std::fs::rename(&self.path, &dest).with_context(|| {
+            format!("cannot move {} to {}", self.path.display(), dest.display())
+        })?;
+        fsutil::sync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
+        Ok(Some(dest))
+    }
+}
+
+/// Read any job's state file as loose JSON (for reports and `/status`); `None` if missing.
+pub fn read_loose(path: &Path) -> Result<Option<Value>> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
+            data_error(format!(
+                "{} does not parse at line {}, column {}: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::{Exit, code_of};
+
+    #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+    struct Data {
+        n: u32,
+    }
+
+    fn store(dir: &Path, v: u32) -> StateStore {
+        StateStore {
+            path: dir.join("j.json"),
+            job: "j",
+            schema_version: v,
+        }
+    }
+
+    fn no_migrate(_: u32, v: Value) -> Result<Value> {
+        Ok(v)
+    }
+
+    #[test]
+    fn roundtrip_and_history_bound() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path(), 1);
+        let mut st: State<Data> = s.load(no_migrate).unwrap();
+        for i in 0..60 {
+            let now = Utc::now();
+            st.record_run(RunRecord {
+                started_at: now,
+                finished_at: now,
+                duration_ms: i,
+                outcome: if i % 2 == 0 {
+                    OutcomeKind::Ok
+                } else {
+                    OutcomeKind::Failed
+                },
+                exit_code: 0,
+                error: (i % 2 == 1).then(|| format!("e{i}")),
+                summary: None,
+                pid: 1,
+                host: "h".into(),
+                version: "0".into(),
+                run_id: "r".into(),
+            });
+        }
+        st.data.n = 7;
+        s.save(&st).unwrap();
+        let back: State<Data> = s.load(no_migrate).unwrap();
+        assert_eq!(back.history.len(), HISTORY_LEN);
+        assert_eq!(back.errors.len(), ERRORS_LEN);
+        assert_eq!(back.runs.total, 60);
+        assert_eq!(back.consecutive_failures, 1);
+        assert_eq!(back.data, Data { n: 7 });
+    }
+
+    #[test]
+    fn corrupt_state_is_data_error_with_position() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path(), 1);
+        std::fs::write(&s.path, "{\n  \"schema_version\": 1,\n  oops\n}").unwrap();
+        let err = s.load::<Data>(no_migrate).unwrap_err();
+        assert_eq!(code_of(&err), Exit::DataErr);
+        let m = err.to_string();
+        assert!(m.contains("line 3") && m.contains("--reset-state"), "{m}");
+    }
+
+    #[test]
+    fn newer_schema_is_refused_older_is_migrated() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path(), 2);
+        std::fs::write(&s.path, r#"{"schema_version":3,"job":"j"}"#).unwrap();
+        let err = s.load::<Data>(no_migrate).unwrap_err();
+        assert_eq!(code_of(&err), Exit::DataErr);
+        assert!(err.to_string().contains("newer"), "{err}");
+
+        std::fs::write(
+            &s.path,
+            r#"{"schema_version":1,"job":"j","data":{"count":5}}"#,
+        )
+        .unwrap();
+        fn mig(from: u32, mut v: Value) -> Result<Value> {
+            assert_eq!(from, 1);
+            let c = v["data"]["count"].take();
+            v["data"] = serde_json::json!({ "n": c });
+            Ok(v)
+        }
+        let st: State<Data> = s.load(mig).unwrap();
+        assert_eq!(st.data.n, 5);
+        assert_eq!(st.schema_version, 2);
+    }
+
+    #[test]
+    fn move_aside_keeps_the_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path(), 1);
+        std::fs::write(&s.path, "garbage").unwrap();
+        let dest = s.move_aside().unwrap().unwrap();
+        assert!(!s.path.exists());
+        assert_eq!(std::fs::read_to_string(dest).unwrap(), "garbage");
+    }
+}

@@ -1,0 +1,6 @@
+//! Local fake services for tests and the demo. They listen on loopback only and speak the
+//! real wire formats (see `../shared/reference/graph-teams-and-llm-protocols.md`).
+
+pub mod http;
+
+pub use http::{Reply, Request, Server};
