@@ -170,9 +170,9 @@ impl Default for RuntimeConfig {
 
 impl RuntimeConfig {
     /// Checks that serde cannot express.
-    pub fn validate(&self, file: &Path) -> Result<()> {
+    pub fn validate(&self, file: &Path, this_job: &str) -> Result<()> {
         for job in self.pings.keys() {
-            if !JOBS.contains(&job.as_str()) {
+            if !JOBS.contains(&job.as_str()) && job != this_job {
                 return Err(config_error(format!(
                     "{}: `runtime.pings.{job}`: not a job name (jobs: {})",
                     file.display(),

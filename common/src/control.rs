@@ -79,9 +79,10 @@ fn read_json<T: DeserializeOwned + Default>(path: &Path) -> Result<T> {
 }
 
 fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(v)?;
-    bytes.push(b'\n');
-    fsutil::write_atomic(path, &bytes)
+    let mut text = serde_json::to_string_pretty(v)?;
+    text = crate::redact::scrub_registered(&text).into_owned();
+    text.push('\n');
+    fsutil::write_atomic(path, text.as_bytes())
 }
 
 /// Read `control.json` (absent = not paused).

@@ -236,7 +236,7 @@ impl Http {
                 Err(e) => {
                     let connect = e.is_connect();
                     let timed_out = e.is_timeout();
-                    let msg = format!("{method} {url}: {}", error_chain(&e));
+                    let msg = format!("{method} {url}: {}", error_chain(&e.without_url()));
                     log::debug!("{msg} after {} ms", took.as_millis());
                     let may_retry = retry == Retry::Idempotent || connect;
                     let wait = self.backoff(attempt);

@@ -46,6 +46,24 @@ pub fn register(secret: &str) {
     }
 }
 
+/// Mask only the registered secret values (raw and JSON-escaped) in `text`. Used on state
+/// files, where shape-based masking could alter legitimate data.
+pub fn scrub_registered(text: &str) -> Cow<'_, str> {
+    let mut out: Cow<str> = Cow::Borrowed(text);
+    if let Ok(v) = SECRETS.read() {
+        for s in v.iter() {
+            let escaped = serde_json::to_string(s).unwrap_or_default();
+            let escaped = escaped.trim_matches('"');
+            for form in [s.as_str(), escaped] {
+                if !form.is_empty() && out.contains(form) {
+                    out = Cow::Owned(out.replace(form, MASK));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Mask registered secrets and well-known secret shapes in `text`.
 pub fn redact(text: &str) -> Cow<'_, str> {
     let mut out: Cow<str> = Cow::Borrowed(text);
@@ -196,6 +214,15 @@ mod tests {
         );
         assert!(!s.contains("tok-1234567") && !s.contains("r-98765"), "{s}");
         assert!(s.contains("3599"), "{s}");
+    }
+
+    #[test]
+    fn scrub_handles_json_escaping() {
+        register("quo\"te-secret");
+        let json = serde_json::to_string(&serde_json::json!({"m": "x quo\"te-secret y"})).unwrap();
+        let out = scrub_registered(&json);
+        assert!(!out.contains("te-secret"), "{out}");
+        assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok());
     }
 
     #[test]

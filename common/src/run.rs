@@ -425,7 +425,7 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
     );
     let config = config_result?;
     let runtime: RuntimeConfig = config.section("runtime")?;
-    runtime.validate(&config.path)?;
+    runtime.validate(&config.path, J::NAME)?;
     let job_cfg: J::Config = config.section(J::NAME)?;
     J::validate(&job_cfg, &paths)?;
 

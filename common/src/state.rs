@@ -299,9 +299,10 @@ impl StateStore {
 
     /// Write the state atomically.
     pub fn save<D: Serialize>(&self, state: &State<D>) -> Result<()> {
-        let mut bytes = serde_json::to_vec_pretty(state).context("cannot serialize state")?;
-        bytes.push(b'\n');
-        fsutil::write_atomic(&self.path, &bytes)
+        let mut text = serde_json::to_string_pretty(state).context("cannot serialize state")?;
+        text = crate::redact::scrub_registered(&text).into_owned();
+        text.push('\n');
+        fsutil::write_atomic(&self.path, text.as_bytes())
     }
 
     /// Move the state file aside to `<job>.json.corrupt-<UTC timestamp>`; returns the new path.

@@ -28,6 +28,9 @@ struct Args {
     /// Resolve the secret of `sample.password` from this env var.
     #[arg(long)]
     secret_env: Option<String>,
+    /// Resolve the secret of `sample.password` from this file.
+    #[arg(long)]
+    secret_file: Option<std::path::PathBuf>,
     /// Return a noop outcome.
     #[arg(long)]
     noop: bool,
@@ -55,10 +58,16 @@ impl Job for Sample {
     type Data = Data;
 
     fn run(ctx: &mut Ctx<Data>, _cfg: &Config, args: &Args) -> Result<Outcome> {
-        if let Some(var) = &args.secret_env {
-            let s = ctx.secret("sample.password", Some(var), None)?;
+        if args.secret_env.is_some() || args.secret_file.is_some() {
+            let s = ctx.secret(
+                "sample.password",
+                args.secret_env.as_deref(),
+                args.secret_file.as_deref(),
+            )?;
             if let Some(s) = s {
+                // Deliberately logs the secret: the test checks that the logger masks it.
                 log::warn!("using password {} for login", s.expose());
+                ctx.metric_set("last_login", format!("password={}", s.expose()));
             }
         }
         if let Some(t) = &args.say {
