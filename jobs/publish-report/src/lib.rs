@@ -1,0 +1,3 @@
+//! publish-report: the operations report and status page.
+pub mod cron;
+pub mod logscan;
