@@ -1,0 +1,241 @@
+//! Streaming scan of a byte source in large buffers: only complete lines are examined, a
+//! partial last line is left for the next run, and memory stays bounded by the buffer size and
+//! `max_line_bytes` however long a line is.
+//!
+//! The automaton runs over the whole buffer; line boundaries are looked for only around a
+//! candidate, so the cost per byte is that of the literal search.
+
+use crate::rules::{Found, Rules, Verdict};
+use memchr::{memchr, memrchr};
+use std::io::{ErrorKind, Read};
+
+/// Bytes read per chunk.
+pub const CHUNK: usize = 2 * 1024 * 1024;
+
+/// Counters of one scan.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Stats {
+    pub bytes: u64,
+    pub candidates: u64,
+    pub excluded: u64,
+    pub garbage: u64,
+    pub oversized: u64,
+}
+
+impl Stats {
+    pub fn add(&mut self, o: &Stats) {
+        self.bytes += o.bytes;
+        self.candidates += o.candidates;
+        self.excluded += o.excluded;
+        self.garbage += o.garbage;
+        self.oversized += o.oversized;
+    }
+}
+
+/// Where a scan stopped.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Progress {
+    /// Bytes consumed from the start (always ends at a line boundary, or inside a long line
+    /// being skipped).
+    pub consumed: u64,
+    /// Inside a line longer than `max_line_bytes`: skip up to the next newline.
+    pub skipping: bool,
+}
+
+/// A streaming scanner with its buffer.
+pub struct Scanner<'r> {
+    rules: &'r Rules,
+    max_line: usize,
+    buf: Vec<u8>,
+}
+
+impl<'r> Scanner<'r> {
+    pub fn new(rules: &'r Rules, max_line: usize) -> Self {
+        Scanner {
+            rules,
+            max_line,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Scan `r` to its end. `on_chunk(progress, found, stats)` is called after each chunk with
+    /// what that chunk yielded; returning `false` stops the scan there (progress kept).
+    pub fn scan<R: Read>(
+        &mut self,
+        mut r: R,
+        skipping_at_start: bool,
+        mut on_chunk: impl FnMut(&Progress, Vec<Found>, &Stats) -> bool,
+    ) -> std::io::Result<Progress> {
+        let cap = CHUNK + self.max_line;
+        if self.buf.len() != cap {
+            self.buf = vec![0u8; cap];
+        }
+        let mut carry = 0usize;
+        let mut prog = Progress {
+            consumed: 0,
+            skipping: skipping_at_start,
+        };
+        loop {
+            let n = read_full(&mut r, &mut self.buf[carry..carry + CHUNK])?;
+            if n == 0 {
+                return Ok(prog);
+            }
+            let mut stats = Stats {
+                bytes: n as u64,
+                ..Default::default()
+            };
+            let len = carry + n;
+            let mut start = 0usize;
+            if prog.skipping {
+                // carry is 0 while skipping
+                match memchr(b'\n', &self.buf[..len]) {
+                    Some(i) => {
+                        prog.skipping = false;
+                        stats.oversized += 1;
+                        start = i + 1;
+                        prog.consumed += start as u64;
+                    }
+                    None => {
+                        prog.consumed += len as u64;
+                        if !on_chunk(&prog, Vec::new(), &stats) {
+                            return Ok(prog);
+                        }
+                        continue;
+                    }
+                }
+            }
+            let mut found = Vec::new();
+            match memrchr(b'\n', &self.buf[start..len]) {
+                Some(j) => {
+                    let end = start + j + 1;
+                    self.lines(start, end, &mut found, &mut stats);
+                    prog.consumed += (end - start) as u64;
+                    self.buf.copy_within(end..len, 0);
+                    carry = len - end;
+                }
+                None => {
+                    self.buf.copy_within(start..len, 0);
+                    carry = len - start;
+                }
+            }
+            if carry > self.max_line {
+                // A line longer than allowed: consume what we have and skip to its end.
+                prog.consumed += carry as u64;
+                carry = 0;
+                prog.skipping = true;
+            }
+            if !on_chunk(&prog, found, &stats) {
+                return Ok(prog);
+            }
+        }
+    }
+
+    /// Examine the complete lines in `buf[from..to]` (`to` just after a newline).
+    fn lines(&self, from: usize, to: usize, found: &mut Vec<Found>, stats: &mut Stats) {
+        let hay = &self.buf[..to];
+        let mut pos = from;
+        while let Some((ms, me)) = self.rules.next_candidate(hay, pos) {
+            let ls = memrchr(b'\n', &hay[pos..ms]).map_or(pos, |i| pos + i + 1);
+            let le = memchr(b'\n', &hay[me..]).map_or(to, |i| me + i);
+            stats.candidates += 1;
+            let line = &hay[ls..le];
+            if line.len() > self.max_line {
+                stats.oversized += 1;
+            } else {
+                match self.rules.classify(line) {
+                    Verdict::Match(f) => found.push(f),
+                    Verdict::Excluded => stats.excluded += 1,
+                    Verdict::Garbage(why) => {
+                        stats.garbage += 1;
+                        if stats.garbage <= 3 {
+                            log::info!(
+                                "skipped a line with {why} ({} bytes) that mentions a rate limit",
+                                line.len()
+                            );
+                        }
+                    }
+                }
+            }
+            pos = le + 1;
+            if pos >= to {
+                break;
+            }
+        }
+    }
+}
+
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn scan_all(input: &[u8], max_line: usize, skipping: bool) -> (Progress, Vec<Found>, Stats) {
+        let rules = Rules::new(&[], &[], &[]).unwrap();
+        let mut s = Scanner::new(&rules, max_line);
+        let mut all = Vec::new();
+        let mut st = Stats::default();
+        let p = s
+            .scan(input, skipping, |_, f, s| {
+                all.extend(f);
+                st.add(s);
+                true
+            })
+            .unwrap();
+        (p, all, st)
+    }
+
+    #[test]
+    fn partial_last_line_is_not_consumed() {
+        let input =
+            b"a\n2026-03-05T00:00:00Z x API rate limit reached\n2026-03-05T00:00:01Z API rate li";
+        let (p, f, _) = scan_all(input, 4096, false);
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            p.consumed as usize,
+            input.len() - "2026-03-05T00:00:01Z API rate li".len()
+        );
+        assert!(!p.skipping);
+    }
+
+    #[test]
+    fn one_match_per_line_even_with_several_phrases() {
+        let input = b"x status=429 HTTP 429 API rate limit reached\nnothing\n";
+        let (_, f, st) = scan_all(input, 4096, false);
+        assert_eq!(f.len(), 1);
+        assert_eq!(st.candidates, 1);
+    }
+
+    #[test]
+    fn long_lines_are_skipped_with_bounded_memory() {
+        let mut input = Vec::new();
+        input.extend_from_slice(b"API rate limit reached ");
+        input.extend(std::iter::repeat_n(b'x', 3 * CHUNK));
+        input.extend_from_slice(b"\nok API rate limit reached\n");
+        let (p, f, st) = scan_all(&input, 4096, false);
+        assert_eq!(f.len(), 1, "only the short line counts");
+        assert_eq!(st.oversized, 1);
+        assert_eq!(p.consumed as usize, input.len());
+    }
+
+    #[test]
+    fn skipping_carries_over_between_runs() {
+        let input = b"tail of a long line API rate limit reached\nAPI rate limit reached\n";
+        let (p, f, st) = scan_all(input, 4096, true);
+        assert_eq!(f.len(), 1);
+        assert_eq!(st.oversized, 1);
+        assert_eq!(p.consumed as usize, input.len());
+    }
+}
