@@ -4,5 +4,6 @@
 pub mod graph;
 pub mod http;
 pub mod model;
+pub mod webhook;
 
 pub use http::{Reply, Request, Server};

@@ -1,0 +1,234 @@
+//! The `publish-report` section of config.json, and the checks serde cannot express.
+
+use anyhow::Result;
+use chrono_tz::Tz;
+use common::config_error;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// How long a report's period is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PeriodKind {
+    #[default]
+    Daily,
+    Weekly,
+}
+
+impl PeriodKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeriodKind::Daily => "daily",
+            PeriodKind::Weekly => "weekly",
+        }
+    }
+}
+
+/// Who writes the analysis paragraph.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnalysisMode {
+    /// Deterministic sentences from the collected facts.
+    #[default]
+    Rules,
+    /// No analysis paragraph.
+    None,
+}
+
+/// Kind of destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DestKind {
+    /// JSON POST to a URL (`text`, `html`, `report_id`, …).
+    Webhook,
+    /// A file `<report id>.md` (and `.json`) written atomically into a directory.
+    Directory,
+}
+
+/// One place the report is published to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Destination {
+    /// Unique name; keys the exactly-once bookkeeping in state (renaming it means "new destination").
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: DestKind,
+    /// Webhook URL in the config (fine for a local relay); prefer `url_env` / `url_file`.
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub url_env: Option<String>,
+    #[serde(default)]
+    pub url_file: Option<PathBuf>,
+    /// Directory for `directory` destinations (root-relative or `~`).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Per-request timeout for webhooks, seconds (default: `runtime.http.timeout_secs`).
+    #[serde(default)]
+    pub timeout_secs: Option<f64>,
+    /// Override of `max_publishes_per_day` for this destination.
+    #[serde(default)]
+    pub max_per_day: Option<u32>,
+}
+
+/// `publish-report` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Period used when `--period` is not given.
+    pub period: PeriodKind,
+    /// IANA time zone for periods and cron schedules (e.g. `Europe/Berlin`).
+    pub timezone: String,
+    /// The crontab file to read (root-relative or `~`).
+    pub crontab: PathBuf,
+    /// Read the crontab from this command's output instead (e.g. `["crontab", "-l"]`).
+    pub crontab_command: Option<Vec<String>>,
+    /// Where `<period>.md`, `<period>.json` and `status.html` are written.
+    pub reports_dir: PathBuf,
+    /// Seconds after a due time before a job that has not run counts as overdue.
+    pub grace_secs: u64,
+    /// Per-job grace overrides (job name → seconds).
+    pub grace_overrides: BTreeMap<String, u64>,
+    /// `rules` or `none`.
+    pub analysis: AnalysisMode,
+    /// Where the report goes.
+    pub destinations: Vec<Destination>,
+    /// Most publishes per destination per local day (every send attempt counts).
+    pub max_publishes_per_day: u32,
+    /// Consecutive failures after which a destination cools off.
+    pub failure_threshold: u32,
+    /// Length of the cool-off, seconds.
+    pub cooloff_secs: u64,
+    /// Jobs the report covers (default: the whole suite).
+    pub jobs: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            period: PeriodKind::Daily,
+            timezone: "UTC".into(),
+            crontab: PathBuf::from("crontab"),
+            crontab_command: None,
+            reports_dir: PathBuf::from("reports"),
+            grace_secs: 900,
+            grace_overrides: BTreeMap::new(),
+            analysis: AnalysisMode::Rules,
+            destinations: Vec::new(),
+            max_publishes_per_day: 3,
+            failure_threshold: 3,
+            cooloff_secs: 3600,
+            jobs: common::config::JOBS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+impl Config {
+    /// The configured time zone (validated in [`Config::validate`]).
+    pub fn tz(&self) -> Tz {
+        self.timezone.parse().unwrap_or(Tz::UTC)
+    }
+
+    /// The daily cap of a destination.
+    pub fn cap(&self, d: &Destination) -> u32 {
+        d.max_per_day.unwrap_or(self.max_publishes_per_day)
+    }
+
+    /// Checks serde cannot express; errors name the key.
+    pub fn validate(&self, file: &std::path::Path) -> Result<()> {
+        let f = file.display();
+        if self.timezone.parse::<Tz>().is_err() {
+            return Err(config_error(format!(
+                "{f}: `publish-report.timezone`: `{}` is not an IANA time zone (e.g. `Europe/Berlin`, `UTC`)",
+                self.timezone
+            )));
+        }
+        if let Some(c) = &self.crontab_command
+            && c.is_empty()
+        {
+            return Err(config_error(format!(
+                "{f}: `publish-report.crontab_command`: must name a program (argv list, no shell)"
+            )));
+        }
+        if self.failure_threshold == 0 {
+            return Err(config_error(format!(
+                "{f}: `publish-report.failure_threshold`: must be at least 1"
+            )));
+        }
+        for j in &self.jobs {
+            if !common::config::JOBS.contains(&j.as_str()) {
+                return Err(config_error(format!(
+                    "{f}: `publish-report.jobs`: `{j}` is not a job of the suite ({})",
+                    common::config::JOBS.join(", ")
+                )));
+            }
+        }
+        for j in self.grace_overrides.keys() {
+            if !common::config::JOBS.contains(&j.as_str()) {
+                return Err(config_error(format!(
+                    "{f}: `publish-report.grace_overrides.{j}`: not a job of the suite"
+                )));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, d) in self.destinations.iter().enumerate() {
+            let key = format!("publish-report.destinations[{i}]");
+            let ok_name = !d.name.is_empty()
+                && d
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !ok_name {
+                return Err(config_error(format!(
+                    "{f}: `{key}.name`: `{}` must be non-empty letters, digits, `-`, `_` or `.`",
+                    d.name
+                )));
+            }
+            if !seen.insert(d.name.clone()) {
+                return Err(config_error(format!(
+                    "{f}: `{key}.name`: `{}` is used twice; destination names must be unique",
+                    d.name
+                )));
+            }
+            match d.kind {
+                DestKind::Webhook => {
+                    let n = [d.url.is_some(), d.url_env.is_some(), d.url_file.is_some()]
+                        .iter()
+                        .filter(|b| **b)
+                        .count();
+                    if n != 1 {
+                        return Err(config_error(format!(
+                            "{f}: `{key}`: a webhook needs exactly one of `url`, `url_env`, `url_file`"
+                        )));
+                    }
+                    if d.path.is_some() {
+                        return Err(config_error(format!(
+                            "{f}: `{key}.path`: only for `directory` destinations"
+                        )));
+                    }
+                }
+                DestKind::Directory => {
+                    if d.path.is_none() {
+                        return Err(config_error(format!(
+                            "{f}: `{key}.path`: a directory destination needs a `path`"
+                        )));
+                    }
+                    if d.url.is_some() || d.url_env.is_some() || d.url_file.is_some() {
+                        return Err(config_error(format!(
+                            "{f}: `{key}`: `url*` keys are only for `webhook` destinations"
+                        )));
+                    }
+                }
+            }
+            if let Some(t) = d.timeout_secs
+                && !(t.is_finite() && t > 0.0)
+            {
+                return Err(config_error(format!(
+                    "{f}: `{key}.timeout_secs`: must be a positive number"
+                )));
+            }
+        }
+        Ok(())
+    }
+}

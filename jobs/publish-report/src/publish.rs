@@ -1,0 +1,614 @@
+//! Publishing a report exactly once per period and destination.
+//!
+//! Promise: for one period and destination, a report is sent at most once unless an operator
+//! says `--force`; a report that failed for certain is sent again by the next run.
+//!
+//! How: before anything leaves the machine the delivery is recorded as `sending` (with the
+//! report id that the message carries) and the state is checkpointed; after the send it becomes
+//! `sent` with the id the destination returned. A later run that finds `sending` (the previous
+//! one died between the two) or a send whose result is ambiguous (a timeout or a connection cut
+//! after the request went out) checks the destination where it can (a directory: is the file
+//! there?) and otherwise records `unknown`, raises an alert and does not send again.
+//!
+//! Guardrails: at most `max_publishes_per_day` send attempts per destination per local day;
+//! after `failure_threshold` failures in a row a destination is skipped for `cooloff_secs`
+//! and an alert says so.
+
+use crate::collect::Report;
+use crate::config::{Config, DestKind, Destination};
+use crate::period::Period;
+use anyhow::Result;
+use chrono::{DateTime, Duration, Utc};
+use common::alert::Severity;
+use common::http::{Http, Method, Retry};
+use common::{Ctx, OutcomeKind};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Periods kept in the delivery book.
+const KEEP_PERIODS: usize = 120;
+
+/// Where one delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Intent recorded; the send was (maybe) under way.
+    Sending,
+    Sent,
+    /// Not delivered, for certain; the next run tries again.
+    Failed,
+    /// Maybe delivered; not sent again without `--force`.
+    Unknown,
+}
+
+/// One delivery of one period's report to one destination.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    pub status: Status,
+    /// The id embedded in the message (`report-id: …`).
+    pub report_id: String,
+    /// Send attempts for this period.
+    pub attempts: u32,
+    /// Forced re-sends so far (each gets its own report id).
+    #[serde(default)]
+    pub generation: u32,
+    pub intent_at: DateTime<Utc>,
+    #[serde(default)]
+    pub sent_at: Option<DateTime<Utc>>,
+    /// What the destination returned (message id, file path).
+    #[serde(default)]
+    pub message_id: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Per-destination guardrail counters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DestStats {
+    /// Local day (`YYYY-MM-DD`) of `sends_today`.
+    pub day: String,
+    pub sends_today: u32,
+    pub consecutive_failures: u32,
+    pub cooloff_until: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub sent_total: u64,
+}
+
+/// The job's own state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Data {
+    /// Period key (`daily:2026-11-21`) → destination name → delivery.
+    pub deliveries: BTreeMap<String, BTreeMap<String, Delivery>>,
+    pub destinations: BTreeMap<String, DestStats>,
+    /// The last report written to `reports/`.
+    pub last_report: Option<LastReport>,
+}
+
+/// The last report written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LastReport {
+    pub period: String,
+    pub report_id: String,
+    pub generated_at: DateTime<Utc>,
+    pub overall: String,
+}
+
+/// What happened at one destination in this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Result1 {
+    Sent(String),
+    /// Found at the destination after an interrupted run.
+    Confirmed(String),
+    AlreadySent,
+    Unknown(String),
+    Failed(String),
+    Capped,
+    CoolingOff(DateTime<Utc>),
+    DryRun,
+    Stopped,
+}
+
+impl Result1 {
+    pub fn is_bad(&self) -> bool {
+        matches!(
+            self,
+            Result1::Unknown(_) | Result1::Failed(_) | Result1::Capped | Result1::CoolingOff(_)
+        )
+    }
+}
+
+/// The outcome of a send.
+enum Sent {
+    Ok(String),
+    /// The destination answered no, or the request never reached it.
+    Definite(String),
+    /// The request may have been delivered.
+    Ambiguous(String),
+}
+
+/// What a destination check found.
+enum Found {
+    Yes(String),
+    No,
+    CannotCheck,
+}
+
+/// The report id embedded in messages: stable per period and host, with a suffix per forced
+/// re-send so a check never mistakes an older copy for the new one.
+pub fn report_id(period: &Period, host: &str, generation: u32) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(host.as_bytes());
+    let base = format!(
+        "ajr-{}-{}-{:02x}{:02x}{:02x}",
+        period.kind.as_str(),
+        period.id,
+        h[0],
+        h[1],
+        h[2]
+    );
+    if generation == 0 {
+        base
+    } else {
+        format!("{base}-f{generation}")
+    }
+}
+
+/// Resolved destination (secrets and paths).
+struct Target<'a> {
+    d: &'a Destination,
+    url: Option<common::config::Secret>,
+    dir: Option<PathBuf>,
+}
+
+fn local_day(now: DateTime<Utc>, cfg: &Config) -> String {
+    now.with_timezone(&cfg.tz()).format("%Y-%m-%d").to_string()
+}
+
+fn target<'a>(ctx: &Ctx<Data>, d: &'a Destination, i: usize) -> Result<Target<'a>> {
+    let url = match d.kind {
+        DestKind::Webhook => match &d.url {
+            Some(u) => Some(common::config::Secret::new(u.clone())),
+            None => ctx.secret(
+                &format!("publish-report.destinations[{i}].url"),
+                d.url_env.as_deref(),
+                d.url_file.as_deref(),
+            )?,
+        },
+        DestKind::Directory => None,
+    };
+    Ok(Target {
+        d,
+        url,
+        dir: d.path.as_ref().map(|p| ctx.paths.resolve(p)),
+    })
+}
+
+/// Publish `report` to every configured destination.
+pub fn publish_all(
+    ctx: &mut Ctx<Data>,
+    cfg: &Config,
+    report: &Report,
+    period: &Period,
+    force: bool,
+) -> Result<Vec<(String, Result1)>> {
+    let mut out = Vec::new();
+    for (i, d) in cfg.destinations.iter().enumerate() {
+        if ctx.should_stop() {
+            out.push((d.name.clone(), Result1::Stopped));
+            continue;
+        }
+        let t = target(ctx, d, i)?;
+        let r = publish_one(ctx, cfg, &t, report, period, force)?;
+        match &r {
+            Result1::Sent(id) => log::info!("published {} to {}: {id}", period.key(), d.name),
+            Result1::Confirmed(id) => log::warn!(
+                "{}: the report for {} was already there ({id}) after an interrupted run; recorded it as sent",
+                d.name,
+                period.key()
+            ),
+            _ => {}
+        }
+        out.push((d.name.clone(), r));
+    }
+    prune(&mut ctx.state.data);
+    Ok(out)
+}
+
+fn prune(data: &mut Data) {
+    while data.deliveries.len() > KEEP_PERIODS {
+        let Some(oldest) = data
+            .deliveries
+            .iter()
+            .filter_map(|(k, m)| m.values().map(|d| d.intent_at).max().map(|t| (t, k.clone())))
+            .min()
+            .map(|(_, k)| k)
+        else {
+            break;
+        };
+        data.deliveries.remove(&oldest);
+    }
+}
+
+fn set(ctx: &mut Ctx<Data>, key: &str, dest: &str, d: Delivery) {
+    ctx.state
+        .data
+        .deliveries
+        .entry(key.to_string())
+        .or_default()
+        .insert(dest.to_string(), d);
+}
+
+fn publish_one(
+    ctx: &mut Ctx<Data>,
+    cfg: &Config,
+    t: &Target<'_>,
+    report: &Report,
+    period: &Period,
+    force: bool,
+) -> Result<Result1> {
+    let name = t.d.name.as_str();
+    let key = period.key();
+    let now = Utc::now();
+    let prev = ctx
+        .state
+        .data
+        .deliveries
+        .get(&key)
+        .and_then(|m| m.get(name))
+        .cloned();
+    let mut generation = prev.as_ref().map_or(0, |p| p.generation);
+    if let Some(p) = &prev {
+        match p.status {
+            Status::Sent if !force => return Ok(Result1::AlreadySent),
+            Status::Unknown if !force => {
+                log::warn!(
+                    "{name}: the report for {key} may or may not have been delivered ({}); not sending again: check {name} and rerun with --force to send it anyway",
+                    p.error.as_deref().unwrap_or("outcome unknown")
+                );
+                return Ok(Result1::Unknown(
+                    p.error.clone().unwrap_or_else(|| "outcome unknown".into()),
+                ));
+            }
+            Status::Sending if !force => {
+                // The previous run died between recording the intent and recording the result.
+                match check(t, &p.report_id) {
+                    Found::Yes(id) => {
+                        if ctx.dry_run {
+                            return Ok(Result1::DryRun);
+                        }
+                        let mut d = p.clone();
+                        d.status = Status::Sent;
+                        d.sent_at = Some(now);
+                        d.message_id = Some(id.clone());
+                        set(ctx, &key, name, d);
+                        let st = ctx.state.data.destinations.entry(name.into()).or_default();
+                        st.consecutive_failures = 0;
+                        st.sent_total += 1;
+                        ctx.checkpoint()?;
+                        return Ok(Result1::Confirmed(id));
+                    }
+                    Found::No => {
+                        log::info!(
+                            "{name}: an interrupted run left {key} in `sending`; the report is not at the destination, sending it now"
+                        );
+                    }
+                    Found::CannotCheck => {
+                        let why = format!(
+                            "a run died while sending (intent recorded {}) and {name} cannot be checked",
+                            p.intent_at.format("%Y-%m-%d %H:%M:%S UTC")
+                        );
+                        return mark_unknown(ctx, name, &key, p.clone(), why);
+                    }
+                }
+            }
+            Status::Sent | Status::Unknown | Status::Sending => {
+                generation += 1;
+                log::warn!(
+                    "{name}: --force: sending the report for {key} again (previous status {:?})",
+                    p.status
+                );
+            }
+            Status::Failed => {}
+        }
+    }
+    // Guardrails.
+    let day = local_day(now, cfg);
+    let cap = cfg.cap(t.d);
+    {
+        let st = ctx.state.data.destinations.entry(name.into()).or_default();
+        if st.day != day {
+            st.day = day.clone();
+            st.sends_today = 0;
+        }
+        if let Some(until) = st.cooloff_until
+            && until > now
+            && !force
+        {
+            log::warn!(
+                "{name}: cooling off after {} failures in a row until {}; not sending {key} (use --force to try now)",
+                st.consecutive_failures,
+                until.format("%Y-%m-%d %H:%M UTC")
+            );
+            return Ok(Result1::CoolingOff(until));
+        }
+        if st.sends_today >= cap {
+            let msg = format!(
+                "{name}: daily cap of {cap} publish(es) reached for {day}; not sending {key} (raise `max_per_day` or wait for tomorrow)"
+            );
+            ctx.alert(&format!("cap:{name}"), Severity::Warning, &msg)?;
+            return Ok(Result1::Capped);
+        }
+    }
+    let rid = report_id(period, &report.host, generation);
+    if ctx.dry_run {
+        log::warn!("dry run: would publish {key} to {name} as {rid}");
+        return Ok(Result1::DryRun);
+    }
+    // Intent first.
+    let attempts = prev.as_ref().map_or(0, |p| p.attempts) + 1;
+    let intent = Delivery {
+        status: Status::Sending,
+        report_id: rid.clone(),
+        attempts,
+        generation,
+        intent_at: now,
+        sent_at: None,
+        message_id: None,
+        error: None,
+    };
+    set(ctx, &key, name, intent.clone());
+    ctx.state
+        .data
+        .destinations
+        .entry(name.into())
+        .or_default()
+        .sends_today += 1;
+    ctx.checkpoint()?;
+
+    let mut rep = report.clone();
+    rep.report_id = rid.clone();
+    let result = send(ctx, t, &rep, period);
+    let result = match result {
+        Sent::Ambiguous(e) => match check(t, &rid) {
+            Found::Yes(id) => Sent::Ok(id),
+            Found::No => Sent::Definite(e),
+            Found::CannotCheck => Sent::Ambiguous(e),
+        },
+        r => r,
+    };
+    match result {
+        Sent::Ok(id) => {
+            let mut d = intent;
+            d.status = Status::Sent;
+            d.sent_at = Some(Utc::now());
+            d.message_id = Some(id.clone());
+            set(ctx, &key, name, d);
+            let st = ctx.state.data.destinations.entry(name.into()).or_default();
+            st.consecutive_failures = 0;
+            st.cooloff_until = None;
+            st.last_error = None;
+            st.sent_total += 1;
+            ctx.metric_add("published", 1);
+            ctx.checkpoint()?;
+            Ok(Result1::Sent(id))
+        }
+        Sent::Definite(e) => {
+            let mut d = intent;
+            d.status = Status::Failed;
+            d.error = Some(e.clone());
+            set(ctx, &key, name, d);
+            log::error!("{name}: publishing {key} failed: {e}");
+            failure(ctx, cfg, name, &e)?;
+            ctx.checkpoint()?;
+            Ok(Result1::Failed(e))
+        }
+        Sent::Ambiguous(e) => mark_unknown(ctx, name, &key, intent, e).inspect(|_| {
+            // Counted as a failure for the cool-off as well.
+        }),
+    }
+}
+
+fn failure(ctx: &mut Ctx<Data>, cfg: &Config, name: &str, e: &str) -> Result<()> {
+    ctx.metric_add("publish_failures", 1);
+    let st = ctx.state.data.destinations.entry(name.into()).or_default();
+    st.consecutive_failures += 1;
+    st.last_error = Some(e.to_string());
+    let n = st.consecutive_failures;
+    if n >= cfg.failure_threshold {
+        let until = Utc::now() + Duration::seconds(cfg.cooloff_secs as i64);
+        st.cooloff_until = Some(until);
+        let msg = format!(
+            "destination {name} failed {n} times in a row (last: {e}); skipping it until {}",
+            until.format("%Y-%m-%d %H:%M UTC")
+        );
+        ctx.checkpoint()?;
+        ctx.alert(&format!("cooloff:{name}"), Severity::Warning, &msg)?;
+    }
+    Ok(())
+}
+
+fn mark_unknown(
+    ctx: &mut Ctx<Data>,
+    name: &str,
+    key: &str,
+    mut d: Delivery,
+    why: String,
+) -> Result<Result1> {
+    d.status = Status::Unknown;
+    d.error = Some(why.clone());
+    let rid = d.report_id.clone();
+    set(ctx, key, name, d);
+    {
+        let st = ctx.state.data.destinations.entry(name.into()).or_default();
+        st.consecutive_failures += 1;
+        st.last_error = Some(why.clone());
+    }
+    ctx.metric_add("publish_unknown", 1);
+    ctx.checkpoint()?;
+    let msg = format!(
+        "the report {key} may or may not have reached {name} ({why}); look for `report-id: {rid}` there. It will not be sent again unless publish-report is run with --force"
+    );
+    ctx.alert_with_interval(
+        &format!("unknown:{name}:{key}"),
+        Severity::Warning,
+        &msg,
+        Some(std::time::Duration::ZERO),
+    )?;
+    Ok(Result1::Unknown(why))
+}
+
+/// Look for a report id at the destination.
+fn check(t: &Target<'_>, rid: &str) -> Found {
+    match t.d.kind {
+        DestKind::Directory => {
+            let Some(dir) = &t.dir else {
+                return Found::CannotCheck;
+            };
+            let p = dir.join(format!("{rid}.md"));
+            match std::fs::read_to_string(&p) {
+                Ok(text) if text.contains(&format!("report-id: {rid}")) => {
+                    Found::Yes(p.display().to_string())
+                }
+                Ok(_) => Found::No,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Found::No,
+                Err(_) => Found::CannotCheck,
+            }
+        }
+        DestKind::Webhook => Found::CannotCheck,
+    }
+}
+
+fn send(ctx: &Ctx<Data>, t: &Target<'_>, r: &Report, period: &Period) -> Sent {
+    match t.d.kind {
+        DestKind::Directory => {
+            let Some(dir) = &t.dir else {
+                return Sent::Definite("no path configured".into());
+            };
+            let write = || -> Result<String> {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+                let opts = common::fsutil::FileOptions {
+                    mode: Some(0o644),
+                    owner: None,
+                };
+                let json = crate::render::json(r)?;
+                common::fsutil::write_atomic_with(
+                    &dir.join(format!("{}.json", r.report_id)),
+                    &json,
+                    opts,
+                )?;
+                // The Markdown copy (carrying the id line) is written last: it is what a check
+                // looks for.
+                let md = dir.join(format!("{}.md", r.report_id));
+                common::fsutil::write_atomic_with(&md, crate::render::markdown(r).as_bytes(), opts)?;
+                Ok(md.display().to_string())
+            };
+            match write() {
+                Ok(p) => Sent::Ok(p),
+                Err(e) => Sent::Definite(common::exit::one_line(&e)),
+            }
+        }
+        DestKind::Webhook => {
+            let Some(url) = &t.url else {
+                return Sent::Definite("no URL configured".into());
+            };
+            let body = serde_json::json!({
+                "text": crate::render::markdown(r),
+                "html": crate::render::html_fragment(r),
+                "report_id": r.report_id,
+                "period": period.id,
+                "period_kind": period.kind.as_str(),
+                "overall": r.overall,
+                "headline": r.headline,
+                "generated_at": r.generated_at,
+                "host": r.host,
+            });
+            let mut hc = ctx.runtime.http.clone();
+            if let Some(s) = t.d.timeout_secs {
+                hc.timeout_secs = s;
+            }
+            let http = match Http::new(&hc, ctx.deadline()) {
+                Ok(h) => h.with_stop(ctx.stop.clone()),
+                Err(e) => return Sent::Definite(common::exit::one_line(&e)),
+            };
+            match http.send(Method::POST, url.expose(), Retry::Never, |req| {
+                req.header("Idempotency-Key", r.report_id.as_str()).json(&body)
+            }) {
+                Ok(resp) if resp.is_success() => {
+                    let id = resp
+                        .json::<serde_json::Value>()
+                        .ok()
+                        .and_then(|v| {
+                            ["id", "message_id", "messageId", "ts"]
+                                .iter()
+                                .find_map(|k| match v.get(*k) {
+                                    Some(serde_json::Value::String(s)) => Some(s.clone()),
+                                    Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                                    _ => None,
+                                })
+                        })
+                        .unwrap_or_else(|| format!("HTTP {}", resp.status));
+                    Sent::Ok(id)
+                }
+                // A gateway timeout or bad gateway: the upstream may have taken it.
+                Ok(resp) if matches!(resp.status, 502 | 504) => Sent::Ambiguous(format!(
+                    "webhook answered HTTP {} (a proxy error: the receiver may have taken it)",
+                    resp.status
+                )),
+                Ok(resp) => {
+                    let body: String = resp.text().chars().take(200).collect();
+                    Sent::Definite(format!("webhook answered HTTP {}: {}", resp.status, body.trim()))
+                }
+                Err(e) if common::http::maybe_sent(&e) => Sent::Ambiguous(format!(
+                    "no answer after the request went out: {}",
+                    common::exit::one_line(&e)
+                )),
+                Err(e) => Sent::Definite(common::exit::one_line(&e)),
+            }
+        }
+    }
+}
+
+/// Summarise the destinations' results into the run's outcome kind and one line.
+pub fn summarise(results: &[(String, Result1)]) -> (OutcomeKind, String, Option<String>) {
+    if results.is_empty() {
+        return (OutcomeKind::Ok, "no destinations configured".into(), None);
+    }
+    let mut parts = Vec::new();
+    let mut bad = Vec::new();
+    let mut any_sent = false;
+    for (n, r) in results {
+        let s = match r {
+            Result1::Sent(_) => {
+                any_sent = true;
+                "sent".to_string()
+            }
+            Result1::Confirmed(_) => {
+                any_sent = true;
+                "confirmed".to_string()
+            }
+            Result1::AlreadySent => "already sent".to_string(),
+            Result1::Unknown(e) => format!("outcome unknown ({e})"),
+            Result1::Failed(e) => format!("failed ({e})"),
+            Result1::Capped => "daily cap reached".to_string(),
+            Result1::CoolingOff(u) => format!("cooling off until {}", u.format("%H:%M UTC")),
+            Result1::DryRun => "dry run".to_string(),
+            Result1::Stopped => "not tried (stopping)".to_string(),
+        };
+        if r.is_bad() {
+            bad.push(format!("{n}: {s}"));
+        }
+        parts.push(format!("{n}: {s}"));
+    }
+    let summary = parts.join("; ");
+    if !bad.is_empty() {
+        (OutcomeKind::Failed, summary, Some(bad.join("; ")))
+    } else if any_sent {
+        (OutcomeKind::Ok, summary, None)
+    } else {
+        (OutcomeKind::Noop, summary, None)
+    }
+}
