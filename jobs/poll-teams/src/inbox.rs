@@ -1,0 +1,199 @@
+//! The agent's Teams inbox, Maildir style: `<inbox>/tmp/`, `new/`, `cur/`, `rejected/`.
+//!
+//! An event is written to `tmp/`, fsynced, renamed into `new/`, and `new/` is fsynced, so a
+//! reader never sees a partial file and a written event survives a crash. The agent moves
+//! files from `new/` to `cur/` (keeping the name). File names are
+//! `<UTC modification time>-<hash>.json`: sortable by time and derived only from the chat id,
+//! message id, event kind and version (never from untrusted text), so delivering the same event
+//! twice produces the same name and is detected.
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// What happened to a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Message,
+    Edited,
+    Deleted,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Message => "message",
+            Kind::Edited => "edited",
+            Kind::Deleted => "deleted",
+        }
+    }
+}
+
+/// The sender as the agent sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SenderInfo {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    /// `operator` or `trusted` (denied senders never reach the inbox).
+    pub tier: Option<&'static str>,
+}
+
+/// One inbox event (the JSON file).
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub schema: u32,
+    pub event: Kind,
+    pub chat_id: String,
+    pub message_id: String,
+    pub sender: SenderInfo,
+    pub created: Option<DateTime<Utc>>,
+    pub modified: Option<DateTime<Utc>>,
+    pub edited: Option<DateTime<Utc>>,
+    pub deleted: Option<DateTime<Utc>>,
+    pub content_type: String,
+    pub html: String,
+    pub text: String,
+    /// The body was longer than `max_body_bytes` and was cut (see `original_bytes`).
+    pub truncated: bool,
+    pub original_bytes: usize,
+    pub mentions: Vec<common::graph::Mention>,
+    pub attachments: Vec<common::graph::Attachment>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Hex SHA-256 of the parts joined by NUL, first `n` hex digits.
+pub fn hash(parts: &[&str], n: usize) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    let d = h.finalize();
+    let mut s = String::with_capacity(64);
+    for b in d {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s.truncate(n);
+    s
+}
+
+/// The file name of an event: time of the version, then a hash of its identity.
+pub fn file_name(chat: &str, id: &str, kind: Kind, version: DateTime<Utc>) -> String {
+    let v = version.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    format!(
+        "{}-{}.json",
+        version.format("%Y%m%dT%H%M%S%.3fZ"),
+        hash(&[chat, id, kind.as_str(), &v], 24)
+    )
+}
+
+/// The inbox directories.
+#[derive(Debug, Clone)]
+pub struct Inbox {
+    pub dir: PathBuf,
+}
+
+impl Inbox {
+    pub fn new(dir: PathBuf) -> Inbox {
+        Inbox { dir }
+    }
+
+    /// Create `tmp/`, `new/`, `cur/` (mode 0700) and remove leftovers in `tmp/` from a killed run.
+    pub fn prepare(&self) -> Result<()> {
+        for d in ["tmp", "new", "cur"] {
+            common::fsutil::ensure_private_dir(&self.dir.join(d))?;
+        }
+        if let Ok(entries) = std::fs::read_dir(self.dir.join("tmp")) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an event with this name was already delivered (in `new/` or `cur/`).
+    pub fn contains(&self, name: &str) -> bool {
+        self.dir.join("new").join(name).exists() || self.dir.join("cur").join(name).exists()
+    }
+
+    /// Write events durably into `new/`: each file fsynced in `tmp/` and renamed, then `new/`
+    /// fsynced once. Returns when every one is durable.
+    pub fn deliver(&self, events: &[(String, Vec<u8>)]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let tmp = self.dir.join("tmp");
+        let new = self.dir.join("new");
+        for (name, bytes) in events {
+            let t = tmp.join(format!("{name}.{}", std::process::id()));
+            write_synced(&t, bytes)?;
+            std::fs::rename(&t, new.join(name))
+                .with_context(|| format!("cannot move {} into {}", t.display(), new.display()))?;
+        }
+        common::fsutil::sync_dir(&new)
+    }
+
+    /// Keep a copy of a denied message in `rejected/` (atomic).
+    pub fn reject(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let dir = self.dir.join("rejected");
+        common::fsutil::ensure_private_dir(&dir)?;
+        common::fsutil::write_atomic(&dir.join(name), bytes)
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_safe_stable_and_distinct() {
+        let t = DateTime::parse_from_rfc3339("2026-03-05T08:03:55.512Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let a = file_name("19:x@thread.v2", "../../etc/passwd", Kind::Message, t);
+        assert_eq!(a, file_name("19:x@thread.v2", "../../etc/passwd", Kind::Message, t));
+        assert!(a.starts_with("20260305T080355.512Z-"), "{a}");
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'),
+            "{a}"
+        );
+        assert_ne!(a, file_name("19:x@thread.v2", "../../etc/passwd", Kind::Edited, t));
+        assert_ne!(a, file_name("19:y@thread.v2", "../../etc/passwd", Kind::Message, t));
+    }
+
+    #[test]
+    fn deliver_is_visible_and_detected() {
+        let d = tempfile::tempdir().unwrap();
+        let ib = Inbox::new(d.path().join("inbox"));
+        ib.prepare().unwrap();
+        ib.deliver(&[("a.json".into(), b"{}".to_vec())]).unwrap();
+        assert!(ib.contains("a.json"));
+        std::fs::rename(
+            d.path().join("inbox/new/a.json"),
+            d.path().join("inbox/cur/a.json"),
+        )
+        .unwrap();
+        assert!(ib.contains("a.json"));
+        assert!(!ib.contains("b.json"));
+        assert_eq!(std::fs::read_dir(d.path().join("inbox/tmp")).unwrap().count(), 0);
+    }
+}
