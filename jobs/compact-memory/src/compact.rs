@@ -1,0 +1,1011 @@
+//! The nightly run: measure the memory budget, then fold every old-enough day into its
+//! period's digest.
+//!
+//! Order of every period's side effects, which is what makes a kill at any instant safe:
+//! 1. new archive copies are written next to nothing (a hard link never replaces a file),
+//!    fsynced, their directory fsynced, and re-read to check their sha256;
+//! 2. only then the digest listing them is written (atomically);
+//! 3. only then the originals are removed from `memory/`, each one re-hashed first (a file
+//!    that changed meanwhile stays and is compacted next run).
+//!
+//! So every line is in place or archived, and a digest never lists a source that is not
+//! archived. State is a cache of what was done: a run that finds an original identical to an
+//! archived copy just finishes the job (rebuilding the digest if state does not know it).
+
+use crate::layout::{self, Archived, InPlace, Period, ScanNotes};
+use crate::rules::{self, SourceText};
+use crate::{Args, Config, Data, DigestRecord, InFlight, Method, RunStats, SourceRecord, Zone};
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::{DateTime, NaiveDate, Utc};
+use common::config::Secret;
+use common::exit::one_line;
+use common::fsutil;
+use common::http::Http;
+use common::{Ctx, Outcome, config_error};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Hex sha256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in d {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Write `bytes` to `path`, which must not exist: temp file, fsync, then a hard link to the
+/// final name (fails rather than replace anything), then the temp name is removed. The
+/// directory is not fsynced here (callers batch that with [`fsutil::sync_dir`]).
+pub fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let dir = path
+        .parent()
+        .with_context(|| format!("{} has no parent directory", path.display()))?;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} has no file name", path.display()))?
+        .to_string_lossy();
+    let tmp = dir.join(format!(
+        ".{name}.tmp.{}.{}",
+        std::process::id(),
+        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| -> Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.set_permissions(fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set the mode of {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("cannot fsync {}", tmp.display()))?;
+        fs::hard_link(&tmp, path).with_context(|| {
+            format!(
+                "cannot create {} (it must not exist yet; nothing was replaced)",
+                path.display()
+            )
+        })?;
+        Ok(())
+    })();
+    let _ = fs::remove_file(&tmp);
+    result
+}
+
+/// Create `dir` and its missing parents, fsyncing each parent that gained an entry.
+pub fn ensure_dir_durable(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(d) = cur {
+        if d.is_dir() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        cur = d.parent();
+    }
+    fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    for d in missing.iter().rev() {
+        if let Some(p) = d.parent() {
+            fsutil::sync_dir(p)?;
+        }
+    }
+    Ok(())
+}
+
+/// The model as this run sees it: set up on first use, switched off for the rest of the run
+/// by the first failure or budget stop.
+enum ModelEnv {
+    Unset,
+    Ready { http: Http, key: Option<Secret> },
+    Off(String),
+}
+
+impl ModelEnv {
+    fn ready(&mut self, ctx: &Ctx<Data>, cfg: &Config) -> Result<(), String> {
+        if let ModelEnv::Unset = self {
+            *self = if ctx.dry_run {
+                ModelEnv::Off("dry run: the model is not called".into())
+            } else {
+                let circuit = ctx.circuit();
+                if circuit.is_open() {
+                    ModelEnv::Off(format!(
+                        "the rate-limit circuit is open{}",
+                        circuit
+                            .reason
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    ))
+                } else {
+                    let key = ctx.secret(
+                        "compact-memory.model.api_key",
+                        cfg.model.api_key_env.as_deref(),
+                        cfg.model.api_key_file.as_deref(),
+                    );
+                    match key {
+                        Err(e) => ModelEnv::Off(format!("model key unavailable: {}", one_line(&e))),
+                        Ok(key) => match cfg.model.client(&ctx.runtime.http, ctx.deadline()) {
+                            Ok(http) => ModelEnv::Ready {
+                                http: http.with_stop(ctx.stop.clone()),
+                                key,
+                            },
+                            Err(e) => ModelEnv::Off(format!("no HTTP client: {}", one_line(&e))),
+                        },
+                    }
+                }
+            };
+            if let ModelEnv::Off(why) = self {
+                log::info!("model not used this run: {why}");
+            }
+        }
+        match self {
+            ModelEnv::Off(why) => Err(why.clone()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One period's work list.
+#[derive(Debug, Default)]
+struct Plan {
+    period: Option<Period>,
+    complete: bool,
+    in_place: Vec<InPlace>,
+    archived: Vec<Archived>,
+}
+
+/// The result of summarizing a period.
+struct Summary {
+    body: String,
+    method: Method,
+    fallback: Option<String>,
+    tokens: u64,
+}
+
+struct Runner<'a> {
+    cfg: &'a Config,
+    memory: PathBuf,
+    now: DateTime<Utc>,
+    upgrade: bool,
+    model: ModelEnv,
+    stats: RunStats,
+    degraded: Vec<String>,
+    last_checkpoint: Instant,
+}
+
+/// The nightly run.
+pub fn run(ctx: &mut Ctx<Data>, cfg: &Config, args: &Args) -> Result<Outcome> {
+    let now = crate::now_of(args)?;
+    let zone = Zone::parse(&cfg.timezone)?;
+    let today = zone.today(now);
+    let workspace = ctx.paths.resolve(&cfg.workspace);
+    if !workspace.is_dir() {
+        return Err(config_error(format!(
+            "`compact-memory.workspace`: {} is not a directory (set it to the agent's workspace, e.g. ~/.openclaw/workspace)",
+            workspace.display()
+        )));
+    }
+    let memory = workspace.join("memory");
+
+    if let Some(f) = ctx.state.data.model_call_in_flight.take() {
+        log::warn!(
+            "a model call for {} started at {} did not finish (the run was killed); its token use is unknown and not counted",
+            f.period,
+            f.started_at.to_rfc3339()
+        );
+    }
+
+    // The budget report.
+    let report = crate::budget::measure(
+        &workspace,
+        &cfg.bootstrap_files,
+        cfg.per_file_chars,
+        cfg.total_chars,
+        now,
+    );
+    for p in &report.problems {
+        log::warn!("memory budget: {p}");
+    }
+    ctx.metric_set("memory_total_chars", report.total_chars);
+    ctx.metric_set("memory_budget_over", report.over);
+    ctx.state.data.budget = Some(report);
+
+    ctx.state.data.tokens.start_run(today);
+    let mut r = Runner {
+        cfg,
+        memory: memory.clone(),
+        now,
+        upgrade: args.upgrade,
+        model: ModelEnv::Unset,
+        stats: RunStats {
+            today: Some(today),
+            ..Default::default()
+        },
+        degraded: Vec::new(),
+        last_checkpoint: Instant::now(),
+    };
+
+    if !memory.is_dir() {
+        ctx.state.data.last = Some(r.stats);
+        return Ok(Outcome::noop(format!(
+            "no memory directory at {}; nothing to compact",
+            memory.display()
+        )));
+    }
+
+    let mut notes = ScanNotes::default();
+    let in_place = layout::scan_memory(&memory, &mut notes)?;
+    let archived = layout::scan_archive(&memory, &mut notes)?;
+    sweep_memory_temps(&notes.temp_files);
+    for p in fsutil::sweep_temp_files(&memory.join("digests"))? {
+        log::info!(
+            "removed leftover temp file {} from a killed run",
+            p.display()
+        );
+    }
+    let mut skipped = Vec::new();
+    for n in &notes.bad_dates {
+        skipped.push(format!("{n} (no such date)"));
+    }
+    for n in &notes.not_regular {
+        skipped.push(format!("{n} (not a regular file)"));
+    }
+    for n in &notes.archive_strays {
+        skipped.push(format!("{n} (not an archived note)"));
+    }
+    if !skipped.is_empty() {
+        log::info!(
+            "left alone {} dated-looking file(s) it cannot compact: {}",
+            skipped.len(),
+            skipped.join(", ")
+        );
+    }
+    ctx.metric_set("skipped_files", skipped.len() as u64);
+    r.stats.skipped_names = skipped;
+
+    // Plan: which day goes where.
+    let floor = i64::from(cfg.keep_days.max(2));
+    let held = ctx.state.data.held.clone();
+    let eligible = |d: NaiveDate| (today - d).num_days() >= floor && !held.contains(&d);
+    let mut plans: BTreeMap<String, Plan> = BTreeMap::new();
+    let mut slot = |d: NaiveDate| -> String {
+        let p = cfg.period.of(d);
+        let key = p.key.clone();
+        let e = plans.entry(key.clone()).or_default();
+        if e.period.is_none() {
+            e.complete = (today - p.last).num_days() >= floor
+                && !held.iter().any(|h| *h >= p.first && *h <= p.last);
+            e.period = Some(p);
+        }
+        key
+    };
+    let mut waiting = 0u64;
+    let mut placed: Vec<(String, InPlace)> = Vec::new();
+    for f in in_place {
+        if eligible(f.date) {
+            placed.push((slot(f.date), f));
+        } else {
+            waiting += 1;
+        }
+    }
+    let mut placed_a: Vec<(String, Archived)> = Vec::new();
+    for a in archived {
+        if !held.contains(&a.date) {
+            placed_a.push((slot(a.date), a));
+        }
+    }
+    for (k, f) in placed {
+        if let Some(p) = plans.get_mut(&k) {
+            p.in_place.push(f);
+        }
+    }
+    for (k, a) in placed_a {
+        if let Some(p) = plans.get_mut(&k) {
+            p.archived.push(a);
+        }
+    }
+    ctx.metric_set("daily_files_waiting", waiting);
+
+    let mut stopped = None;
+    for (key, plan) in &plans {
+        if let Some(why) = ctx.stop_reason() {
+            stopped = Some(why);
+            break;
+        }
+        if let Err(e) = r.period(ctx, key, plan) {
+            let msg = format!("{key}: {}", one_line(&e));
+            log::error!("{msg}");
+            r.stats.failed.push(msg);
+        }
+    }
+    // Digests whose sources are all held (restored): retire them.
+    if stopped.is_none() {
+        let orphans: Vec<String> = ctx
+            .state
+            .data
+            .digests
+            .keys()
+            .filter(|k| !plans.contains_key(*k))
+            .cloned()
+            .collect();
+        for key in orphans {
+            if let Err(e) = r.retire(ctx, &key) {
+                let msg = format!("{key}: {}", one_line(&e));
+                log::error!("{msg}");
+                r.stats.failed.push(msg);
+            }
+        }
+    }
+
+    let s = &r.stats;
+    let methods: Vec<String> = s
+        .by_method
+        .iter()
+        .map(|(m, n)| format!("{n} {m}"))
+        .collect();
+    let mut summary = format!(
+        "archived {} file(s), removed {} original(s), wrote {} digest(s){}",
+        s.files_archived,
+        s.originals_removed,
+        s.digests_written,
+        if methods.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", methods.join(", "))
+        }
+    );
+    if let Some(why) = &stopped {
+        summary.push_str(&format!("; stopped early ({why}), the next run continues"));
+    }
+    ctx.metric_add("files_archived", s.files_archived);
+    ctx.metric_add("originals_removed", s.originals_removed);
+    ctx.metric_add("digests_written", s.digests_written);
+    let total_digests = ctx.state.data.digests.len() as u64;
+    ctx.metric_set("digests", total_digests);
+    ctx.metric_set("model_tokens_today", ctx.state.data.tokens.day_tokens);
+    let failed = s.failed.clone();
+    let idle = s.files_archived == 0 && s.originals_removed == 0 && s.digests_written == 0;
+    let degraded = r.degraded.clone();
+    ctx.state.data.last = Some(r.stats);
+    if !failed.is_empty() {
+        return Ok(Outcome::failed(summary, failed.join("; ")));
+    }
+    if !degraded.is_empty() {
+        return Ok(Outcome::degraded(format!(
+            "{summary}; {}",
+            degraded.join("; ")
+        )));
+    }
+    if idle && stopped.is_none() {
+        return Ok(Outcome::noop("nothing to compact"));
+    }
+    Ok(Outcome::ok(summary))
+}
+
+fn sweep_memory_temps(temps: &[PathBuf]) {
+    for p in temps {
+        let alive = layout::temp_pid(p)
+            .is_some_and(|pid| pid != std::process::id() && fsutil::pid_alive(pid));
+        if !alive && fs::remove_file(p).is_ok() {
+            log::info!(
+                "removed leftover temp file {} from a killed run",
+                p.display()
+            );
+        }
+    }
+}
+
+/// A short label for a source in a digest: `02-13`, `02-13-teams-sync`, `02-13 v2`.
+fn label_of(name: &str, version: u32) -> String {
+    let stem = name.strip_suffix(".md").unwrap_or(name);
+    let short = stem.get(5..).unwrap_or(stem);
+    if version > 1 {
+        format!("{short} v{version}")
+    } else {
+        short.to_string()
+    }
+}
+
+struct NewVersion {
+    name: String,
+    bytes: Vec<u8>,
+    sha: String,
+    rel: String,
+    mode: u32,
+}
+
+impl Runner<'_> {
+    fn period(&mut self, ctx: &mut Ctx<Data>, key: &str, plan: &Plan) -> Result<()> {
+        let period = plan
+            .period
+            .clone()
+            .ok_or_else(|| anyhow!("internal: period without dates"))?;
+        let rec = ctx.state.data.digests.get(key).cloned();
+        let known: HashMap<String, String> = rec
+            .iter()
+            .flat_map(|r| r.sources.iter())
+            .map(|s| (s.archive.clone(), s.sha256.clone()))
+            .collect();
+        let mut archived_sha: HashMap<String, String> = HashMap::new();
+
+        let mut new_versions: Vec<NewVersion> = Vec::new();
+        let mut removals: Vec<(PathBuf, String, String)> = Vec::new();
+        for f in &plan.in_place {
+            let bytes =
+                fs::read(&f.path).with_context(|| format!("cannot read {}", f.path.display()))?;
+            let mode = fs::metadata(&f.path)
+                .map(|m| m.permissions().mode() & 0o7777)
+                .unwrap_or(0o600);
+            let sha = sha256_hex(&bytes);
+            let versions: Vec<&Archived> =
+                plan.archived.iter().filter(|a| a.name == f.name).collect();
+            let mut matched = false;
+            if !versions.is_empty() {
+                let mut concat = Sha256::new();
+                for a in &versions {
+                    let b = fs::read(&a.path)
+                        .with_context(|| format!("cannot read {}", a.path.display()))?;
+                    let s = sha256_hex(&b);
+                    concat.update(&b);
+                    if s == sha {
+                        matched = true;
+                    }
+                    archived_sha.insert(a.rel.clone(), s);
+                }
+                let c: String = concat
+                    .finalize()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                if versions.len() > 1 && c == sha {
+                    matched = true;
+                }
+            }
+            if !matched {
+                let version = versions
+                    .iter()
+                    .map(|a| a.version)
+                    .max()
+                    .map_or(1, |v| v + 1);
+                if version > 1 {
+                    log::info!(
+                        "{} changed after it was compacted; archiving the new text as version {version}",
+                        f.name
+                    );
+                }
+                new_versions.push(NewVersion {
+                    name: f.name.clone(),
+                    rel: layout::archive_rel(&f.name, f.date, version),
+                    bytes,
+                    sha: sha.clone(),
+                    mode,
+                });
+            }
+            removals.push((f.path.clone(), f.name.clone(), sha));
+        }
+
+        let mut desired: Vec<String> = plan.archived.iter().map(|a| a.rel.clone()).collect();
+        desired.extend(new_versions.iter().map(|n| n.rel.clone()));
+        desired.sort();
+        let digest_rel = format!("digests/{key}.md");
+        let digest_path = self.memory.join(&digest_rel);
+        let same_sources = rec.as_ref().is_some_and(|r| {
+            let mut have: Vec<String> = r.sources.iter().map(|s| s.archive.clone()).collect();
+            have.sort();
+            have == desired && r.complete == plan.complete
+        }) && digest_path.is_file();
+        let wants_upgrade = self.upgrade
+            && self.cfg.model.enabled
+            && plan.complete
+            && rec.as_ref().is_some_and(|r| r.method != Method::Model);
+        let rebuild = new_versions.is_empty() && same_sources && !wants_upgrade;
+
+        if !rebuild {
+            if ctx.dry_run {
+                for n in &new_versions {
+                    log::info!("dry run: would archive {} as memory/{}", n.name, n.rel);
+                }
+                log::info!(
+                    "dry run: would write memory/{digest_rel} from {} source(s)",
+                    desired.len()
+                );
+            } else {
+                self.archive(&new_versions)?;
+                let upgrade_only = new_versions.is_empty() && same_sources;
+                self.write_digest(
+                    ctx,
+                    key,
+                    &period,
+                    plan,
+                    &new_versions,
+                    &known,
+                    &mut archived_sha,
+                    upgrade_only,
+                )?;
+            }
+        }
+
+        if !removals.is_empty() {
+            if ctx.dry_run {
+                for (_, name, _) in &removals {
+                    log::info!("dry run: would remove memory/{name} (archived)");
+                }
+                return Ok(());
+            }
+            // Only remove once a digest listing the archived copies exists.
+            if !digest_path.is_file() {
+                bail!("the digest memory/{digest_rel} is missing; originals left in place");
+            }
+            let mut removed = 0;
+            for (path, name, sha) in &removals {
+                let now = match fs::read(path) {
+                    Ok(b) => sha256_hex(&b),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("cannot read {}", path.display()));
+                    }
+                };
+                if &now != sha {
+                    log::warn!(
+                        "memory/{name} changed while it was being compacted; left in place, it is compacted at the next run"
+                    );
+                    continue;
+                }
+                fs::remove_file(path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+                removed += 1;
+            }
+            fsutil::sync_dir(&self.memory)?;
+            self.stats.originals_removed += removed;
+        }
+        Ok(())
+    }
+
+    /// Write new archive copies, fsync their directories, verify their hashes.
+    fn archive(&mut self, new_versions: &[NewVersion]) -> Result<()> {
+        let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+        for n in new_versions {
+            let path = self.memory.join(&n.rel);
+            let dir = path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| self.memory.clone());
+            if !dirs.contains(&dir) {
+                ensure_dir_durable(&dir)?;
+            }
+            write_new_file(&path, &n.bytes, n.mode)?;
+            dirs.insert(dir);
+        }
+        for d in &dirs {
+            fsutil::sync_dir(d)?;
+        }
+        for n in new_versions {
+            let path = self.memory.join(&n.rel);
+            let back =
+                fs::read(&path).with_context(|| format!("cannot re-read {}", path.display()))?;
+            if sha256_hex(&back) != n.sha {
+                bail!(
+                    "the archived copy {} does not match memory/{} (sha256 differs); originals left in place",
+                    path.display(),
+                    n.name
+                );
+            }
+            self.stats.files_archived += 1;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_digest(
+        &mut self,
+        ctx: &mut Ctx<Data>,
+        key: &str,
+        period: &Period,
+        plan: &Plan,
+        new_versions: &[NewVersion],
+        known: &HashMap<String, String>,
+        archived_sha: &mut HashMap<String, String>,
+        upgrade_only: bool,
+    ) -> Result<()> {
+        // Every source's bytes, from the archive.
+        let mut sources: Vec<(SourceRecord, u32, Vec<u8>)> = Vec::new();
+        for a in &plan.archived {
+            let bytes =
+                fs::read(&a.path).with_context(|| format!("cannot read {}", a.path.display()))?;
+            let sha = match archived_sha.remove(&a.rel) {
+                Some(s) => s,
+                None => sha256_hex(&bytes),
+            };
+            if let Some(old) = known.get(&a.rel)
+                && old != &sha
+            {
+                log::warn!(
+                    "memory/{} changed since it was archived (sha256 {} -> {}); the digest lists its current hash",
+                    a.rel,
+                    &old[..old.len().min(12)],
+                    &sha[..12]
+                );
+            }
+            sources.push((
+                SourceRecord {
+                    name: a.name.clone(),
+                    archive: a.rel.clone(),
+                    sha256: sha,
+                    bytes: bytes.len() as u64,
+                },
+                a.version,
+                bytes,
+            ));
+        }
+        for n in new_versions {
+            let version = layout::parse_archive_name(n.rel.rsplit('/').next().unwrap_or(""))
+                .map_or(1, |(_, v)| v);
+            sources.push((
+                SourceRecord {
+                    name: n.name.clone(),
+                    archive: n.rel.clone(),
+                    sha256: n.sha.clone(),
+                    bytes: n.bytes.len() as u64,
+                },
+                version,
+                n.bytes.clone(),
+            ));
+        }
+        sources.sort_by(|a, b| (&a.0.name, a.1).cmp(&(&b.0.name, b.1)));
+
+        let summary = self.summarize(ctx, key, plan.complete, &sources)?;
+        if upgrade_only && summary.method != Method::Model {
+            log::info!(
+                "{key}: not upgraded ({}); the existing digest stays",
+                summary.fallback.as_deref().unwrap_or("model unavailable")
+            );
+            return Ok(());
+        }
+        let records: Vec<SourceRecord> = sources.iter().map(|s| s.0.clone()).collect();
+        let text = render(
+            key,
+            period,
+            plan.complete,
+            &summary,
+            &records,
+            self.now,
+            &self.cfg.model.model,
+        );
+        let dir = self.memory.join("digests");
+        ensure_dir_durable(&dir)?;
+        let path = dir.join(format!("{key}.md"));
+        fsutil::write_atomic_with(
+            &path,
+            text.as_bytes(),
+            fsutil::FileOptions {
+                mode: Some(0o644),
+                owner: None,
+            },
+        )?;
+        log::info!(
+            "{key}: wrote memory/digests/{key}.md from {} source(s) ({})",
+            records.len(),
+            summary.method.as_str()
+        );
+        *self
+            .stats
+            .by_method
+            .entry(summary.method.as_str().to_string())
+            .or_default() += 1;
+        self.stats.digests_written += 1;
+        ctx.metric_add(&format!("digests_{}", summary.method.as_str()), 1);
+        if let Some(f) = &summary.fallback {
+            self.stats.fallbacks.push(format!("{key}: {f}"));
+        }
+        ctx.state.data.digests.insert(
+            key.to_string(),
+            DigestRecord {
+                path: format!("digests/{key}.md"),
+                method: summary.method,
+                complete: plan.complete,
+                written_at: self.now,
+                chars: text.chars().count() as u64,
+                sha256: sha256_hex(text.as_bytes()),
+                fallback: summary.fallback.clone(),
+                tokens: summary.tokens,
+                sources: records,
+            },
+        );
+        if summary.tokens > 0 || self.last_checkpoint.elapsed() > Duration::from_secs(1) {
+            ctx.checkpoint()?;
+            self.last_checkpoint = Instant::now();
+        }
+        Ok(())
+    }
+
+    fn summarize(
+        &mut self,
+        ctx: &mut Ctx<Data>,
+        key: &str,
+        complete: bool,
+        sources: &[(SourceRecord, u32, Vec<u8>)],
+    ) -> Result<Summary> {
+        let texts: Vec<SourceText<'_>> = sources
+            .iter()
+            .map(|(r, v, b)| SourceText {
+                label: label_of(&r.name, *v),
+                archive: r.archive.clone(),
+                bytes: b,
+            })
+            .collect();
+        let mut fallback = None;
+        if self.cfg.model.enabled && complete {
+            match self.try_model(ctx, key, &texts) {
+                Ok(s) => return Ok(s),
+                Err(why) => {
+                    if !self.degraded.contains(&why) {
+                        self.degraded.push(why.clone());
+                    }
+                    fallback = Some(why);
+                }
+            }
+        }
+        match rules::rules_digest(&texts, self.cfg.digest_max_chars) {
+            Ok(body) => Ok(Summary {
+                body,
+                method: Method::Rules,
+                fallback,
+                tokens: 0,
+            }),
+            Err(why) => {
+                log::warn!("{key}: rule-based digest impossible ({why}); writing the raw text");
+                let why = format!("rules: {why}");
+                Ok(Summary {
+                    body: rules::raw_digest(&texts, self.cfg.digest_max_chars),
+                    method: Method::Raw,
+                    fallback: Some(match fallback {
+                        Some(f) => format!("{f}; {why}"),
+                        None => why,
+                    }),
+                    tokens: 0,
+                })
+            }
+        }
+    }
+
+    /// Ask the model; `Err` says why not (for the digest and the log).
+    fn try_model(
+        &mut self,
+        ctx: &mut Ctx<Data>,
+        key: &str,
+        texts: &[SourceText<'_>],
+    ) -> Result<Summary, String> {
+        self.model.ready(ctx, self.cfg)?;
+        if let Err(stop) = ctx.state.data.tokens.check(&self.cfg.model) {
+            let why = stop.to_string();
+            log::warn!("{why}: the remaining digests use the rule-based summary");
+            ctx.state.data.tokens.last_stop = Some(format!("{}: {why}", self.now.to_rfc3339()));
+            self.model = ModelEnv::Off(why.clone());
+            return Err(why);
+        }
+        let ModelEnv::Ready { http, key: secret } = &self.model else {
+            return Err("model unavailable".into());
+        };
+        let prompt = build_prompt(key, texts, self.cfg.model_input_max_chars);
+        ctx.state.data.model_call_in_flight = Some(InFlight {
+            period: key.to_string(),
+            started_at: Utc::now(),
+        });
+        if let Err(e) = ctx.checkpoint() {
+            log::warn!("cannot save state before the model call: {}", one_line(&e));
+        }
+        let result = common::model::complete(
+            http,
+            &self.cfg.model,
+            secret.as_ref(),
+            SYSTEM_PROMPT,
+            &prompt,
+        );
+        ctx.state.data.model_call_in_flight = None;
+        match result {
+            Ok(c) => {
+                ctx.state.data.tokens.record(&c);
+                ctx.metric_add("model_tokens", c.total_tokens());
+                let mut body: String = c
+                    .text
+                    .chars()
+                    .filter(|ch| !ch.is_control() || *ch == '\n')
+                    .take(self.cfg.digest_max_chars * 2)
+                    .collect();
+                body.push('\n');
+                Ok(Summary {
+                    body,
+                    method: Method::Model,
+                    fallback: None,
+                    tokens: c.total_tokens(),
+                })
+            }
+            Err(e) => {
+                ctx.state.data.tokens.record_failure(&e);
+                let why = format!("{e}");
+                log::warn!(
+                    "{key}: {why}; falling back to the rule-based summary for the rest of the run"
+                );
+                self.model = ModelEnv::Off(why.clone());
+                Err(why)
+            }
+        }
+    }
+
+    /// Move the digest of a period with no sources left (all restored) into the archive.
+    fn retire(&mut self, ctx: &mut Ctx<Data>, key: &str) -> Result<()> {
+        let Some(rec) = ctx.state.data.digests.get(key).cloned() else {
+            return Ok(());
+        };
+        let path = self.memory.join(&rec.path);
+        if ctx.dry_run {
+            log::info!(
+                "dry run: would retire memory/{} (no sources left)",
+                rec.path
+            );
+            return Ok(());
+        }
+        if path.is_file() {
+            let dir = self.memory.join("archive").join("digests");
+            ensure_dir_durable(&dir)?;
+            let bytes =
+                fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let mut n = 1;
+            let dest = loop {
+                let name = if n == 1 {
+                    format!("{key}.md")
+                } else {
+                    format!("{key}.md.v{n}")
+                };
+                let d = dir.join(name);
+                if !d.exists() {
+                    break d;
+                }
+                n += 1;
+            };
+            write_new_file(&dest, &bytes, 0o644)?;
+            fsutil::sync_dir(&dir)?;
+            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+            fsutil::sync_dir(path.parent().unwrap_or(&self.memory))?;
+            log::info!(
+                "{key}: no sources left (restored); digest moved to {}",
+                dest.display()
+            );
+        }
+        ctx.state.data.digests.remove(key);
+        Ok(())
+    }
+}
+
+const SYSTEM_PROMPT: &str = "You condense an agent's daily memory notes into a compact digest the agent will reload later. \
+Keep every decision, lesson, open TODO, person, number, date and file path that could matter later; drop chatter and repetition. \
+Answer in Markdown with short bullet lists under the headings Decisions, Lessons, TODOs, People, Facts and numbers, Timeline. \
+Do not invent anything. Do not add a title.";
+
+fn build_prompt(key: &str, texts: &[SourceText<'_>], max: usize) -> String {
+    let mut out = format!("Daily notes of period {key}, one section per file:\n\n");
+    let per = (max / texts.len().max(1)).max(500);
+    for t in texts {
+        out.push_str(&format!("=== {} ({})\n", t.label, t.archive));
+        if rules::looks_binary(t.bytes) {
+            out.push_str("(binary data omitted)\n\n");
+            continue;
+        }
+        let text = String::from_utf8_lossy(t.bytes);
+        let mut n = 0;
+        for line in text.lines() {
+            let l = rules::clean_line(line, 1000);
+            n += l.chars().count() + 1;
+            if n > per {
+                out.push_str("(… truncated)\n");
+                break;
+            }
+            out.push_str(&l);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The digest file.
+fn render(
+    key: &str,
+    period: &Period,
+    complete: bool,
+    summary: &Summary,
+    sources: &[SourceRecord],
+    now: DateTime<Utc>,
+    model: &str,
+) -> String {
+    let mut s = format!(
+        "<!-- compact-memory digest: period={key} method={} complete={complete} -->\n# Memory digest {key} ({} to {})\n\n",
+        summary.method.as_str(),
+        period.first,
+        period.last
+    );
+    let how = match summary.method {
+        Method::Model => format!("summarized by the model `{model}`"),
+        Method::Rules => {
+            "extracted by rules (headings, decisions, lessons, TODOs, people, numbers)".into()
+        }
+        Method::Raw => "raw text, truncated".into(),
+    };
+    s.push_str(&format!(
+        "Method: **{}** — {how}.{}\n",
+        summary.method.as_str(),
+        summary
+            .fallback
+            .as_deref()
+            .map(|f| format!(" Fallback because: {}.", f.replace('\n', " ")))
+            .unwrap_or_default()
+    ));
+    if !complete {
+        s.push_str(
+            "The period is still open: this digest is rewritten as more days are compacted.\n",
+        );
+    }
+    s.push_str(&format!(
+        "Written {}. The originals are archived byte for byte; `compact-memory restore <date>` puts a day back.\n\n## Sources\n\n| file | archived as | bytes | sha256 |\n|---|---|---|---|\n",
+        now.format("%Y-%m-%d %H:%M UTC")
+    ));
+    for src in sources {
+        s.push_str(&format!(
+            "| {} | `{}` | {} | `{}` |\n",
+            src.name, src.archive, src.bytes, src.sha256
+        ));
+    }
+    s.push_str("\n## Summary\n\n");
+    s.push_str(summary.body.trim_end());
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_new_file_never_replaces() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.md");
+        write_new_file(&p, b"one", 0o640).unwrap();
+        let err = write_new_file(&p, b"two", 0o640).unwrap_err();
+        assert!(format!("{err:#}").contains("must not exist"), "{err:#}");
+        assert_eq!(fs::read(&p).unwrap(), b"one");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1, "no temp left");
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(label_of("2026-02-13.md", 1), "02-13");
+        assert_eq!(label_of("2026-02-13-sync.md", 2), "02-13-sync v2");
+    }
+
+    #[test]
+    fn sha_is_hex() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,372 @@
+//! The memory directory's layout: which file names are the agent's dated notes, how dates
+//! group into periods, where originals are archived, and scanning all of it.
+//!
+//! Only top-level `memory/YYYY-MM-DD.md` and `memory/YYYY-MM-DD-<slug>.md` regular files are
+//! ever considered; everything else (`.dreams/`, `dreaming/`, `heartbeat-state.json`, notes,
+//! symlinks) is left alone by construction.
+
+use anyhow::{Context, Result};
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// How daily files are grouped into digests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeriodKind {
+    /// One digest per day (`2026-02-13`).
+    Day,
+    /// One digest per ISO week (`2026-W07`).
+    #[default]
+    Week,
+    /// One digest per month (`2026-02`).
+    Month,
+}
+
+/// One period: its key (used in the digest name) and its first and last day.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Period {
+    pub key: String,
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+}
+
+impl PeriodKind {
+    /// The period holding `d`.
+    pub fn of(self, d: NaiveDate) -> Period {
+        match self {
+            PeriodKind::Day => Period {
+                key: d.format("%Y-%m-%d").to_string(),
+                first: d,
+                last: d,
+            },
+            PeriodKind::Week => {
+                let w = d.iso_week();
+                let first = NaiveDate::from_isoywd_opt(w.year(), w.week(), chrono::Weekday::Mon)
+                    .unwrap_or(d);
+                let last = NaiveDate::from_isoywd_opt(w.year(), w.week(), chrono::Weekday::Sun)
+                    .unwrap_or(d);
+                Period {
+                    key: format!("{}-W{:02}", w.year(), w.week()),
+                    first,
+                    last,
+                }
+            }
+            PeriodKind::Month => {
+                let first = d.with_day(1).unwrap_or(d);
+                let next = if d.month() == 12 {
+                    NaiveDate::from_ymd_opt(d.year() + 1, 1, 1)
+                } else {
+                    NaiveDate::from_ymd_opt(d.year(), d.month() + 1, 1)
+                };
+                let last = next.and_then(|n| n.pred_opt()).unwrap_or(d);
+                Period {
+                    key: d.format("%Y-%m").to_string(),
+                    first,
+                    last,
+                }
+            }
+        }
+    }
+}
+
+/// What a file name in `memory/` is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameKind {
+    /// A dated note of this day.
+    Dated(NaiveDate),
+    /// Shaped like a dated note but the date does not exist (`2026-02-30.md`).
+    BadDate,
+    /// Not ours.
+    Other,
+}
+
+/// Classify a top-level file name of `memory/`.
+pub fn classify_name(name: &str) -> NameKind {
+    let b = name.as_bytes();
+    if b.len() < 13 || !name.ends_with(".md") {
+        return NameKind::Other;
+    }
+    let shape = b[..10].iter().enumerate().all(|(i, c)| match i {
+        4 | 7 => *c == b'-',
+        _ => c.is_ascii_digit(),
+    });
+    if !shape {
+        return NameKind::Other;
+    }
+    let rest = &name[10..name.len() - 3];
+    let ok_rest = rest.is_empty() || (rest.len() > 1 && rest.starts_with('-'));
+    if !ok_rest || rest.contains('/') {
+        return NameKind::Other;
+    }
+    match NaiveDate::parse_from_str(&name[..10], "%Y-%m-%d") {
+        Ok(d) => NameKind::Dated(d),
+        Err(_) => NameKind::BadDate,
+    }
+}
+
+/// The archive path (relative to `memory/`) of version `version` of original `name`:
+/// `archive/YYYY/MM/<name>` for the first, `archive/YYYY/MM/<name>.v<N>` for later ones
+/// (a day appended to after it was compacted).
+pub fn archive_rel(name: &str, date: NaiveDate, version: u32) -> String {
+    let base = format!("archive/{:04}/{:02}/{name}", date.year(), date.month());
+    if version <= 1 {
+        base
+    } else {
+        format!("{base}.v{version}")
+    }
+}
+
+/// Parse an archive file name into (original name, version).
+pub fn parse_archive_name(file: &str) -> Option<(String, u32)> {
+    if file.ends_with(".md") {
+        return Some((file.to_string(), 1));
+    }
+    let (orig, v) = file.rsplit_once(".v")?;
+    if !orig.ends_with(".md") || v.is_empty() || !v.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let v: u32 = v.parse().ok()?;
+    (v >= 2).then(|| (orig.to_string(), v))
+}
+
+/// A dated note in place in `memory/`.
+#[derive(Debug, Clone)]
+pub struct InPlace {
+    pub name: String,
+    pub date: NaiveDate,
+    pub path: PathBuf,
+}
+
+/// An archived original.
+#[derive(Debug, Clone)]
+pub struct Archived {
+    /// The original file name (`2026-02-13.md`).
+    pub name: String,
+    pub version: u32,
+    pub date: NaiveDate,
+    /// Path relative to `memory/`.
+    pub rel: String,
+    pub path: PathBuf,
+}
+
+/// What a scan found besides the notes.
+#[derive(Debug, Default)]
+pub struct ScanNotes {
+    /// Dated-looking names with impossible dates.
+    pub bad_dates: Vec<String>,
+    /// Dated names that are not regular files (symlinks, directories).
+    pub not_regular: Vec<String>,
+    /// Files in the archive that are not archived notes.
+    pub archive_strays: Vec<String>,
+    /// Leftover temp files of killed runs (names), in `memory/`.
+    pub temp_files: Vec<PathBuf>,
+}
+
+/// List the dated notes at the top of `memory/`.
+pub fn scan_memory(dir: &Path, notes: &mut ScanNotes) -> Result<Vec<InPlace>> {
+    let mut out = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    };
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') && is_our_temp(name) {
+            notes.temp_files.push(entry.path());
+            continue;
+        }
+        match classify_name(name) {
+            NameKind::Other => {}
+            NameKind::BadDate => notes.bad_dates.push(name.to_string()),
+            NameKind::Dated(date) => {
+                let ft = entry
+                    .file_type()
+                    .with_context(|| format!("cannot stat {}", entry.path().display()))?;
+                if !ft.is_file() {
+                    notes.not_regular.push(name.to_string());
+                    continue;
+                }
+                out.push(InPlace {
+                    name: name.to_string(),
+                    date,
+                    path: entry.path(),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// A temp file our atomic writes leave when killed: `.<dated name>.tmp.<pid>.<n>`.
+fn is_our_temp(name: &str) -> bool {
+    let Some((inner, tail)) = name[1..].rsplit_once(".tmp.") else {
+        return false;
+    };
+    let Some((pid, n)) = tail.split_once('.') else {
+        return false;
+    };
+    pid.parse::<u32>().is_ok()
+        && n.parse::<u64>().is_ok()
+        && matches!(classify_name(inner), NameKind::Dated(_))
+}
+
+/// The pid in one of our temp names.
+pub fn temp_pid(path: &Path) -> Option<u32> {
+    let name = path.file_name()?.to_str()?;
+    let (_, tail) = name.rsplit_once(".tmp.")?;
+    tail.split_once('.')?.0.parse().ok()
+}
+
+/// List every archived original under `memory/archive/YYYY/MM/`. Leftover temp files of
+/// killed runs there are removed.
+pub fn scan_archive(memory: &Path, notes: &mut ScanNotes) -> Result<Vec<Archived>> {
+    let mut out = Vec::new();
+    let root = memory.join("archive");
+    for year in sorted_dirs(&root)? {
+        if year.len() != 4 || !year.bytes().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        for month in sorted_dirs(&root.join(&year))? {
+            if month.len() != 2 || !month.bytes().all(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            let dir = root.join(&year).join(&month);
+            for p in common::fsutil::sweep_temp_files(&dir)? {
+                log::info!(
+                    "removed leftover temp file {} from a killed run",
+                    p.display()
+                );
+            }
+            let entries =
+                fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?;
+            for entry in entries {
+                let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+                let fname = entry.file_name();
+                let Some(fname) = fname.to_str() else {
+                    continue;
+                };
+                let parsed =
+                    parse_archive_name(fname).and_then(|(name, v)| match classify_name(&name) {
+                        NameKind::Dated(d) => Some((name, v, d)),
+                        _ => None,
+                    });
+                let Some((name, version, date)) = parsed else {
+                    notes
+                        .archive_strays
+                        .push(format!("archive/{year}/{month}/{fname}"));
+                    continue;
+                };
+                out.push(Archived {
+                    rel: format!("archive/{year}/{month}/{fname}"),
+                    path: entry.path(),
+                    name,
+                    version,
+                    date,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.name, a.version).cmp(&(&b.name, b.version)));
+    Ok(out)
+}
+
+fn sorted_dirs(dir: &Path) -> Result<Vec<String>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    };
+    let mut v = Vec::new();
+    for e in entries {
+        let e = e.with_context(|| format!("cannot list {}", dir.display()))?;
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false)
+            && let Some(n) = e.file_name().to_str()
+        {
+            v.push(n.to_string());
+        }
+    }
+    v.sort();
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            classify_name("2026-02-20.md"),
+            NameKind::Dated(d("2026-02-20"))
+        );
+        assert_eq!(
+            classify_name("2026-02-20-teams-sync.md"),
+            NameKind::Dated(d("2026-02-20"))
+        );
+        assert_eq!(
+            classify_name("2026-02-20-1405.md"),
+            NameKind::Dated(d("2026-02-20"))
+        );
+        assert_eq!(classify_name("2026-02-30.md"), NameKind::BadDate);
+        for other in [
+            "MEMORY.md",
+            "heartbeat-state.json",
+            "2026-02-20.txt",
+            "2026-02-20-.md",
+            "2026-02-20x.md",
+            "DREAMS.md",
+            "2026-2-20.md",
+        ] {
+            assert_eq!(classify_name(other), NameKind::Other, "{other}");
+        }
+    }
+
+    #[test]
+    fn periods() {
+        let w = PeriodKind::Week.of(d("2026-02-13"));
+        assert_eq!(w.key, "2026-W07");
+        assert_eq!((w.first, w.last), (d("2026-02-09"), d("2026-02-15")));
+        // ISO week-year differs from the calendar year at the edges.
+        assert_eq!(PeriodKind::Week.of(d("2027-01-01")).key, "2026-W53");
+        let m = PeriodKind::Month.of(d("2028-02-10"));
+        assert_eq!((m.key.as_str(), m.last), ("2028-02", d("2028-02-29")));
+        assert_eq!(PeriodKind::Month.of(d("2026-12-31")).last, d("2026-12-31"));
+        assert_eq!(PeriodKind::Day.of(d("2026-02-13")).key, "2026-02-13");
+    }
+
+    #[test]
+    fn archive_names_roundtrip() {
+        let date = d("2026-02-13");
+        assert_eq!(
+            archive_rel("2026-02-13.md", date, 1),
+            "archive/2026/02/2026-02-13.md"
+        );
+        let v3 = archive_rel("2026-02-13-x.md", date, 3);
+        assert_eq!(v3, "archive/2026/02/2026-02-13-x.md.v3");
+        let file = v3.rsplit('/').next().unwrap();
+        assert_eq!(
+            parse_archive_name(file),
+            Some(("2026-02-13-x.md".into(), 3))
+        );
+        assert_eq!(parse_archive_name("notes.txt"), None);
+        assert_eq!(parse_archive_name("x.md.v1"), None);
+        assert_eq!(parse_archive_name("x.md.vz"), None);
+    }
+
+    #[test]
+    fn temp_names() {
+        assert!(is_our_temp(".2026-02-13.md.tmp.123.4"));
+        assert!(!is_our_temp(".MEMORY.md.tmp.123.4"));
+        assert!(!is_our_temp(".2026-02-13.md.tmp.x.4"));
+    }
+}
