@@ -1,0 +1,152 @@
+//! Masking of secret values for `diff`: the string value of any key whose name contains one of
+//! the configured words (token, password, secret, key, ...) becomes `"***"`.
+//!
+//! Works on the text, not on a parsed value, because the file worth diffing is usually the one
+//! that no longer parses: a tolerant JSON5 scanner (strings, comments, identifiers) finds
+//! `key: "value"` pairs and rewrites only the value, leaving every other byte (layout,
+//! comments, broken tails) as it was. Numbers and booleans are not masked (`maxTokens: 4096`).
+
+/// Mask secret string values in `text`. Returns the new text and how many values were masked.
+pub fn mask(text: &str, words: &[String]) -> (String, usize) {
+    let words: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    let mut masked = 0;
+    // A string/identifier just seen that could be a key: is it a secret-looking one?
+    let mut key_candidate: Option<bool> = None;
+    // After `secret_key:` and waiting for its value.
+    let mut mask_next = false;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i = (i + 2).min(b.len());
+            }
+            b'"' | b'\'' => {
+                let end = string_end(b, i);
+                if mask_next {
+                    out.push_str(&text[copied..i]);
+                    out.push(c as char);
+                    out.push_str("***");
+                    out.push(c as char);
+                    copied = end;
+                    masked += 1;
+                    mask_next = false;
+                    key_candidate = None;
+                } else {
+                    let inner_end = if end > i + 1 && b[end - 1] == c {
+                        end - 1
+                    } else {
+                        end
+                    };
+                    let inner = text.get(i + 1..inner_end).unwrap_or("");
+                    key_candidate = Some(is_secret(inner, &words));
+                }
+                i = end;
+            }
+            b':' => {
+                mask_next = key_candidate == Some(true);
+                key_candidate = None;
+                i += 1;
+            }
+            _ if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 => {
+                let start = i;
+                while i < b.len()
+                    && (b[i].is_ascii_alphanumeric()
+                        || b[i] == b'_'
+                        || b[i] == b'$'
+                        || b[i] == b'.'
+                        || b[i] == b'+'
+                        || b[i] == b'-'
+                        || b[i] >= 0x80)
+                {
+                    i += 1;
+                }
+                let word = text.get(start..i).unwrap_or("");
+                key_candidate = if mask_next {
+                    None
+                } else {
+                    Some(is_secret(word, &words))
+                };
+                mask_next = false;
+            }
+            _ => {
+                key_candidate = None;
+                mask_next = false;
+                i += 1;
+            }
+        }
+    }
+    out.push_str(&text[copied..]);
+    (out, masked)
+}
+
+fn is_secret(key: &str, words: &[String]) -> bool {
+    let k = key.to_ascii_lowercase();
+    words.iter().any(|w| !w.is_empty() && k.contains(w.as_str()))
+}
+
+/// Byte index just past the string starting at `start` (or the end of the text if unterminated).
+fn string_end(b: &[u8], start: usize) -> usize {
+    let q = b[start];
+    let mut i = start + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            x if x == q => return i + 1,
+            b'\n' => return i,
+            _ => i += 1,
+        }
+    }
+    b.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words() -> Vec<String> {
+        crate::config::Config::default().mask_keys
+    }
+
+    #[test]
+    fn masks_secret_values_only() {
+        let text = r#"{
+  "env": { "ANTHROPIC_API_KEY": "sk-ant-abc123" },
+  channels: { msteams: { appPassword: 'hunter2', appId: "0000-1" } },
+  // token: "in a comment is not a value"
+  "gateway": { "mode": "token", "auth": { "mode": "token", "token": "s3cr3t\"q" } },
+  "agents": { "maxTokens": 4096, "secretsEnabled": true },
+}"#;
+        let (m, n) = mask(text, &words());
+        assert_eq!(n, 3, "{m}");
+        for leaked in ["sk-ant-abc123", "hunter2", "s3cr3t"] {
+            assert!(!m.contains(leaked), "{leaked} leaked:\n{m}");
+        }
+        for kept in ["0000-1", "\"mode\": \"token\"", "4096", "secretsEnabled\": true", "// token"] {
+            assert!(m.contains(kept), "{kept} lost:\n{m}");
+        }
+        assert!(m.contains("\"ANTHROPIC_API_KEY\": \"***\""), "{m}");
+        assert!(m.contains("appPassword: '***'"), "{m}");
+        assert_eq!(m.lines().count(), text.lines().count());
+    }
+
+    #[test]
+    fn masks_in_a_truncated_file() {
+        let (m, n) = mask("{\"gateway\": {\"token\": \"abcd-unfinish", &words());
+        assert_eq!(n, 1);
+        assert_eq!(m, "{\"gateway\": {\"token\": \"***\"");
+    }
+}

@@ -1,0 +1,670 @@
+//! A JSON5 parser producing `serde_json::Value`, with errors that name the line and column.
+//!
+//! Why our own: the gateway's config is JSON5 (comments, trailing commas, unquoted keys,
+//! single-quoted strings), and this job parses every changed config on every run. The `json5`
+//! crate (pest based) takes ~300 ms for a 1 MiB file and formats its errors as multi-line pest
+//! reports; this single-pass parser takes a few milliseconds and says `line 3, column 5: expected
+//! `,` or `}` after an object member`. Strict JSON mode uses `serde_json` directly.
+//!
+//! Limitations: `Infinity` and `NaN` are accepted (they are valid JSON5) but become `null` in
+//! the value, which is only used for structure checks (object, required keys).
+
+use serde_json::{Map, Number, Value};
+use std::fmt;
+
+/// Nesting deeper than this is refused (a stack-safe bound; real configs nest < 20 levels).
+const MAX_DEPTH: usize = 256;
+
+/// A parse error with a 1-based line and column (column counted in characters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.message
+        )
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Parse strict JSON (serde_json), reporting line and column.
+pub fn parse_json(text: &str) -> Result<Value, ParseError> {
+    serde_json::from_str(text).map_err(|e| ParseError {
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e.to_string()),
+    })
+}
+
+/// serde_json's messages end with " at line X column Y"; we print the position first.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Parse JSON5. Strict JSON is tried first (it is a subset and much the common case).
+pub fn parse_json5(text: &str) -> Result<Value, ParseError> {
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        return Ok(v);
+    }
+    let mut p = Parser {
+        s: text.as_bytes(),
+        text,
+        i: 0,
+        depth: 0,
+    };
+    p.skip_ws()?;
+    if p.i >= p.s.len() {
+        return Err(p.err_at(p.i, "the file is empty (no JSON value)"));
+    }
+    let v = p.value()?;
+    p.skip_ws()?;
+    if p.i < p.s.len() {
+        return Err(p.err_at(
+            p.i,
+            &format!(
+                "unexpected {} after the end of the top-level value",
+                p.describe(p.i)
+            ),
+        ));
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    text: &'a str,
+    i: usize,
+    depth: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn err_at(&self, pos: usize, message: &str) -> ParseError {
+        let (line, column) = line_col(self.text, pos);
+        ParseError {
+            line,
+            column,
+            message: message.to_string(),
+        }
+    }
+
+    fn describe(&self, pos: usize) -> String {
+        match self.text.get(pos..).and_then(|t| t.chars().next()) {
+            None => "end of file".into(),
+            Some(c) if c.is_control() => format!("character U+{:04X}", c as u32),
+            Some(c) => format!("`{c}`"),
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    /// Skip whitespace (JSON5 set) and comments.
+    fn skip_ws(&mut self) -> Result<(), ParseError> {
+        while let Some(b) = self.peek() {
+            match b {
+                b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => self.i += 1,
+                b'/' => match self.s.get(self.i + 1) {
+                    Some(b'/') => {
+                        while let Some(c) = self.peek() {
+                            if c == b'\n' || c == b'\r' {
+                                break;
+                            }
+                            self.i += 1;
+                        }
+                    }
+                    Some(b'*') => {
+                        let start = self.i;
+                        self.i += 2;
+                        loop {
+                            match self.peek() {
+                                None => {
+                                    return Err(self.err_at(start, "unterminated /* comment */"));
+                                }
+                                Some(b'*') if self.s.get(self.i + 1) == Some(&b'/') => {
+                                    self.i += 2;
+                                    break;
+                                }
+                                Some(_) => self.i += 1,
+                            }
+                        }
+                    }
+                    _ => return Ok(()),
+                },
+                0x80.. => {
+                    // Unicode whitespace: NBSP, BOM, line/paragraph separators, Zs.
+                    let Some(c) = self.text[self.i..].chars().next() else {
+                        return Ok(());
+                    };
+                    if c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}' || c.is_whitespace()
+                    {
+                        self.i += c.len_utf8();
+                    } else {
+                        return Ok(());
+                    }
+                }
+                _ => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    fn value(&mut self) -> Result<Value, ParseError> {
+        let Some(b) = self.peek() else {
+            return Err(self.err_at(self.i, "unexpected end of file: expected a value"));
+        };
+        match b {
+            b'{' => self.object(),
+            b'[' => self.array(),
+            b'"' | b'\'' => self.string().map(Value::String),
+            b'-' | b'+' | b'.' | b'0'..=b'9' => self.number(),
+            _ => {
+                let start = self.i;
+                let word = self.identifier_raw();
+                match word {
+                    "true" => Ok(Value::Bool(true)),
+                    "false" => Ok(Value::Bool(false)),
+                    "null" => Ok(Value::Null),
+                    "Infinity" | "NaN" => Ok(Value::Null),
+                    "" => Err(self.err_at(
+                        start,
+                        &format!(
+                            "unexpected {}: expected a value (object, array, string, number, true, false or null)",
+                            self.describe(start)
+                        ),
+                    )),
+                    w => Err(self.err_at(
+                        start,
+                        &format!("unexpected word `{w}`: expected a value (strings need quotes)"),
+                    )),
+                }
+            }
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err_at(
+                self.i,
+                &format!("nesting deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn object(&mut self) -> Result<Value, ParseError> {
+        let open = self.i;
+        self.enter()?;
+        self.i += 1;
+        let mut map = Map::new();
+        loop {
+            self.skip_ws()?;
+            match self.peek() {
+                None => {
+                    return Err(self.err_at(
+                        self.i,
+                        &format!(
+                            "unexpected end of file: the object opened at {} is not closed (truncated file?)",
+                            pos_text(self.text, open)
+                        ),
+                    ));
+                }
+                Some(b'}') => {
+                    self.i += 1;
+                    break;
+                }
+                _ => {}
+            }
+            let key = self.key()?;
+            self.skip_ws()?;
+            if self.peek() != Some(b':') {
+                return Err(self.err_at(
+                    self.i,
+                    &format!("expected `:` after key \"{key}\", found {}", self.describe(self.i)),
+                ));
+            }
+            self.i += 1;
+            self.skip_ws()?;
+            let v = self.value()?;
+            map.insert(key, v);
+            self.skip_ws()?;
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    break;
+                }
+                None => {
+                    return Err(self.err_at(
+                        self.i,
+                        &format!(
+                            "unexpected end of file: the object opened at {} is not closed (truncated file?)",
+                            pos_text(self.text, open)
+                        ),
+                    ));
+                }
+                _ => {
+                    return Err(self.err_at(
+                        self.i,
+                        &format!(
+                            "expected `,` or `}}` after an object member, found {}",
+                            self.describe(self.i)
+                        ),
+                    ));
+                }
+            }
+        }
+        self.depth -= 1;
+        Ok(Value::Object(map))
+    }
+
+    fn key(&mut self) -> Result<String, ParseError> {
+        match self.peek() {
+            Some(b'"') | Some(b'\'') => self.string(),
+            _ => {
+                let start = self.i;
+                let w = self.identifier_raw();
+                if w.is_empty() || w.as_bytes()[0].is_ascii_digit() {
+                    return Err(self.err_at(
+                        start,
+                        &format!(
+                            "expected an object key (a name or a quoted string), found {}",
+                            self.describe(start)
+                        ),
+                    ));
+                }
+                Ok(w.to_string())
+            }
+        }
+    }
+
+    /// An ECMAScript-ish identifier: letters, digits, `_`, `$`, non-ASCII letters.
+    fn identifier_raw(&mut self) -> &'a str {
+        let start = self.i;
+        while self.i < self.s.len() {
+            let b = self.s[self.i];
+            if b.is_ascii_alphanumeric() || b == b'_' || b == b'$' {
+                self.i += 1;
+            } else if b >= 0x80 {
+                match self.text[self.i..].chars().next() {
+                    Some(c) if c.is_alphanumeric() => self.i += c.len_utf8(),
+                    _ => break,
+                }
+            } else {
+                break;
+            }
+        }
+        let text: &'a str = self.text;
+        &text[start..self.i]
+    }
+
+    fn array(&mut self) -> Result<Value, ParseError> {
+        let open = self.i;
+        self.enter()?;
+        self.i += 1;
+        let mut items = Vec::new();
+        loop {
+            self.skip_ws()?;
+            match self.peek() {
+                None => {
+                    return Err(self.err_at(
+                        self.i,
+                        &format!(
+                            "unexpected end of file: the array opened at {} is not closed (truncated file?)",
+                            pos_text(self.text, open)
+                        ),
+                    ));
+                }
+                Some(b']') => {
+                    self.i += 1;
+                    break;
+                }
+                _ => {}
+            }
+            items.push(self.value()?);
+            self.skip_ws()?;
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    break;
+                }
+                None => {
+                    return Err(self.err_at(
+                        self.i,
+                        &format!(
+                            "unexpected end of file: the array opened at {} is not closed (truncated file?)",
+                            pos_text(self.text, open)
+                        ),
+                    ));
+                }
+                _ => {
+                    return Err(self.err_at(
+                        self.i,
+                        &format!(
+                            "expected `,` or `]` after an array element, found {}",
+                            self.describe(self.i)
+                        ),
+                    ));
+                }
+            }
+        }
+        self.depth -= 1;
+        Ok(Value::Array(items))
+    }
+
+    fn string(&mut self) -> Result<String, ParseError> {
+        let start = self.i;
+        let quote = self.s[self.i];
+        self.i += 1;
+        let mut out = String::new();
+        loop {
+            // Copy the run of plain bytes in one go.
+            let run_start = self.i;
+            while self.i < self.s.len() {
+                let b = self.s[self.i];
+                if b == quote || b == b'\\' || b == b'\n' || b == b'\r' {
+                    break;
+                }
+                self.i += 1;
+            }
+            out.push_str(&self.text[run_start..self.i]);
+            match self.peek() {
+                None => {
+                    return Err(self.err_at(
+                        start,
+                        "unterminated string (it runs to the end of the file: truncated file?)",
+                    ));
+                }
+                Some(b'\n') | Some(b'\r') => {
+                    return Err(self.err_at(
+                        self.i,
+                        "line break inside a string (close the quote, or escape the line break with `\\`)",
+                    ));
+                }
+                Some(b'\\') => {
+                    self.escape(&mut out)?;
+                }
+                Some(_) => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+            }
+        }
+    }
+
+    fn escape(&mut self, out: &mut String) -> Result<(), ParseError> {
+        let at = self.i;
+        self.i += 1;
+        let Some(c) = self.text[self.i..].chars().next() else {
+            return Err(self.err_at(at, "unterminated escape at the end of the file"));
+        };
+        self.i += c.len_utf8();
+        match c {
+            'b' => out.push('\u{8}'),
+            'f' => out.push('\u{c}'),
+            'n' => out.push('\n'),
+            'r' => {
+                out.push('\r');
+            }
+            't' => out.push('\t'),
+            'v' => out.push('\u{b}'),
+            '0' if !self.peek().is_some_and(|b| b.is_ascii_digit()) => out.push('\0'),
+            '\n' | '\u{2028}' | '\u{2029}' => {}
+            '\r' => {
+                if self.peek() == Some(b'\n') {
+                    self.i += 1;
+                }
+            }
+            'x' => {
+                let v = self.hex(2, at)?;
+                out.push(char::from_u32(v).unwrap_or('\u{fffd}'));
+            }
+            'u' => {
+                let hi = self.hex(4, at)?;
+                if (0xd800..0xdc00).contains(&hi)
+                    && self.s.get(self.i) == Some(&b'\\')
+                    && self.s.get(self.i + 1) == Some(&b'u')
+                {
+                    self.i += 2;
+                    let lo = self.hex(4, at)?;
+                    let cp = 0x10000 + ((hi - 0xd800) << 10) + (lo.wrapping_sub(0xdc00) & 0x3ff);
+                    out.push(char::from_u32(cp).unwrap_or('\u{fffd}'));
+                } else {
+                    out.push(char::from_u32(hi).unwrap_or('\u{fffd}'));
+                }
+            }
+            '1'..='9' => {
+                return Err(self.err_at(at, "invalid escape: digits cannot be escaped in JSON5"));
+            }
+            other => out.push(other),
+        }
+        Ok(())
+    }
+
+    fn hex(&mut self, n: usize, at: usize) -> Result<u32, ParseError> {
+        let digits = self
+            .text
+            .get(self.i..self.i + n)
+            .filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| self.err_at(at, &format!("invalid escape: expected {n} hex digits")))?;
+        self.i += n;
+        u32::from_str_radix(digits, 16)
+            .map_err(|_| self.err_at(at, &format!("invalid escape: expected {n} hex digits")))
+    }
+
+    fn number(&mut self) -> Result<Value, ParseError> {
+        let start = self.i;
+        let mut neg = false;
+        if let Some(b @ (b'+' | b'-')) = self.peek() {
+            neg = b == b'-';
+            self.i += 1;
+        }
+        // Infinity / NaN with a sign.
+        if self.peek().is_some_and(|b| b.is_ascii_alphabetic()) {
+            let w = self.identifier_raw();
+            return match w {
+                "Infinity" | "NaN" => Ok(Value::Null),
+                _ => Err(self.err_at(start, &format!("invalid number `{}`", &self.text[start..self.i]))),
+            };
+        }
+        if self.peek() == Some(b'0') && matches!(self.s.get(self.i + 1), Some(b'x' | b'X')) {
+            self.i += 2;
+            let hs = self.i;
+            while self.peek().is_some_and(|b| b.is_ascii_hexdigit()) {
+                self.i += 1;
+            }
+            let digits = &self.text[hs..self.i];
+            let v = u64::from_str_radix(digits, 16).map_err(|_| {
+                self.err_at(start, &format!("invalid hex number `{}`", &self.text[start..self.i]))
+            })?;
+            self.check_number_end(start)?;
+            return Ok(if neg {
+                Value::Number(Number::from(-(v as i128).min(i64::MAX as i128) as i64))
+            } else {
+                Value::Number(Number::from(v))
+            });
+        }
+        let mut int_digits = 0;
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.i += 1;
+            int_digits += 1;
+        }
+        let mut frac_digits = 0;
+        let mut float = false;
+        if self.peek() == Some(b'.') {
+            float = true;
+            self.i += 1;
+            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                self.i += 1;
+                frac_digits += 1;
+            }
+        }
+        if int_digits == 0 && frac_digits == 0 {
+            return Err(self.err_at(start, &format!("invalid number `{}`", &self.text[start..self.i])));
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            float = true;
+            self.i += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            let es = self.i;
+            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                self.i += 1;
+            }
+            if es == self.i {
+                return Err(self.err_at(start, &format!("invalid number `{}`", &self.text[start..self.i])));
+            }
+        }
+        self.check_number_end(start)?;
+        let lit = &self.text[start..self.i];
+        let lit = lit.strip_prefix('+').unwrap_or(lit);
+        if !float && let Ok(n) = lit.parse::<i64>() {
+            return Ok(Value::Number(Number::from(n)));
+        }
+        let f: f64 = lit
+            .parse()
+            .map_err(|_| self.err_at(start, &format!("invalid number `{lit}`")))?;
+        Ok(Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null))
+    }
+
+    fn check_number_end(&self, start: usize) -> Result<(), ParseError> {
+        if self
+            .peek()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
+        {
+            return Err(self.err_at(
+                start,
+                &format!(
+                    "invalid number: unexpected {} right after `{}`",
+                    self.describe(self.i),
+                    &self.text[start..self.i]
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn pos_text(text: &str, pos: usize) -> String {
+    let (l, c) = line_col(text, pos);
+    format!("line {l}, column {c}")
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, pos: usize) -> (usize, usize) {
+    let pos = pos.min(text.len());
+    let before = &text.as_bytes()[..pos];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map(|p| p + 1)
+        .unwrap_or(0);
+    let column = text
+        .get(line_start..pos)
+        .map(|s| s.chars().count())
+        .unwrap_or(pos - line_start)
+        + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json5_features_are_accepted() {
+        let text = r#"
+// the gateway's config
+{
+  meta: { lastTouchedVersion: '2026.2.19', },   /* inline */
+  "gateway": { mode: "local", port: 0x4965, ratio: .5, big: +1e3, },
+  list: [1, 2, 3,],
+  s: 'it\'s "quoted" \x41\u00e9 line\
+ continued',
+  inf: -Infinity,
+}
+"#;
+        let v = parse_json5(text).unwrap();
+        assert_eq!(v["gateway"]["mode"], "local");
+        assert_eq!(v["gateway"]["port"], 0x4965);
+        assert_eq!(v["gateway"]["ratio"], 0.5);
+        assert_eq!(v["gateway"]["big"], 1000.0);
+        assert_eq!(v["list"], json!([1, 2, 3]));
+        assert_eq!(v["s"], "it's \"quoted\" Aé line continued");
+        assert_eq!(v["meta"]["lastTouchedVersion"], "2026.2.19");
+        assert!(v["inf"].is_null());
+    }
+
+    #[test]
+    fn agrees_with_the_json5_crate_on_valid_inputs() {
+        let inputs = [
+            "{a:1,b:[true,false,null],'c':\"d\",}",
+            "[1.5e3, -2, +3, .25, 5., 0xFF, 'x\\ty']",
+            "{\n// c\n\"k\": {\"n\": {\"m\": []}},\n/* x */ z: 'é'\n}",
+            "\"just a string\"",
+            "{ unicodeKeyé: 1, $dollar: 2, _u: 3 }",
+        ];
+        for i in inputs {
+            let ours = parse_json5(i).unwrap();
+            let theirs: Value = json5::from_str(i).unwrap();
+            assert_eq!(ours, theirs, "input: {i}");
+        }
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let cases: &[(&str, usize, usize, &str)] = &[
+            ("{\n  \"a\": 1\n  \"b\": 2\n}", 3, 3, "expected `,` or `}`"),
+            ("{\"gateway\":{\"mode\":\"local\"}", 1, 28, "not closed"),
+            ("garbage{\"a\":1}", 1, 1, "unexpected word `garbage`"),
+            ("{\n  \"a\": \"tru", 2, 8, "unterminated string"),
+            ("", 1, 1, "empty"),
+            ("{\"a\": 1} x", 1, 10, "after the end"),
+            ("{a: 01x}", 1, 5, "invalid number"),
+            ("{ /* open", 1, 3, "unterminated /*"),
+        ];
+        for (text, line, col, needle) in cases {
+            let e = parse_json5(text).unwrap_err();
+            assert_eq!((e.line, e.column), (*line, *col), "{text:?}: {e}");
+            assert!(e.message.contains(needle), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn strict_mode_rejects_comments_with_position() {
+        let e = parse_json("{\n  // c\n  \"a\": 1\n}").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(!e.message.contains(" at line "), "{e}");
+        assert!(parse_json("{\"a\": 1}").is_ok());
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let text = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        // serde_json refuses (recursion limit 128), ours refuses past MAX_DEPTH.
+        let e = parse_json5(&text).unwrap_err();
+        assert!(e.message.contains("nesting"), "{e}");
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("ab\ncé d", 6), (2, 3));
+        assert_eq!(line_col("x", 0), (1, 1));
+    }
+}
