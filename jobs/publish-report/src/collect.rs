@@ -273,8 +273,16 @@ fn last_run(v: &Value) -> Option<LastRun> {
 fn history(v: &Value) -> (Vec<HistoryPoint>, u64) {
     let mut bad = 0;
     let mut out = Vec::new();
-    for h in v.get("history").and_then(Value::as_array).into_iter().flatten() {
-        match (time_at(h, "started_at"), h.get("duration_ms").and_then(Value::as_u64)) {
+    for h in v
+        .get("history")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        match (
+            time_at(h, "started_at"),
+            h.get("duration_ms").and_then(Value::as_u64),
+        ) {
             (Some(t), Some(d)) => out.push(HistoryPoint {
                 started_at: t,
                 duration_ms: d,
@@ -344,7 +352,10 @@ fn job_report(
         if bad > 0 {
             problems.push(format!("{name}: {bad} unreadable history entries skipped"));
         }
-        for p in h.iter().filter(|p| p.started_at >= period.from && p.started_at < period.as_of) {
+        for p in h
+            .iter()
+            .filter(|p| p.started_at >= period.from && p.started_at < period.as_of)
+        {
             let c = &mut r.runs_in_period;
             c.total += 1;
             match p.outcome.as_str() {
@@ -357,7 +368,12 @@ fn job_report(
             }
         }
         r.history = h;
-        for e in v.get("errors").and_then(Value::as_array).into_iter().flatten() {
+        for e in v
+            .get("errors")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let (Some(t), Some(m)) = (time_at(e, "at"), str_at(e, "message"))
                 && t >= period.from
                 && t < period.as_of
@@ -512,8 +528,8 @@ fn incidents(v: Option<&Value>, period: &Period) -> Vec<Incident> {
         .filter_map(|i| {
             let started = first_time(i, &["started_at", "opened_at", "since"]);
             let closed = first_time(i, &["closed_at", "ended_at"]);
-            let overlaps = started.is_none_or(|s| s < period.as_of)
-                && closed.is_none_or(|c| c >= period.from);
+            let overlaps =
+                started.is_none_or(|s| s < period.as_of) && closed.is_none_or(|c| c >= period.from);
             overlaps.then(|| Incident {
                 id: str_at(i, "id").unwrap_or_else(|| "?".into()),
                 kind: str_at(i, "kind").unwrap_or_else(|| "rate_limit".into()),
@@ -547,10 +563,18 @@ fn backups(v: Option<&Value>, period: &Period) -> Option<BackupInfo> {
         break;
     }
     if b.latest_snapshot.is_none() {
-        b.latest_snapshot = first_time(data, &["last_snapshot_at", "last_snapshot.at", "latest_snapshot"]);
+        b.latest_snapshot = first_time(
+            data,
+            &["last_snapshot_at", "last_snapshot.at", "latest_snapshot"],
+        );
     }
     for key in ["invalid_events", "invalid", "events", "rejections"] {
-        for e in data.get(key).and_then(Value::as_array).into_iter().flatten() {
+        for e in data
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let kind = str_at(e, "kind")
                 .or_else(|| str_at(e, "type"))
                 .unwrap_or_else(|| "invalid".into());
@@ -586,7 +610,8 @@ fn memory(v: Option<&Value>) -> Option<MemoryInfo> {
     let mut m = MemoryInfo::default();
     flatten("", obj, &mut m.facts);
     m.over_budget = m.facts.iter().any(|(k, v)| {
-        (k.contains("over") || k.contains("exceed")) && (v == "true" || v.parse::<f64>().is_ok_and(|x| x > 0.0))
+        (k.contains("over") || k.contains("exceed"))
+            && (v == "true" || v.parse::<f64>().is_ok_and(|x| x > 0.0))
     });
     m.facts.truncate(20);
     Some(m)
@@ -613,7 +638,8 @@ fn flatten(prefix: &str, obj: &Map<String, Value>, out: &mut Vec<(String, String
 pub fn collect(inp: Inputs<'_>) -> Report {
     let mut input_problems = Vec::new();
     let mut config_problems = Vec::new();
-    let (logs, log_problems) = crate::logscan::scan_dir(inp.logs_dir, inp.period.from, inp.period.as_of);
+    let (logs, log_problems) =
+        crate::logscan::scan_dir(inp.logs_dir, inp.period.from, inp.period.as_of);
     input_problems.extend(log_problems);
     if let Some(p) = &inp.crontab_problem {
         input_problems.push(p.clone());
@@ -629,15 +655,17 @@ pub fn collect(inp: Inputs<'_>) -> Report {
             .entry(extra.to_string())
             .or_insert_with(|| read_state(inp.state_dir, extra));
     }
-    let ok_state = |j: &str| states.get(j).and_then(|r| r.as_ref().ok()).and_then(Option::as_ref);
+    let ok_state = |j: &str| {
+        states
+            .get(j)
+            .and_then(|r| r.as_ref().ok())
+            .and_then(Option::as_ref)
+    };
     let mut jobs = Vec::new();
     for j in inp.jobs {
         let grace = (inp.grace)(j);
         let sched = crontab.schedule_of(j, inp.period.as_of - grace, inp.now);
-        let st = states
-            .get(j)
-            .cloned()
-            .unwrap_or(Ok(None));
+        let st = states.get(j).cloned().unwrap_or(Ok(None));
         let running = inp.current.filter(|(c, _)| c == j).map(|(_, t)| t);
         jobs.push(job_report(
             j,

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// How long a report's period is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PeriodKind {
     #[default]
@@ -175,8 +177,7 @@ impl Config {
         for (i, d) in self.destinations.iter().enumerate() {
             let key = format!("publish-report.destinations[{i}]");
             let ok_name = !d.name.is_empty()
-                && d
-                    .name
+                && d.name
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
             if !ok_name {

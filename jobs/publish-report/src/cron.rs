@@ -61,11 +61,11 @@ pub fn last_due(cron: &Cron, tz: Tz, at: DateTime<Utc>) -> Option<DateTime<Utc>>
     let local = at.with_timezone(&tz);
     let mut prev = cron.find_previous_occurrence(&local, true).ok()?;
     for _ in 0..3 {
-        let probe = prev.clone() - Duration::seconds(1);
-        if let Ok(fwd) = cron.find_next_occurrence(&probe, true) {
-            if fwd <= local {
-                return Some(fwd.with_timezone(&Utc));
-            }
+        let probe = prev - Duration::seconds(1);
+        if let Ok(fwd) = cron.find_next_occurrence(&probe, true)
+            && fwd <= local
+        {
+            return Some(fwd.with_timezone(&Utc));
         }
         // The forward view of `prev` lies after `at`: `prev` was a gap artefact; look earlier.
         prev = cron.find_previous_occurrence(&probe, true).ok()?;
@@ -214,6 +214,7 @@ impl Crontab {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
@@ -292,7 +293,10 @@ mod tests {
         );
         assert!(parse_schedule("@reboot").is_err());
         assert!(parse_schedule("* * * *").is_err());
-        assert!(parse_schedule("0 0 * * * *").is_err(), "6 fields are not cron");
+        assert!(
+            parse_schedule("0 0 * * * *").is_err(),
+            "6 fields are not cron"
+        );
         assert!(parse_schedule("61 * * * *").is_err());
     }
 
@@ -385,7 +389,12 @@ CRON_TZ=Europe/Berlin
         assert_eq!(p.last_due, Some(utc("2026-11-21T07:00:00Z")));
         assert_eq!(
             p.next_due,
-            Some(Tz::UTC.with_ymd_and_hms(2026, 11, 22, 7, 0, 0).unwrap().with_timezone(&Utc))
+            Some(
+                Tz::UTC
+                    .with_ymd_and_hms(2026, 11, 22, 7, 0, 0)
+                    .unwrap()
+                    .with_timezone(&Utc)
+            )
         );
         let u = ct.schedule_of("check-ratelimit", now, now);
         assert!(!u.is_paused() && u.last_due.is_none());

@@ -90,9 +90,8 @@ pub fn build_report(
     let jobs: Vec<&str> = common::config::JOBS.to_vec();
     let (text, crontab_problem) = read_crontab(ctx, cfg);
     let crontab = text.map(|t| cron::parse_crontab(&t, cfg.tz(), &jobs));
-    let grace = |j: &str| {
-        Duration::seconds(*cfg.grace_overrides.get(j).unwrap_or(&cfg.grace_secs) as i64)
-    };
+    let grace =
+        |j: &str| Duration::seconds(*cfg.grace_overrides.get(j).unwrap_or(&cfg.grace_secs) as i64);
     let mut r = collect::collect(collect::Inputs {
         state_dir: &ctx.paths.state_dir,
         logs_dir: &ctx.paths.logs_dir,
@@ -117,8 +116,7 @@ pub fn build_report(
 impl Job for PublishReport {
     const NAME: &'static str = "publish-report";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const ABOUT: &'static str =
-        "Write the operations report and status page, and publish the report exactly once per period.";
+    const ABOUT: &'static str = "Write the operations report and status page, and publish the report exactly once per period.";
     const EXAMPLES: &'static str = "  publish-report                      # today's daily report, published once\n  \
 publish-report --period weekly      # this ISO week's report\n  \
 publish-report --print              # print today's report; write and send nothing\n  \
@@ -144,6 +142,18 @@ publish-report --force              # send again where it was already sent or it
     fn run(ctx: &mut Ctx<publish::Data>, cfg: &Config, args: &Args) -> Result<Outcome> {
         let kind = args.period.unwrap_or(cfg.period);
         let now = Utc::now();
+        let today = now.with_timezone(&cfg.tz()).date_naive();
+        if let Some(d) = args.date
+            && d > today
+        {
+            return Err(common::coded(
+                common::Exit::Usage,
+                format!(
+                    "--date {d} is in the future (today is {today} in {})",
+                    cfg.timezone
+                ),
+            ));
+        }
         let period = period::period(kind, args.date, cfg.tz(), now);
         let t0 = std::time::Instant::now();
         let report = build_report(ctx, cfg, &period);
@@ -200,7 +210,12 @@ publish-report --force              # send again where it was already sent or it
         }
         let results = publish::publish_all(ctx, cfg, &report, &period, args.force)?;
         let (kind, summary, error) = publish::summarise(&results);
-        let summary = format!("{} report {} ({}): {summary}", kind_word(&period), period.id, report.overall);
+        let summary = format!(
+            "{} report {} ({}): {summary}",
+            kind_word(&period),
+            period.id,
+            report.overall
+        );
         Ok(match (kind, error) {
             (OutcomeKind::Failed, Some(e)) => Outcome::failed(summary, e),
             (OutcomeKind::Noop, _) => Outcome::noop(summary),

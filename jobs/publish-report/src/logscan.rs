@@ -154,13 +154,7 @@ pub fn scan_file(path: &Path, lo: &[u8], hi: &[u8]) -> std::io::Result<LogCounts
     Ok(counts)
 }
 
-fn scan_line(
-    line: &[u8],
-    lo: &[u8],
-    hi: &[u8],
-    c: &mut LogCounts,
-    last_error_ts: &mut Vec<u8>,
-) {
+fn scan_line(line: &[u8], lo: &[u8], hi: &[u8], c: &mut LogCounts, last_error_ts: &mut Vec<u8>) {
     if line.len() < TS_LEN + 6 || line[TS_LEN] != b' ' || line[4] != b'-' || line[10] != b'T' {
         if !line.iter().all(u8::is_ascii_whitespace) {
             c.malformed += 1;
@@ -197,6 +191,7 @@ fn scan_line(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -224,8 +219,16 @@ mod tests {
             "2026-11-20T10:30:00.000Z WARN  poll-teams[a0] rotated\n",
         )
         .unwrap();
-        std::fs::write(d.path().join("notes.txt"), "2026-11-20T10:30:00.000Z WARN  x\n").unwrap();
-        let (m, problems) = scan_dir(d.path(), t("2026-11-20T10:00:00Z"), t("2026-11-21T10:00:00Z"));
+        std::fs::write(
+            d.path().join("notes.txt"),
+            "2026-11-20T10:30:00.000Z WARN  x\n",
+        )
+        .unwrap();
+        let (m, problems) = scan_dir(
+            d.path(),
+            t("2026-11-20T10:00:00Z"),
+            t("2026-11-21T10:00:00Z"),
+        );
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(m.len(), 1, "{m:?}");
         let c = &m["poll-teams"];
@@ -252,8 +255,14 @@ mod tests {
 
     #[test]
     fn file_names() {
-        assert_eq!(job_of(Path::new("a/poll-teams.log")).as_deref(), Some("poll-teams"));
-        assert_eq!(job_of(Path::new("a/poll-teams.log.12")).as_deref(), Some("poll-teams"));
+        assert_eq!(
+            job_of(Path::new("a/poll-teams.log")).as_deref(),
+            Some("poll-teams")
+        );
+        assert_eq!(
+            job_of(Path::new("a/poll-teams.log.12")).as_deref(),
+            Some("poll-teams")
+        );
         assert_eq!(job_of(Path::new("a/poll-teams.logx")), None);
         assert_eq!(job_of(Path::new("a/poll-teams.log.gz")), None);
     }

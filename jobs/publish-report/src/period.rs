@@ -76,6 +76,7 @@ pub fn period(kind: PeriodKind, date: Option<NaiveDate>, tz: Tz, now: DateTime<U
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

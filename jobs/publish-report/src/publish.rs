@@ -222,7 +222,12 @@ fn prune(data: &mut Data) {
         let Some(oldest) = data
             .deliveries
             .iter()
-            .filter_map(|(k, m)| m.values().map(|d| d.intent_at).max().map(|t| (t, k.clone())))
+            .filter_map(|(k, m)| {
+                m.values()
+                    .map(|d| d.intent_at)
+                    .max()
+                    .map(|t| (t, k.clone()))
+            })
             .min()
             .map(|(_, k)| k)
         else {
@@ -503,7 +508,11 @@ fn send(ctx: &Ctx<Data>, t: &Target<'_>, r: &Report, period: &Period) -> Sent {
                 // The Markdown copy (carrying the id line) is written last: it is what a check
                 // looks for.
                 let md = dir.join(format!("{}.md", r.report_id));
-                common::fsutil::write_atomic_with(&md, crate::render::markdown(r).as_bytes(), opts)?;
+                common::fsutil::write_atomic_with(
+                    &md,
+                    crate::render::markdown(r).as_bytes(),
+                    opts,
+                )?;
                 Ok(md.display().to_string())
             };
             match write() {
@@ -535,7 +544,8 @@ fn send(ctx: &Ctx<Data>, t: &Target<'_>, r: &Report, period: &Period) -> Sent {
                 Err(e) => return Sent::Definite(common::exit::one_line(&e)),
             };
             match http.send(Method::POST, url.expose(), Retry::Never, |req| {
-                req.header("Idempotency-Key", r.report_id.as_str()).json(&body)
+                req.header("Idempotency-Key", r.report_id.as_str())
+                    .json(&body)
             }) {
                 Ok(resp) if resp.is_success() => {
                     let id = resp
@@ -560,7 +570,11 @@ fn send(ctx: &Ctx<Data>, t: &Target<'_>, r: &Report, period: &Period) -> Sent {
                 )),
                 Ok(resp) => {
                     let body: String = resp.text().chars().take(200).collect();
-                    Sent::Definite(format!("webhook answered HTTP {}: {}", resp.status, body.trim()))
+                    Sent::Definite(format!(
+                        "webhook answered HTTP {}: {}",
+                        resp.status,
+                        body.trim()
+                    ))
                 }
                 Err(e) if common::http::maybe_sent(&e) => Sent::Ambiguous(format!(
                     "no answer after the request went out: {}",

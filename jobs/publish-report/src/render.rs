@@ -79,9 +79,14 @@ pub fn markdown(r: &Report) -> String {
     if let Some(p) = &r.suite_paused {
         o.push_str(&format!(
             "> **Suite paused**{}{}{}.\n\n",
-            p.by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default(),
+            p.by.as_deref()
+                .map(|b| format!(" by {b}"))
+                .unwrap_or_default(),
             p.at.map(|a| format!(" at {}", t(a))).unwrap_or_default(),
-            p.reason.as_deref().map(|x| format!(": {x}")).unwrap_or_default()
+            p.reason
+                .as_deref()
+                .map(|x| format!(": {x}"))
+                .unwrap_or_default()
         ));
     }
     if let Some(a) = &r.analysis {
@@ -108,10 +113,19 @@ pub fn markdown(r: &Report) -> String {
         ));
     }
     o.push('\n');
-    let notes: Vec<_> = r.jobs.iter().filter(|j| j.status != JobStatus::Ok).collect();
+    let notes: Vec<_> = r
+        .jobs
+        .iter()
+        .filter(|j| j.status != JobStatus::Ok)
+        .collect();
     if !notes.is_empty() {
         for j in notes {
-            o.push_str(&format!("- **{}** ({}): {}\n", j.name, j.status.as_str(), cell(&j.detail)));
+            o.push_str(&format!(
+                "- **{}** ({}): {}\n",
+                j.name,
+                j.status.as_str(),
+                cell(&j.detail)
+            ));
         }
         o.push('\n');
     }
@@ -119,10 +133,24 @@ pub fn markdown(r: &Report) -> String {
     if r.circuit.open {
         o.push_str(&format!(
             "Circuit **open**{}{}{}{}.\n\n",
-            r.circuit.kind.as_deref().map(|k| format!(" ({k})")).unwrap_or_default(),
-            r.circuit.since.map(|s| format!(" since {}", t(s))).unwrap_or_default(),
-            r.circuit.reset_at.map(|s| format!(", reset expected {}", t(s))).unwrap_or_default(),
-            r.circuit.reason.as_deref().map(|s| format!(": {}", cell(s))).unwrap_or_default()
+            r.circuit
+                .kind
+                .as_deref()
+                .map(|k| format!(" ({k})"))
+                .unwrap_or_default(),
+            r.circuit
+                .since
+                .map(|s| format!(" since {}", t(s)))
+                .unwrap_or_default(),
+            r.circuit
+                .reset_at
+                .map(|s| format!(", reset expected {}", t(s)))
+                .unwrap_or_default(),
+            r.circuit
+                .reason
+                .as_deref()
+                .map(|s| format!(": {}", cell(s)))
+                .unwrap_or_default()
         ));
     } else {
         o.push_str("Circuit closed.\n\n");
@@ -148,7 +176,8 @@ pub fn markdown(r: &Report) -> String {
     if let Some(b) = &r.backups {
         o.push_str(&format!(
             "Snapshots: {}; latest {}.\n\n",
-            b.snapshots.map_or_else(|| "unknown".into(), |n| n.to_string()),
+            b.snapshots
+                .map_or_else(|| "unknown".into(), |n| n.to_string()),
             opt_t(b.latest_snapshot)
         ));
     } else {
@@ -225,7 +254,10 @@ pub fn html_fragment(r: &Report) -> String {
         ));
     }
     if !r.config_problems.is_empty() {
-        o.push_str(&format!("<p>{} config problem(s).</p>", r.config_problems.len()));
+        o.push_str(&format!(
+            "<p>{} config problem(s).</p>",
+            r.config_problems.len()
+        ));
     }
     o.push_str(&format!("<p><small>{}</small></p>", esc(&id_line(r))));
     o

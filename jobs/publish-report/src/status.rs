@@ -156,7 +156,11 @@ pub fn page(r: &Report) -> String {
         o.push_str(&format!(
             "<div class=\"banner paused\">Suite paused{}{}</div>\n",
             esc(&p.at.map(|a| format!(" since {}", t(a))).unwrap_or_default()),
-            esc(&p.reason.as_deref().map(|x| format!(": {x}")).unwrap_or_default())
+            esc(&p
+                .reason
+                .as_deref()
+                .map(|x| format!(": {x}"))
+                .unwrap_or_default())
         ));
     }
     if let Some(a) = &r.analysis {
@@ -190,13 +194,25 @@ pub fn page(r: &Report) -> String {
     if r.circuit.open {
         o.push_str(&format!(
             "Circuit <b>open</b>{}{}.",
-            esc(&r.circuit.since.map(|s| format!(" since {}", t(s))).unwrap_or_default()),
-            esc(&r.circuit.reason.as_deref().map(|s| format!(": {s}")).unwrap_or_default())
+            esc(&r
+                .circuit
+                .since
+                .map(|s| format!(" since {}", t(s)))
+                .unwrap_or_default()),
+            esc(&r
+                .circuit
+                .reason
+                .as_deref()
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default())
         ));
     } else {
         o.push_str("Circuit closed.");
     }
-    o.push_str(&format!(" {} incident(s) in the period.</p>\n", r.incidents.len()));
+    o.push_str(&format!(
+        " {} incident(s) in the period.</p>\n",
+        r.incidents.len()
+    ));
     if !r.incidents.is_empty() {
         o.push_str("<ul>");
         for i in &r.incidents {
@@ -224,7 +240,9 @@ pub fn page(r: &Report) -> String {
     if let Some(b) = &r.backups {
         o.push_str(&format!(
             "<p>Config snapshots: {}; latest {}.</p>\n",
-            esc(&b.snapshots.map_or_else(|| "unknown".into(), |n| n.to_string())),
+            esc(&b
+                .snapshots
+                .map_or_else(|| "unknown".into(), |n| n.to_string())),
             esc(&b.latest_snapshot.map_or_else(|| "—".into(), t))
         ));
     }

@@ -1,0 +1,818 @@
+//! End-to-end tests of publish-report: the real binary in a hermetic suite root, with local fake
+//! receivers on 127.0.0.1.
+#![allow(clippy::unwrap_used)]
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+use std::path::Path;
+use testkit::Suite;
+use testkit::fakes::webhook::{Fault, Webhook};
+
+const BIN: &str = env!("CARGO_BIN_EXE_publish-report");
+
+fn bin() -> &'static Path {
+    Path::new(BIN)
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A state file as the runtime writes it, with `runs` history entries ending at `last`.
+fn job_state(job: &str, last: Option<(DateTime<Utc>, &str, Option<&str>)>, runs: usize) -> Value {
+    let mut history = Vec::new();
+    if let Some((t, outcome, _)) = last {
+        for i in (0..runs).rev() {
+            let o = if i == 0 {
+                outcome
+            } else if i % 7 == 0 {
+                "failed"
+            } else {
+                "ok"
+            };
+            history.push(json!({
+                "started_at": ts(t - Duration::minutes(10 * i as i64)),
+                "duration_ms": 200 + (i as u64 * 37) % 900,
+                "outcome": o,
+                "exit_code": if o == "failed" { 1 } else { 0 },
+            }));
+        }
+    }
+    let last_run = last.map(|(t, outcome, err)| {
+        json!({
+            "started_at": ts(t),
+            "finished_at": ts(t + Duration::milliseconds(250)),
+            "duration_ms": 250,
+            "outcome": outcome,
+            "exit_code": if outcome == "failed" { 1 } else { 0 },
+            "error": err,
+            "summary": format!("{outcome} run"),
+            "pid": 4242, "host": "test", "version": "0.1.0", "run_id": "abc123"
+        })
+    });
+    let errors: Vec<Value> = last
+        .and_then(|(t, _, e)| e.map(|e| json!({"at": ts(t), "message": e, "run_id": "abc123"})))
+        .into_iter()
+        .collect();
+    json!({
+        "schema_version": 1,
+        "job": job,
+        "last_run": last_run,
+        "last_success": last.map(|(t, _, _)| ts(t)),
+        "consecutive_failures": if last.is_some_and(|l| l.1 == "failed") { 3 } else { 0 },
+        "runs": {"total": runs, "ok": runs, "noop": 0, "degraded": 0, "failed": 0, "skipped": 0},
+        "history": history,
+        "errors": errors,
+        "metrics": {"items": 3},
+        "alerts": {},
+        "data": {}
+    })
+}
+
+fn write_state(s: &Suite, job: &str, v: &Value) {
+    s.write(
+        &format!("state/{job}.json"),
+        &serde_json::to_string_pretty(v).unwrap(),
+    );
+}
+
+fn report_json(s: &Suite) -> Value {
+    let dir = s.path("reports");
+    let f = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap_or_else(|| panic!("no JSON report in {}", dir.display()));
+    serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap()
+}
+
+fn job<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == name)
+        .unwrap_or_else(|| panic!("no job {name} in {r:#}"))
+}
+
+const CRONTAB: &str = "\
+SHELL=/bin/sh
+AGENT_JOBS_ROOT=/srv/agent-jobs
+* * * * * cd \"$AGENT_JOBS_ROOT\" && target/release/poll-teams --watch 50
+*/5 * * * * cd \"$AGENT_JOBS_ROOT\" && target/release/check-ratelimit
+#17 * * * * cd \"$AGENT_JOBS_ROOT\" && target/release/backup-config
+* * * * * cd \"$AGENT_JOBS_ROOT\" && target/release/compact-memory
+5 7 * * * cd \"$AGENT_JOBS_ROOT\" && target/release/publish-report
+";
+
+mod report {
+    use super::*;
+
+    /// ok, failing, paused by a commented crontab line, never run; plus circuit, incidents,
+    /// backups, memory budget and log counts.
+    #[test]
+    fn five_jobs_in_various_conditions() {
+        let s = Suite::new();
+        let now = Utc::now();
+        s.write("crontab", CRONTAB);
+        s.config(json!({"publish-report": {"grace_secs": 300}}));
+        write_state(
+            &s,
+            "poll-teams",
+            &job_state(
+                "poll-teams",
+                Some((now - Duration::seconds(20), "ok", None)),
+                60,
+            ),
+        );
+        let mut cr = job_state(
+            "check-ratelimit",
+            Some((
+                now - Duration::seconds(40),
+                "failed",
+                Some("cannot read /tmp/openclaw: permission denied"),
+            )),
+            12,
+        );
+        cr["data"] = json!({
+            "incident": {"id": "inc-7", "kind": "rate_limit", "started_at": ts(now - Duration::hours(2)),
+                          "reason": "API rate limit reached", "matches": 14},
+            "history": [
+                {"id": "inc-6", "kind": "rate_limit", "started_at": ts(now - Duration::hours(10)),
+                 "closed_at": ts(now - Duration::hours(9)), "reason": "429 from anthropic", "matches": 5},
+                {"id": "inc-1", "kind": "quota", "started_at": ts(now - Duration::days(9)),
+                 "closed_at": ts(now - Duration::days(8)), "reason": "old", "matches": 2}
+            ]
+        });
+        write_state(&s, "check-ratelimit", &cr);
+        let mut bc = job_state(
+            "backup-config",
+            Some((now - Duration::days(3), "ok", None)),
+            5,
+        );
+        bc["data"] = json!({
+            "snapshots": [{"at": ts(now - Duration::days(4))}, {"at": ts(now - Duration::days(3))}],
+            "invalid_events": [{"at": ts(now - Duration::hours(5)), "reason": "openclaw.json shrank from 11234 to 43 bytes"}]
+        });
+        write_state(&s, "backup-config", &bc);
+        // compact-memory: scheduled, no state file at all.
+        s.write(
+            "state/circuit.json",
+            &json!({"state": "open", "kind": "rate_limit", "since": ts(now - Duration::hours(2)),
+                    "reason": "API rate limit reached", "incident_id": "inc-7"})
+            .to_string(),
+        );
+        let t = |d: Duration| ts(now - d);
+        s.write(
+            "logs/poll-teams.log",
+            &format!(
+                "{} WARN  poll-teams[aa0001] Graph 429, retrying\n{} ERROR poll-teams[aa0002] token expired\n{} ERROR poll-teams[aa0003] very old\n",
+                t(Duration::hours(1)),
+                t(Duration::minutes(30)),
+                t(Duration::days(3)),
+            ),
+        );
+        s.write(
+            "logs/check-ratelimit.log.1",
+            &format!(
+                "{} WARN  check-ratelimit[bb0001] circuit opened\n",
+                t(Duration::hours(2))
+            ),
+        );
+        let run = s.run(bin(), &[]);
+        // A config problem and failing jobs are for the report, not a failure of the report.
+        run.code(0);
+        let r = report_json(&s);
+        assert_eq!(r["overall"], "attention", "{r:#}");
+        assert_eq!(job(&r, "poll-teams")["status"], "ok", "{r:#}");
+        assert_eq!(
+            job(&r, "poll-teams")["history"].as_array().unwrap().len(),
+            50
+        );
+        let c = job(&r, "check-ratelimit");
+        assert_eq!(c["status"], "failing", "{c:#}");
+        assert!(
+            c["detail"].as_str().unwrap().contains("permission denied"),
+            "{c:#}"
+        );
+        let b = job(&r, "backup-config");
+        assert_eq!(b["status"], "paused", "{b:#}");
+        assert_eq!(job(&r, "compact-memory")["status"], "never_run");
+        assert_eq!(
+            job(&r, "publish-report")["status"],
+            "ok",
+            "the running job is not overdue"
+        );
+        assert_eq!(r["circuit"]["open"], true);
+        let inc: Vec<&str> = r["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            inc,
+            ["inc-6", "inc-7"],
+            "only incidents overlapping the period"
+        );
+        assert_eq!(r["backups"]["snapshots"], 2);
+        assert_eq!(r["config_problems"].as_array().unwrap().len(), 1, "{r:#}");
+        assert_eq!(job(&r, "poll-teams")["log_warnings"], 1);
+        assert_eq!(
+            job(&r, "poll-teams")["log_errors"],
+            1,
+            "the 3-day-old error is outside the period"
+        );
+        assert_eq!(
+            job(&r, "check-ratelimit")["log_warnings"],
+            1,
+            "rotated files count"
+        );
+        assert_eq!(r["log_errors"], 1);
+        let md = s.read(&format!("reports/{}.md", r["period"].as_str().unwrap()));
+        for needle in [
+            "| backup-config | ⏸️ paused |",
+            "| check-ratelimit | ❌ failing |",
+            "| compact-memory | ❌ never run |",
+            "Circuit **open** (rate_limit)",
+            "openclaw.json shrank",
+            "report-id: ajr-daily-",
+            "## Analysis",
+        ] {
+            assert!(md.contains(needle), "report lacks {needle:?}\n{md}");
+        }
+        assert!(s.path("reports/status.html").exists());
+    }
+
+    /// A job that stopped running is overdue; a corrupt state file is reported, not fatal.
+    #[test]
+    fn overdue_and_corrupt_state_is_reported_not_fatal() {
+        let s = Suite::new();
+        let now = Utc::now();
+        s.write("crontab", CRONTAB);
+        s.config(json!({"publish-report": {"grace_secs": 300}}));
+        write_state(
+            &s,
+            "poll-teams",
+            &job_state(
+                "poll-teams",
+                Some((now - Duration::hours(3), "ok", None)),
+                3,
+            ),
+        );
+        s.write(
+            "state/check-ratelimit.json",
+            "{\"schema_version\": 1, \"job\": ",
+        );
+        write_state(
+            &s,
+            "compact-memory",
+            &job_state(
+                "compact-memory",
+                Some((now - Duration::seconds(10), "degraded", None)),
+                2,
+            ),
+        );
+        let run = s.run(bin(), &[]);
+        run.code(0);
+        assert!(
+            run.stderr.contains("check-ratelimit.json"),
+            "{}",
+            run.dump()
+        );
+        let r = report_json(&s);
+        let p = job(&r, "poll-teams");
+        assert_eq!(p["status"], "overdue", "{p:#}");
+        assert!(
+            p["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("did not run since"),
+            "{p:#}"
+        );
+        let c = job(&r, "check-ratelimit");
+        assert_eq!(c["status"], "corrupt", "{c:#}");
+        assert!(
+            r["input_problems"]
+                .to_string()
+                .contains("check-ratelimit.json does not parse"),
+            "{r:#}"
+        );
+        assert_eq!(job(&r, "compact-memory")["status"], "degraded");
+        let md = s.read(&format!("reports/{}.md", r["period"].as_str().unwrap()));
+        assert!(md.contains("did not run since"), "{md}");
+        assert!(md.contains("state unreadable"), "{md}");
+    }
+
+    /// `--print` prints the report and writes nothing: no reports, no state, no publish.
+    #[test]
+    fn print_writes_and_sends_nothing() {
+        let s = Suite::new();
+        let hook = Webhook::start().unwrap();
+        s.write("crontab", CRONTAB);
+        s.config(json!({"publish-report": {"destinations": [{"name": "hook", "type": "webhook", "url": hook.url()}]}}));
+        let run = s.run(bin(), &["--print"]);
+        run.code(0)
+            .stdout_has("# agent-jobs daily report")
+            .stdout_has("report-id: ajr-daily-");
+        assert!(!s.path("reports").exists());
+        assert!(!s.path("state/publish-report.json").exists());
+        assert!(hook.received().is_empty());
+    }
+
+    /// Config mistakes name the key and exit 78.
+    #[test]
+    fn config_errors_name_the_key() {
+        let s = Suite::new();
+        s.config(json!({"publish-report": {"timezone": "Mars/Olympus"}}));
+        s.run(bin(), &[])
+            .code(78)
+            .stderr_has("publish-report.timezone");
+        s.config(json!({"publish-report": {"destinations": [{"name": "x", "type": "webhook"}]}}));
+        s.run(bin(), &[])
+            .code(78)
+            .stderr_has("publish-report.destinations[0]");
+        s.config(json!({"publish-report": {"destinatons": []}}));
+        s.run(bin(), &[]).code(78).stderr_has("destinatons");
+    }
+
+    /// The weekly period is named by ISO week; --date picks a past period.
+    #[test]
+    fn weekly_and_past_dates() {
+        let s = Suite::new();
+        s.write("crontab", CRONTAB);
+        // 2026-01-01 is a Thursday in ISO week 1 of 2026, which starts on Monday 2025-12-29.
+        s.run(bin(), &["--period", "weekly", "--date", "2026-01-01"])
+            .silent_success();
+        let r: Value = serde_json::from_str(&s.read("reports/2026-W01.json")).unwrap();
+        assert_eq!(r["from"], "2025-12-29T00:00:00Z");
+        assert_eq!(r["as_of"], "2026-01-05T00:00:00Z");
+        // A date in the future is refused.
+        let tomorrow = (Utc::now() + Duration::days(2))
+            .format("%Y-%m-%d")
+            .to_string();
+        s.run(bin(), &["--date", &tomorrow])
+            .code(2)
+            .stderr_has("future");
+        s.run(bin(), &["--date", "2026-11-01"]).silent_success();
+        assert!(s.path("reports/2026-11-01.md").exists());
+    }
+}
+
+mod publish {
+    use super::*;
+
+    fn hook_config(s: &Suite, hook: &Webhook, extra: Value) {
+        let mut dest =
+            json!({"name": "hook", "type": "webhook", "url": hook.url(), "timeout_secs": 1.0});
+        if let Some(o) = extra.as_object() {
+            for (k, v) in o {
+                dest[k] = v.clone();
+            }
+        }
+        s.config(json!({"publish-report": {"destinations": [dest]}}));
+        s.write("crontab", CRONTAB);
+    }
+
+    fn delivery(s: &Suite, period: &str, dest: &str) -> Value {
+        s.state("publish-report")["data"]["deliveries"][format!("daily:{period}")][dest].clone()
+    }
+
+    const DAY: &str = "2026-11-20";
+
+    #[test]
+    fn success_is_sent_once() {
+        let s = Suite::new();
+        let hook = Webhook::start().unwrap();
+        hook_config(&s, &hook, json!({}));
+        s.run(bin(), &["--date", DAY]).silent_success();
+        let d = delivery(&s, DAY, "hook");
+        assert_eq!(d["status"], "sent", "{d:#}");
+        assert_eq!(d["message_id"], "msg-1");
+        let rid = d["report_id"].as_str().unwrap().to_string();
+        let got = hook.accepted();
+        assert_eq!(got.len(), 1);
+        let body = got[0].json().unwrap();
+        assert_eq!(body["report_id"], rid.as_str());
+        assert!(
+            body["text"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("report-id: {rid}"))
+        );
+        assert!(body["html"].as_str().unwrap().contains("<ul>"));
+        assert_eq!(got[0].header("Idempotency-Key"), Some(rid.as_str()));
+        // Again: nothing is sent.
+        s.run(bin(), &["--date", DAY]).silent_success();
+        assert_eq!(hook.received().len(), 1);
+        assert!(
+            s.state("publish-report")["last_run"]["summary"]
+                .as_str()
+                .unwrap()
+                .contains("already sent")
+        );
+    }
+
+    #[test]
+    fn http_500_fails_and_the_next_run_sends_once() {
+        let s = Suite::new();
+        let hook = Webhook::start().unwrap();
+        hook_config(&s, &hook, json!({}));
+        hook.push_fault(Fault::Status(500));
+        let run = s.run(bin(), &["--date", DAY]);
+        run.code(1).stderr_has("HTTP 500");
+        assert_eq!(delivery(&s, DAY, "hook")["status"], "failed");
+        assert_eq!(hook.accepted().len(), 0);
+        s.run(bin(), &["--date", DAY]).silent_success();
+        s.run(bin(), &["--date", DAY]).silent_success();
+        assert_eq!(hook.received().len(), 2, "one failed attempt, one success");
+        assert_eq!(hook.accepted().len(), 1);
+        assert_eq!(delivery(&s, DAY, "hook")["attempts"], 2);
+    }
+
+    fn ambiguous(fault: Fault) {
+        let s = Suite::new();
+        let hook = Webhook::start().unwrap();
+        let alerts = Webhook::start().unwrap();
+        hook_config(&s, &hook, json!({}));
+        let mut cfg: Value = serde_json::from_str(&s.read("config.json")).unwrap();
+        cfg["runtime"] = json!({"alerts": {"webhook_url": alerts.url()}});
+        s.config(cfg);
+        hook.push_fault(fault);
+        let run = s.run(bin(), &["--date", DAY]);
+        run.code(1).stderr_has("outcome unknown");
+        let d = delivery(&s, DAY, "hook");
+        assert_eq!(d["status"], "unknown", "{d:#}");
+        assert_eq!(hook.accepted().len(), 1, "the receiver took it");
+        let a = alerts.accepted();
+        assert_eq!(a.len(), 1, "one alert says so");
+        let text = a[0].json().unwrap()["text"].as_str().unwrap().to_string();
+        assert!(
+            text.contains(d["report_id"].as_str().unwrap()) && text.contains("--force"),
+            "{text}"
+        );
+        // Later runs never resend on their own.
+        for _ in 0..2 {
+            s.run(bin(), &["--date", DAY]).code(1);
+        }
+        assert_eq!(hook.received().len(), 1, "no second message for the period");
+        // The operator decides: --force sends again, under a new report id.
+        s.run(bin(), &["--date", DAY, "--force"]).code(0);
+        let got = hook.accepted();
+        assert_eq!(got.len(), 2);
+        let rid2 = got[1].json().unwrap()["report_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(rid2.ends_with("-f1"), "{rid2}");
+        assert_eq!(delivery(&s, DAY, "hook")["status"], "sent");
+    }
+
+    #[test]
+    fn timeout_after_accept_is_unknown_and_never_resent() {
+        ambiguous(Fault::AcceptThenTimeout(std::time::Duration::from_secs(4)));
+    }
+
+    #[test]
+    fn connection_dropped_after_accept_is_unknown_and_never_resent() {
+        ambiguous(Fault::AcceptThenDrop);
+    }
+
+    /// SIGKILL while the request is at the receiver (after the intent, before the result).
+    #[test]
+    fn sigkill_between_send_and_record_never_resends() {
+        let s = Suite::new();
+        let hook = Webhook::start().unwrap();
+        s.config(json!({"publish-report": {"destinations": [
+            {"name": "hook", "type": "webhook", "url": hook.url(), "timeout_secs": 30.0}]}}));
+        hook.push_fault(Fault::AcceptThenTimeout(std::time::Duration::from_secs(20)));
+        let mut child = s.spawn(bin(), &["--date", DAY]);
+        assert!(testkit::wait_until(
+            std::time::Duration::from_secs(20),
+            || !hook.received().is_empty()
+        ));
+        testkit::signal(&child, 9);
+        let _ = child.wait();
+        assert_eq!(delivery(&s, DAY, "hook")["status"], "sending");
+        let run = s.run(bin(), &["--date", DAY]);
+        run.code(1).stderr_has("outcome unknown");
+        assert_eq!(delivery(&s, DAY, "hook")["status"], "unknown");
+        s.run(bin(), &["--date", DAY]).code(1);
+        assert_eq!(
+            hook.received().len(),
+            1,
+            "never two messages for one period"
+        );
+    }
+
+    /// Kill runs at random moments; afterwards every period has at most one message at the
+    /// webhook and exactly one file in the directory, and the state agrees.
+    #[test]
+    fn sigkill_torture() {
+        let s = Suite::new();
+        let hook = Webhook::start().unwrap();
+        s.config(json!({"publish-report": {
+        "max_publishes_per_day": 1000,
+        "destinations": [
+            {"name": "archive", "type": "directory", "path": "published"},
+            {"name": "hook", "type": "webhook", "url": hook.url(), "timeout_secs": 5.0}
+        ]}}));
+        let iterations = 40;
+        for i in 0..iterations {
+            let day = format!("2026-10-{:02}", 1 + i % 28);
+            let period = if i < 28 { "daily" } else { "weekly" };
+            let args = ["--date", day.as_str(), "--period", period];
+            let mut child = s.spawn(bin(), &args);
+            std::thread::sleep(std::time::Duration::from_millis(fastrand_ms(i)));
+            testkit::signal(&child, 9);
+            let _ = child.wait();
+            let run = s.run(bin(), &args);
+            assert!(run.code == 0 || run.code == 1, "{}", run.dump());
+            let st = s.state("publish-report");
+            let key = if period == "daily" {
+                format!("daily:{day}")
+            } else {
+                let d = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").unwrap();
+                use chrono::Datelike;
+                format!("weekly:{}-W{:02}", d.iso_week().year(), d.iso_week().week())
+            };
+            let book = &st["data"]["deliveries"][&key];
+            let h = &book["hook"];
+            let rid = h["report_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{}", run.dump()));
+            let n = hook.accepted_with(&format!("\"report_id\":\"{rid}\""));
+            assert!(n <= 1, "{n} messages for {rid}");
+            match h["status"].as_str().unwrap() {
+                "sent" => assert_eq!(n, 1, "sent but not received: {rid}"),
+                "unknown" => {}
+                other => panic!("unexpected status {other}\n{}", run.dump()),
+            }
+            let a = &book["archive"];
+            assert_eq!(a["status"], "sent", "{}", run.dump());
+            let arid = a["report_id"].as_str().unwrap();
+            assert!(s.path(&format!("published/{arid}.md")).exists());
+        }
+        // Weekly periods were repeated (the same ISO week): still one message each.
+        let mut ids: Vec<String> = hook
+            .accepted()
+            .iter()
+            .map(|r| r.json().unwrap()["report_id"].as_str().unwrap().to_string())
+            .collect();
+        let total = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), total, "a report id was delivered twice");
+    }
+
+    fn fastrand_ms(i: usize) -> u64 {
+        // Spread kills over start-up, collection, the intent, the send and the record.
+        let x = (i as u64).wrapping_mul(2654435761) % 97;
+        x * 2
+    }
+
+    #[test]
+    fn daily_cap_per_destination() {
+        let s = Suite::new();
+        let hook = Webhook::start().unwrap();
+        hook_config(&s, &hook, json!({"max_per_day": 2}));
+        s.run(bin(), &["--date", "2026-11-01"]).silent_success();
+        s.run(bin(), &["--date", "2026-11-02"]).silent_success();
+        let run = s.run(bin(), &["--date", "2026-11-03"]);
+        run.code(1).stderr_has("daily cap of 2");
+        assert_eq!(hook.received().len(), 2);
+        // --force does not lift the cap.
+        s.run(bin(), &["--date", "2026-11-01", "--force"]).code(1);
+        assert_eq!(hook.received().len(), 2);
+    }
+
+    #[test]
+    fn consecutive_failures_cool_off_with_an_alert() {
+        let s = Suite::new();
+        let hook = Webhook::start().unwrap();
+        s.config(json!({"publish-report": {
+            "failure_threshold": 2, "cooloff_secs": 3600,
+            "destinations": [{"name": "hook", "type": "webhook", "url": hook.url()}]}}));
+        hook.push_fault(Fault::Status(503));
+        hook.push_fault(Fault::Status(503));
+        s.run(bin(), &["--date", DAY]).code(1);
+        let run = s.run(bin(), &["--date", DAY]);
+        run.code(1).stderr_has("failed 2 times in a row");
+        let run = s.run(bin(), &["--date", DAY]);
+        run.code(1).stderr_has("cooling off");
+        assert_eq!(hook.received().len(), 2, "no request while cooling off");
+        assert!(s.state("publish-report")["alerts"]["cooloff:hook"].is_object());
+    }
+
+    #[test]
+    fn dry_run_sends_and_writes_nothing() {
+        let s = Suite::new();
+        let hook = Webhook::start().unwrap();
+        hook_config(&s, &hook, json!({}));
+        let run = s.run(bin(), &["--date", DAY, "--dry-run"]);
+        run.code(0).stderr_has("dry run: would publish");
+        assert!(hook.received().is_empty());
+        assert!(!s.path("reports").exists());
+        assert!(!s.path("state/publish-report.json").exists());
+    }
+
+    #[test]
+    fn directory_destination_recovers_an_interrupted_write() {
+        let s = Suite::new();
+        s.write("crontab", CRONTAB);
+        s.config(json!({"publish-report": {"destinations": [
+            {"name": "archive", "type": "directory", "path": "published"}]}}));
+        s.run(bin(), &["--date", DAY]).silent_success();
+        let d = delivery(&s, DAY, "archive");
+        let rid = d["report_id"].as_str().unwrap().to_string();
+        let md = s.read(&format!("published/{rid}.md"));
+        assert!(md.contains(&format!("report-id: {rid}")));
+        // Simulate a crash after the write and before the record: back to `sending`.
+        let mut st = s.state("publish-report");
+        st["data"]["deliveries"][format!("daily:{DAY}")]["archive"]["status"] = json!("sending");
+        s.write("state/publish-report.json", &st.to_string());
+        let run = s.run(bin(), &["--date", DAY]);
+        run.code(0).stderr_has("already there");
+        assert_eq!(delivery(&s, DAY, "archive")["status"], "sent");
+        // A crash before the write: `sending` and no file; the next run writes it.
+        std::fs::remove_file(s.path(&format!("published/{rid}.md"))).unwrap();
+        let mut st = s.state("publish-report");
+        st["data"]["deliveries"][format!("daily:{DAY}")]["archive"]["status"] = json!("sending");
+        s.write("state/publish-report.json", &st.to_string());
+        s.run(bin(), &["--date", DAY]).silent_success();
+        assert!(s.path(&format!("published/{rid}.md")).exists());
+    }
+}
+
+mod status_page {
+    use super::*;
+    use quick_xml::events::Event;
+
+    fn suite_with_history() -> Suite {
+        let s = Suite::new();
+        let now = Utc::now();
+        s.write("crontab", CRONTAB);
+        for (j, o) in [
+            ("poll-teams", "ok"),
+            ("check-ratelimit", "failed"),
+            ("backup-config", "ok"),
+            ("compact-memory", "degraded"),
+        ] {
+            let err = (o == "failed").then_some("x < y & \"quoted\" <script>alert(1)</script>");
+            write_state(
+                &s,
+                j,
+                &job_state(j, Some((now - Duration::seconds(30), o, err)), 50),
+            );
+        }
+        s.run(bin(), &[]).code(0);
+        s
+    }
+
+    /// Well-formed (XML parser), self-contained, one chart per job with 50 bars.
+    #[test]
+    fn status_page_is_valid_and_self_contained() {
+        let s = suite_with_history();
+        let html = s.read("reports/status.html");
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        let mut r = quick_xml::Reader::from_str(&html);
+        r.config_mut().check_end_names = true;
+        let mut stack: Vec<String> = Vec::new();
+        let mut svgs = 0;
+        let mut bars_in_svg = Vec::new();
+        let mut rows = 0;
+        loop {
+            match r.read_event() {
+                Ok(Event::Start(e)) => {
+                    let n = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                    assert_ne!(n, "script", "no JavaScript");
+                    for a in e.attributes() {
+                        let a = a.unwrap();
+                        let k = String::from_utf8_lossy(a.key.as_ref()).into_owned();
+                        let v = a.unescape_value().unwrap();
+                        assert!(!k.starts_with("on"), "no event handlers: {k}");
+                        if k == "src" || k == "href" {
+                            assert!(v.starts_with('#'), "no external assets: {k}={v}");
+                        }
+                    }
+                    if n == "svg" {
+                        svgs += 1;
+                        bars_in_svg.push(0);
+                    }
+                    if n == "rect" && stack.last().is_some_and(|p| p == "svg") {
+                        *bars_in_svg.last_mut().unwrap() += 1;
+                    }
+                    if n == "tr" && stack.iter().any(|p| p == "tbody") {
+                        rows += 1;
+                    }
+                    stack.push(n);
+                }
+                Ok(Event::End(e)) => {
+                    let n = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                    assert_eq!(stack.pop().as_deref(), Some(n.as_str()));
+                }
+                Ok(Event::Empty(e)) => {
+                    let n = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                    assert!(n != "script" && n != "link" && n != "img", "{n}");
+                }
+                Ok(Event::Eof) => break,
+                Ok(_) => {}
+                Err(e) => panic!("not well-formed at {}: {e}", r.buffer_position()),
+            }
+        }
+        assert!(stack.is_empty(), "unclosed: {stack:?}");
+        assert_eq!(rows, 5, "one row per job");
+        assert_eq!(svgs, 5, "one chart per job");
+        // A bar is a <rect> with a <title>; publish-report has no recorded run yet (this one
+        // is recorded after the report is written).
+        let mut bars = bars_in_svg.clone();
+        bars.sort();
+        assert_eq!(bars, [0, 50, 50, 50, 50], "{bars_in_svg:?}");
+        assert!(
+            html.contains("x &lt; y &amp; &quot;quoted&quot; &lt;script&gt;"),
+            "escaped"
+        );
+        assert!(!html.contains("<script>"));
+    }
+
+    /// Renders in a real headless Chromium.
+    #[test]
+    fn status_page_renders_in_headless_chromium() {
+        let chromium = Path::new("/usr/bin/chromium");
+        if !chromium.exists() {
+            assert_ne!(
+                std::env::var("AGENT_JOBS_REQUIRE_CHROMIUM").as_deref(),
+                Ok("1"),
+                "AGENT_JOBS_REQUIRE_CHROMIUM=1 but /usr/bin/chromium is missing"
+            );
+            println!("SKIPPED: chromium not installed");
+            return;
+        }
+        let s = suite_with_history();
+        let page = s.path("reports/status.html");
+        let profile = tempfile::tempdir().unwrap();
+        let png = s.path("shot.png");
+        let out = std::process::Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(format!("--screenshot={}", png.display()))
+            .arg("--window-size=1200,900")
+            .arg(format!("file://{}", page.display()))
+            .env("HOME", profile.path())
+            .output()
+            .unwrap();
+        let bytes = std::fs::read(&png).unwrap_or_else(|e| {
+            panic!(
+                "no screenshot ({e}); chromium exit {:?}\n{}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+        assert!(
+            bytes.len() > 20_000,
+            "suspiciously small screenshot: {} bytes",
+            bytes.len()
+        );
+        // IHDR: width and height.
+        let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+        let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+        assert_eq!((w, h), (1200, 900));
+        // A single-colour page compresses to almost nothing; ours has text and coloured bars.
+        let blank = {
+            let p2 = s.path("blank.html");
+            s.write("blank.html", "<!DOCTYPE html><html><body></body></html>");
+            let png2 = s.path("blank.png");
+            let _ = std::process::Command::new(chromium)
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-first-run",
+                ])
+                .arg(format!("--user-data-dir={}", profile.path().display()))
+                .arg(format!("--screenshot={}", png2.display()))
+                .arg("--window-size=1200,900")
+                .arg(format!("file://{}", p2.display()))
+                .env("HOME", profile.path())
+                .output()
+                .unwrap();
+            std::fs::read(&png2).map(|b| b.len()).unwrap_or(0)
+        };
+        assert!(
+            blank == 0 || bytes.len() > blank * 4,
+            "the page looks blank: {} bytes vs {blank} for an empty page",
+            bytes.len()
+        );
+    }
+}
