@@ -617,6 +617,7 @@ impl TokenLedger {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::http::HeaderMap;

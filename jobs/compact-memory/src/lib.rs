@@ -5,6 +5,8 @@
 //! originals byte for byte under `memory/archive/YYYY/MM/`, and reports the size of the
 //! bootstrap files against the gateway's budgets. See `docs/jobs/compact-memory.md`.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod budget;
 pub mod compact;
 pub mod layout;

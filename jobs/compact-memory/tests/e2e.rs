@@ -1,0 +1,888 @@
+//! End-to-end tests of compact-memory: the real binary on a generated workspace, as cron runs
+//! it, with a local fake model provider. One test binary, one module per area.
+
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use testkit::Suite;
+
+const BIN: &str = env!("CARGO_BIN_EXE_compact-memory");
+
+fn sha(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+fn date(s: &str) -> chrono::NaiveDate {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+/// A realistic daily note for day `i` (deterministic).
+fn day_text(d: chrono::NaiveDate, i: usize, pad_to: usize) -> String {
+    let people = ["Robin Kline", "Isaiah Langer", "Mara Okafor", "Jon Berg"];
+    let topics = [
+        "Q1 numbers",
+        "Graph throttling",
+        "backup drill",
+        "release notes",
+        "on-call rota",
+    ];
+    let mut s = format!("# {d}\n\n");
+    let mut k = 0;
+    while s.len() < pad_to || k < 2 {
+        let p = people[(i + k) % people.len()];
+        let t = topics[(i * 3 + k) % topics.len()];
+        s.push_str(&format!(
+            "## {:02}:{:02} Teams: {p} asked about the {t}\n- pulled figures for {t}, saved to reports/{i}-{k}.md\n- decision {i}.{k}: {t} summary goes out Mondays 08:00\n- lesson {i}.{k}: Graph throttles chat GETs above {} rps\n- TODO {i}.{k}: follow up with {p} on {t}\n- usage was {}% of quota on day {i}\n- chatter line {i}.{k} that only the timeline keeps\n\n",
+            8 + k % 10,
+            (k * 7) % 60,
+            20 + k % 5,
+            40 + (i + k) % 50
+        ));
+        k += 1;
+    }
+    s
+}
+
+/// The workspace of a test: daily notes with fragments, the do-not-touch paths, MEMORY.md.
+struct Ws {
+    suite: Suite,
+    /// Every original written: memory file name -> bytes.
+    originals: BTreeMap<String, Vec<u8>>,
+}
+
+const DO_NOT_TOUCH: &[(&str, &str)] = &[
+    ("ws/memory/.dreams/lock", "dreaming lock 4242\n"),
+    ("ws/memory/.dreams/2026-01-05.md", "# dream of 2026-01-05\n"),
+    (
+        "ws/memory/dreaming/2026-01-06.md",
+        "# dreaming 2026-01-06\n",
+    ),
+    ("ws/memory/dreaming/state.json", "{\"phase\":\"rem\"}\n"),
+    (
+        "ws/memory/heartbeat-state.json",
+        "{\"last\":\"2026-01-01T00:00:00Z\"}\n",
+    ),
+    ("ws/DREAMS.md", "# Dreams\n- 2026-01-05 something\n"),
+    (
+        "ws/MEMORY.md",
+        "# Memory\n- operator prefers short answers\n",
+    ),
+    ("ws/memory/notes.md", "loose notes, not dated\n"),
+    ("ws/memory/2026-02-30.md", "impossible date\n"),
+];
+
+impl Ws {
+    fn new() -> Ws {
+        let suite = Suite::new();
+        for (p, t) in DO_NOT_TOUCH {
+            suite.write(p, t);
+        }
+        Ws {
+            suite,
+            originals: BTreeMap::new(),
+        }
+    }
+
+    fn put(&mut self, name: &str, bytes: &[u8]) {
+        let p = self.suite.path(&format!("ws/memory/{name}"));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, bytes).unwrap();
+        self.originals.insert(name.to_string(), bytes.to_vec());
+    }
+
+    /// Days `from..from+n` with a daily file each, a fragment every third day and a stray
+    /// `-HHMM` fragment every fifth.
+    fn days(&mut self, from: &str, n: usize, size: usize) {
+        let start = date(from);
+        for i in 0..n {
+            let d = start + chrono::Duration::days(i as i64);
+            self.put(&format!("{d}.md"), day_text(d, i, size).as_bytes());
+            if i % 3 == 0 {
+                self.put(
+                    &format!("{d}-teams-sync.md"),
+                    format!("# {d} session: teams-sync\n- decided to mute the #ops channel on day {i}\n- met with Mara Okafor about rota\n").as_bytes(),
+                );
+            }
+            if i % 5 == 0 {
+                self.put(
+                    &format!("{d}-1405.md"),
+                    format!("- 14:05 reminder: renew the cert (day {i})\n").as_bytes(),
+                );
+            }
+        }
+    }
+
+    fn config(&self, extra: Value) {
+        let mut c = json!({
+            "workspace": "ws",
+            "timezone": "UTC",
+            "keep_days": 7,
+            "period": "week",
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        self.suite.config(json!({ "compact-memory": c }));
+    }
+
+    fn run(&self, now: &str, extra: &[&str]) -> testkit::Run {
+        let mut args = vec!["--now", now];
+        args.extend_from_slice(extra);
+        self.suite.run(Path::new(BIN), &args)
+    }
+
+    fn run_env(&self, now: &str, extra: &[&str], env: &[(&str, &str)]) -> testkit::Run {
+        let mut c = self.suite.cmd(Path::new(BIN));
+        c.arg("--now").arg(now).args(extra);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        self.suite.run_cmd(&mut c)
+    }
+
+    fn mem(&self, rel: &str) -> PathBuf {
+        self.suite.path(&format!("ws/memory/{rel}"))
+    }
+
+    fn state(&self) -> Value {
+        self.suite.state("compact-memory")
+    }
+
+    fn digest(&self, key: &str) -> String {
+        std::fs::read_to_string(self.mem(&format!("digests/{key}.md")))
+            .unwrap_or_else(|e| panic!("digest {key}: {e}"))
+    }
+
+    /// Every byte of every original is in place or in the archive: the archived versions
+    /// joined, followed by what is in place (a day appended to after compaction).
+    fn assert_nothing_lost(&self) {
+        for (name, bytes) in &self.originals {
+            let here = std::fs::read(self.mem(name)).ok();
+            if here.as_ref() == Some(bytes) {
+                continue;
+            }
+            let d = date(&name[..10]);
+            let base = self.mem(&format!("archive/{}/{name}", d.format("%Y/%m")));
+            let mut joined = std::fs::read(&base).unwrap_or_default();
+            let mut v = 2;
+            while let Ok(more) = std::fs::read(format!("{}.v{v}", base.display())) {
+                joined.extend(more);
+                v += 1;
+            }
+            joined.extend(here.unwrap_or_default());
+            assert!(
+                &joined == bytes,
+                "memory/{name}: in place + archived ({} bytes) differ from the original ({} bytes)",
+                joined.len(),
+                bytes.len()
+            );
+        }
+    }
+
+    /// Every digest lists only sources that are archived with the listed hash.
+    fn assert_digests_consistent(&self) -> usize {
+        let dir = self.mem("digests");
+        let mut n = 0;
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return 0;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            let rows = digest_sources(&text);
+            assert!(!rows.is_empty(), "{name} lists no sources:\n{text}");
+            for (archive, hash) in rows {
+                let b = std::fs::read(self.mem(&archive))
+                    .unwrap_or_else(|_| panic!("{name} lists {archive}, which is not archived"));
+                assert_eq!(sha(&b), hash, "{name}: hash of {archive}");
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Every file under the workspace: path -> sha256.
+    fn snapshot(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        walk(&self.suite.path("ws"), &self.suite.path("ws"), &mut out);
+        out
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(root, &p, out);
+        } else {
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            out.insert(rel, sha(&std::fs::read(&p).unwrap()));
+        }
+    }
+}
+
+/// (archive path, sha256) rows of a digest's source table.
+fn digest_sources(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter(|l| l.starts_with("| ") && l.contains("`archive/"))
+        .map(|l| {
+            let cols: Vec<&str> = l.split('|').map(str::trim).collect();
+            (
+                cols[2].trim_matches('`').to_string(),
+                cols[4].trim_matches('`').to_string(),
+            )
+        })
+        .collect()
+}
+
+mod compaction {
+    use super::*;
+
+    #[test]
+    fn a_year_of_notes_becomes_weekly_digests_and_nothing_else_is_touched() {
+        let mut ws = Ws::new();
+        ws.days("2025-03-01", 365, 1500);
+        ws.config(json!({}));
+        let before = ws.snapshot();
+        // 2026-03-01 is a Sunday; keep_days 7: days up to 2026-02-22 are old enough.
+        ws.run("2026-03-01T03:00:00Z", &[]).silent_success();
+        ws.assert_nothing_lost();
+        let digests = ws.assert_digests_consistent();
+        // 2025-03-01 is in 2025-W09; 2026-02-22 ends 2026-W08; 2025 has 52 ISO weeks.
+        assert_eq!(digests, 52);
+        for (p, _) in DO_NOT_TOUCH {
+            let rel = p.strip_prefix("ws/").unwrap();
+            assert_eq!(before.get(rel), ws.snapshot().get(rel), "{rel} was touched");
+        }
+        // Recent days stay; old ones are archived byte for byte.
+        for d in ["2026-02-23", "2026-02-28"] {
+            assert!(ws.mem(&format!("{d}.md")).is_file(), "{d} must stay");
+        }
+        assert!(!ws.mem("2026-02-22.md").exists());
+        assert!(ws.mem("archive/2026/02/2026-02-22.md").is_file());
+        assert!(ws.mem("archive/2025/03/2025-03-01-teams-sync.md").is_file());
+        let w = ws.digest("2026-W07");
+        assert!(
+            w.contains("period=2026-W07 method=rules complete=true"),
+            "{w}"
+        );
+        assert!(
+            w.contains("### Decisions") && w.contains("### Lessons") && w.contains("### TODOs"),
+            "{w}"
+        );
+        assert!(w.contains("Robin Kline"), "{w}");
+        assert!(
+            w.chars().count() < 6000 + 3000,
+            "digest within its cap: {}",
+            w.chars().count()
+        );
+        let st = ws.state();
+        assert_eq!(st["data"]["digests"]["2026-W07"]["method"], "rules");
+        assert_eq!(st["data"]["digests"].as_object().unwrap().len(), 52);
+        assert_eq!(st["data"]["budget"]["over"], false);
+        assert_eq!(st["data"]["budget"]["files"][0]["name"], "MEMORY.md");
+        assert_eq!(st["last_run"]["outcome"], "ok");
+        // The impossible date is left alone and counted.
+        assert_eq!(st["metrics"]["skipped_files"], 1);
+        assert!(ws.mem("2026-02-30.md").is_file());
+    }
+
+    #[test]
+    fn a_second_run_changes_nothing() {
+        let mut ws = Ws::new();
+        ws.days("2026-01-01", 40, 800);
+        ws.config(json!({}));
+        ws.run("2026-02-12T01:00:00Z", &[]).silent_success();
+        let snap = ws.snapshot();
+        let digests = ws.state()["data"]["digests"].clone();
+        ws.run("2026-02-12T02:00:00Z", &[]).silent_success();
+        assert_eq!(ws.snapshot(), snap, "an idempotent re-run changes no file");
+        let st = ws.state();
+        assert_eq!(st["data"]["digests"], digests);
+        assert_eq!(st["last_run"]["outcome"], "noop");
+    }
+
+    #[test]
+    fn a_day_edited_after_compaction_is_recompacted() {
+        let mut ws = Ws::new();
+        ws.days("2026-01-05", 14, 600); // 2026-W02 and W03
+        ws.config(json!({}));
+        ws.run("2026-02-01T12:00:00Z", &[]).silent_success();
+        let old = ws.digest("2026-W02");
+        assert!(!ws.mem("2026-01-07.md").exists());
+        // Someone appends to an old day: the file reappears with the new lines.
+        let extra = b"- decision late: archive tapes go offsite on Fridays\n";
+        std::fs::write(ws.mem("2026-01-07.md"), extra).unwrap();
+        ws.run("2026-02-01T13:00:00Z", &[]).silent_success();
+        assert!(!ws.mem("2026-01-07.md").exists());
+        let v2 = ws.mem("archive/2026/01/2026-01-07.md.v2");
+        assert_eq!(std::fs::read(&v2).unwrap(), extra);
+        let new = ws.digest("2026-W02");
+        assert_ne!(old, new);
+        assert!(new.contains("archive tapes go offsite"), "{new}");
+        assert!(
+            new.contains(&sha(extra)),
+            "new version listed with its hash: {new}"
+        );
+        ws.assert_digests_consistent();
+        let mut full = ws.originals["2026-01-07.md"].clone();
+        full.extend_from_slice(extra);
+        ws.originals.insert("2026-01-07.md".into(), full);
+        ws.assert_nothing_lost();
+        // The other week was not rewritten.
+        let st = ws.state();
+        let srcs = st["data"]["digests"]["2026-W02"]["sources"]
+            .as_array()
+            .unwrap();
+        assert!(
+            srcs.iter()
+                .any(|s| s["archive"] == "archive/2026/01/2026-01-07.md.v2")
+        );
+    }
+
+    #[test]
+    fn dry_run_changes_nothing_and_says_what_it_would_do() {
+        let mut ws = Ws::new();
+        ws.days("2026-01-01", 20, 500);
+        ws.config(json!({}));
+        let snap = ws.snapshot();
+        let r = ws.run("2026-02-01T00:00:00Z", &["--dry-run", "-v"]);
+        r.code(0).stderr_has("dry run: would archive 2026-01-01.md");
+        assert_eq!(ws.snapshot(), snap);
+        assert!(!ws.suite.path("state/compact-memory.json").exists());
+    }
+
+    #[test]
+    fn hostile_content_never_crashes_the_rules_digest() {
+        let mut ws = Ws::new();
+        let mut huge = b"# 2026-01-05\n- decision: keep going\n".to_vec();
+        huge.extend(std::iter::repeat_n(b'x', 4_000_000));
+        huge.extend(b"\n- lesson: long lines happen\n");
+        ws.put("2026-01-05.md", &huge);
+        let binary: Vec<u8> = (0..200_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+            .collect();
+        ws.put("2026-01-06.md", &binary);
+        ws.put(
+            "2026-01-07.md",
+            b"# 2026-01-07\n- decision: caf\xc3 \xff\xfe\x00 invalid utf-8 \x1b[31m\n",
+        );
+        ws.put("2026-01-08.md", b"");
+        // A week with nothing but binary: the raw fallback.
+        ws.put("2026-01-12.md", &binary);
+        ws.config(json!({ "digest_max_chars": 2000 }));
+        ws.run("2026-02-01T00:00:00Z", &[]).code(0);
+        ws.assert_nothing_lost();
+        ws.assert_digests_consistent();
+        let w2 = ws.digest("2026-W02");
+        assert!(w2.contains("method=rules"), "{w2}");
+        assert!(
+            w2.contains("decision: keep going") && w2.contains("long lines happen"),
+            "{w2}"
+        );
+        assert!(
+            w2.lines().all(|l| l.chars().count() < 400),
+            "no huge line in the digest"
+        );
+        assert!(!w2.contains('\u{1b}') && !w2.contains('\u{0}'));
+        assert!(w2.chars().count() < 6000, "{}", w2.chars().count());
+        let w3 = ws.digest("2026-W03");
+        assert!(
+            w3.contains("method=raw") && w3.contains("binary data"),
+            "{w3}"
+        );
+        assert_eq!(ws.state()["data"]["digests"]["2026-W03"]["method"], "raw");
+    }
+
+    #[test]
+    fn over_budget_memory_warns_and_is_recorded() {
+        let ws = Ws::new();
+        ws.suite.write("ws/MEMORY.md", &"é".repeat(20_001));
+        ws.suite.write("ws/AGENTS.md", &"a".repeat(45_000));
+        ws.config(json!({}));
+        let r = ws.run("2026-02-01T00:00:00Z", &[]);
+        r.code(0)
+            .stderr_has("MEMORY.md is 20001 characters, over the per-file budget of 20000")
+            .stderr_has("total 65001 characters, over the total budget of 60000");
+        let b = &ws.state()["data"]["budget"];
+        assert_eq!(b["over"], true);
+        assert_eq!(b["total_chars"], 65001);
+        let mem = b["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == "MEMORY.md")
+            .unwrap();
+        assert_eq!(mem["chars"], 20001);
+        assert_eq!(mem["over"], true);
+        assert_eq!(
+            std::fs::read_to_string(ws.suite.path("ws/MEMORY.md")).unwrap(),
+            "é".repeat(20_001),
+            "MEMORY.md never rewritten"
+        );
+    }
+
+    #[test]
+    fn bad_config_names_the_key() {
+        let ws = Ws::new();
+        ws.config(json!({ "timezone": "Mars/Olympus" }));
+        ws.run("2026-02-01T00:00:00Z", &[])
+            .code(78)
+            .stderr_has("compact-memory.timezone");
+        ws.config(json!({ "keep_dayz": 3 }));
+        ws.run("2026-02-01T00:00:00Z", &[])
+            .code(78)
+            .stderr_has("keep_dayz");
+        ws.config(json!({ "workspace": "nope" }));
+        ws.run("2026-02-01T00:00:00Z", &[])
+            .code(78)
+            .stderr_has("compact-memory.workspace");
+    }
+}
+
+mod edges {
+    use super::*;
+
+    fn three_days(ws: &mut Ws, days: &[&str]) {
+        for d in days {
+            ws.put(
+                &format!("{d}.md"),
+                format!("# {d}\n- decision: note of {d}\n").as_bytes(),
+            );
+        }
+    }
+
+    fn in_place(ws: &Ws, d: &str) -> bool {
+        ws.mem(&format!("{d}.md")).is_file()
+    }
+
+    #[test]
+    fn keep_days_boundary_and_today_and_yesterday_are_never_touched() {
+        let mut ws = Ws::new();
+        three_days(
+            &mut ws,
+            &[
+                "2026-03-07",
+                "2026-03-08",
+                "2026-03-09",
+                "2026-03-10",
+                "2026-03-11",
+            ],
+        );
+        ws.config(json!({ "keep_days": 3, "period": "day" }));
+        // Today is 2026-03-11: ages 4, 3, 2, 1, 0.
+        ws.run("2026-03-11T12:00:00Z", &[]).silent_success();
+        assert!(
+            !in_place(&ws, "2026-03-07") && !in_place(&ws, "2026-03-08"),
+            "age >= keep_days compacted"
+        );
+        assert!(in_place(&ws, "2026-03-09"), "age 2 < keep_days 3 stays");
+        // keep_days 0 still never touches today and yesterday.
+        ws.config(json!({ "keep_days": 0, "period": "day" }));
+        ws.run("2026-03-11T12:00:00Z", &[]).silent_success();
+        assert!(
+            !in_place(&ws, "2026-03-09"),
+            "day before yesterday compacted"
+        );
+        assert!(
+            in_place(&ws, "2026-03-10") && in_place(&ws, "2026-03-11"),
+            "yesterday and today stay"
+        );
+        ws.assert_nothing_lost();
+        assert_eq!(ws.assert_digests_consistent(), 3);
+    }
+
+    #[test]
+    fn midnight_in_the_agents_time_zone_decides() {
+        let mut ws = Ws::new();
+        three_days(&mut ws, &["2026-03-08", "2026-03-09"]);
+        ws.config(json!({ "keep_days": 2, "period": "day", "timezone": "America/Los_Angeles" }));
+        // 06:59:59Z is 23:59:59 on 03-10 in Los Angeles (PDT since 03-08): 03-09 is yesterday.
+        ws.run("2026-03-11T06:59:59Z", &[]).silent_success();
+        assert!(!in_place(&ws, "2026-03-08"));
+        assert!(
+            in_place(&ws, "2026-03-09"),
+            "still yesterday in Los Angeles"
+        );
+        // One second later it is 03-11 there: 03-09 is two days old.
+        ws.run("2026-03-11T07:00:00Z", &[]).silent_success();
+        assert!(!in_place(&ws, "2026-03-09"));
+        ws.assert_nothing_lost();
+    }
+
+    #[test]
+    fn the_same_instant_is_a_different_day_in_tokyo() {
+        for (tz, compacted) in [("UTC", false), ("Asia/Tokyo", true)] {
+            let mut ws = Ws::new();
+            three_days(&mut ws, &["2026-03-09"]);
+            ws.config(json!({ "keep_days": 2, "period": "day", "timezone": tz }));
+            // 23:30Z on 03-10 is 08:30 on 03-11 in Tokyo.
+            ws.run("2026-03-10T23:30:00Z", &[]).silent_success();
+            assert_eq!(!in_place(&ws, "2026-03-09"), compacted, "{tz}");
+        }
+    }
+
+    #[test]
+    fn an_open_week_is_digested_and_rewritten_when_more_days_age() {
+        let mut ws = Ws::new();
+        ws.days("2026-03-02", 7, 300); // Mon..Sun of 2026-W10
+        ws.config(json!({ "keep_days": 2 }));
+        ws.run("2026-03-06T10:00:00Z", &[]).silent_success(); // Mon..Wed old enough
+        let st = ws.state();
+        assert_eq!(st["data"]["digests"]["2026-W10"]["complete"], false);
+        assert!(ws.digest("2026-W10").contains("still open"));
+        ws.run("2026-03-10T10:00:00Z", &[]).silent_success();
+        let st = ws.state();
+        assert_eq!(st["data"]["digests"]["2026-W10"]["complete"], true);
+        let n = st["data"]["digests"]["2026-W10"]["sources"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(
+            n,
+            7 + 3 + 2,
+            "7 daily files, 3 session fragments, 2 stray fragments"
+        );
+        ws.assert_nothing_lost();
+        ws.assert_digests_consistent();
+    }
+}
+
+mod restore {
+    use super::*;
+
+    #[test]
+    fn restore_puts_a_day_back_holds_it_and_release_lets_it_go() {
+        let mut ws = Ws::new();
+        ws.days("2026-01-05", 7, 700);
+        ws.config(json!({}));
+        ws.run("2026-02-01T00:00:00Z", &[]).silent_success();
+        assert!(!ws.mem("2026-01-08.md").exists());
+        let r = ws.run("2026-02-01T00:00:00Z", &["restore", "2026-01-08"]);
+        r.code(0)
+            .stdout_has("restored: memory/2026-01-08.md")
+            .stdout_has("restored: memory/2026-01-08-teams-sync.md");
+        assert_eq!(
+            std::fs::read(ws.mem("2026-01-08.md")).unwrap(),
+            ws.originals["2026-01-08.md"]
+        );
+        assert_eq!(ws.state()["data"]["held"], json!(["2026-01-08"]));
+        // The next run leaves the held day alone and drops it from the digest.
+        ws.run("2026-02-01T01:00:00Z", &[]).silent_success();
+        assert!(ws.mem("2026-01-08.md").is_file());
+        assert!(!ws.mem("archive/2026/01/2026-01-08.md.v2").exists());
+        let d = ws.digest("2026-W02");
+        assert!(!d.contains("2026-01-08.md"), "{d}");
+        assert!(
+            ws.mem("archive/2026/01/2026-01-08.md").is_file(),
+            "archive copy kept"
+        );
+        // Release: the next run takes it again without archiving a second copy.
+        ws.run("2026-02-01T02:00:00Z", &["release", "2026-01-08"])
+            .code(0)
+            .stdout_has("released");
+        ws.run("2026-02-01T03:00:00Z", &[]).silent_success();
+        assert!(!ws.mem("2026-01-08.md").exists());
+        assert!(!ws.mem("archive/2026/01/2026-01-08.md.v2").exists());
+        assert!(ws.digest("2026-W02").contains("2026-01-08.md"));
+        ws.assert_nothing_lost();
+        ws.assert_digests_consistent();
+    }
+
+    #[test]
+    fn restoring_a_day_that_was_never_archived_is_a_clear_error() {
+        let ws = Ws::new();
+        ws.config(json!({}));
+        ws.run("2026-02-01T00:00:00Z", &["restore", "2026-01-08"])
+            .code(65)
+            .stderr_has("nothing is archived for 2026-01-08");
+        ws.run("2026-02-01T00:00:00Z", &["restore", "08/01/2026"])
+            .code(2)
+            .stderr_has("YYYY-MM-DD");
+    }
+}
+
+mod crash {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn sigkill_at_random_points_loses_no_line() {
+        let mut ws = Ws::new();
+        ws.days("2026-01-01", 150, 2500);
+        ws.config(json!({ "keep_days": 2 }));
+        let start = date("2026-01-01");
+        let mut kills = 0;
+        for i in 0..45 {
+            // Each round three more days become old enough.
+            let now = start + chrono::Duration::days(3 + 3 * i as i64);
+            let now = format!("{now}T03:00:00Z");
+            // Sometimes an old day is appended to after compaction.
+            if i % 9 == 4 {
+                let d = start + chrono::Duration::days(i as i64);
+                let name = format!("{d}.md");
+                let extra = format!("- decision late {i}: appended after compaction\n");
+                let p = ws.mem(&name);
+                let mut cur = std::fs::read(&p).unwrap_or_default();
+                cur.extend(extra.as_bytes());
+                std::fs::write(&p, &cur).unwrap();
+                let full = ws.originals.get_mut(&name).unwrap();
+                full.extend(extra.as_bytes());
+            }
+            let child = ws.suite.spawn(Path::new(BIN), &["--now", &now]);
+            std::thread::sleep(Duration::from_millis(fastrand::u64(0..60)));
+            testkit::signal(&child, 9);
+            let out = child.wait_with_output().unwrap();
+            if out.status.code().is_none() {
+                kills += 1;
+            }
+            ws.assert_nothing_lost();
+            ws.assert_digests_consistent();
+        }
+        assert!(
+            kills >= 10,
+            "only {kills} runs were killed mid-way; the test proves little"
+        );
+        // A final undisturbed run finishes everything.
+        ws.run("2026-06-15T03:00:00Z", &[]).code(0);
+        ws.assert_nothing_lost();
+        let n = ws.assert_digests_consistent();
+        assert!(n >= 21, "{n} digests");
+        let remaining: Vec<_> = std::fs::read_dir(ws.mem(""))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("2026-0") && n != "2026-02-30.md")
+            .collect();
+        assert!(
+            remaining.is_empty(),
+            "all old days compacted: {remaining:?}"
+        );
+        let temps: Vec<_> = ws
+            .snapshot()
+            .into_keys()
+            .filter(|k| k.contains(".tmp."))
+            .collect();
+        assert!(temps.is_empty(), "temp files left: {temps:?}");
+    }
+}
+
+mod model {
+    use super::*;
+    use fakes::model::{FakeModel, Fault};
+    use std::time::Duration;
+
+    const KEY: (&str, &str) = ("TEST_MODEL_KEY", "sk-ant-test-0123456789");
+
+    fn setup(fake: &FakeModel, provider: &str, extra: Value) -> Ws {
+        let mut ws = Ws::new();
+        ws.days("2026-01-05", 21, 400); // 2026-W02..W04
+        let url = if provider == "openai" {
+            fake.openai_url()
+        } else {
+            fake.anthropic_url()
+        };
+        let mut model = json!({
+            "enabled": true,
+            "provider": provider,
+            "url": url,
+            "model": "claude-haiku-4-5",
+            "api_key_env": KEY.0,
+            "max_retries": 0,
+            "timeout_secs": 1.0,
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            model[k] = v.clone();
+        }
+        ws.config(json!({ "model": model }));
+        ws
+    }
+
+    fn run(ws: &Ws, extra: &[&str]) -> testkit::Run {
+        ws.run_env("2026-02-15T03:00:00Z", extra, &[KEY])
+    }
+
+    fn methods(ws: &Ws) -> Vec<String> {
+        ws.state()["data"]["digests"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|d| d["method"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn the_model_writes_digests_and_tokens_are_counted() {
+        let fake = FakeModel::start().unwrap();
+        fake.require_key(KEY.1);
+        fake.set_usage(1200, 300);
+        let ws = setup(&fake, "anthropic", json!({}));
+        run(&ws, &[]).silent_success();
+        assert_eq!(methods(&ws), ["model", "model", "model"]);
+        assert_eq!(fake.anthropic_requests(), 3);
+        let d = ws.digest("2026-W03");
+        assert!(
+            d.contains("method=model") && d.contains("Model summary of"),
+            "{d}"
+        );
+        let t = &ws.state()["data"]["tokens"];
+        assert_eq!(t["run_tokens"], 4500);
+        assert_eq!(t["day_tokens"], 4500);
+        assert_eq!(t["calls"], 3);
+        assert_eq!(ws.state()["data"]["digests"]["2026-W03"]["tokens"], 1500);
+        let body = &fake.bodies()[0];
+        assert_eq!(body["model"], "claude-haiku-4-5");
+        assert!(
+            body["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .contains("decision")
+        );
+        assert!(
+            !ws.suite.log("compact-memory").contains(KEY.1),
+            "key never logged"
+        );
+        ws.assert_nothing_lost();
+        ws.assert_digests_consistent();
+    }
+
+    #[test]
+    fn an_openai_compatible_server_works_too() {
+        let fake = FakeModel::start().unwrap();
+        let ws = setup(&fake, "openai", json!({}));
+        run(&ws, &[]).silent_success();
+        assert_eq!(methods(&ws), ["model", "model", "model"]);
+        assert_eq!(fake.openai_requests(), 3);
+    }
+
+    #[test]
+    fn failure_timeout_rate_limit_and_spend_cap_fall_back_to_rules() {
+        let cases = [
+            (Fault::ServerError, "other (HTTP 500)"),
+            (Fault::Delay(Duration::from_secs(3)), "model timeout"),
+            (
+                Fault::RateLimit { retry_after: None },
+                "rate_limit (HTTP 429)",
+            ),
+            (
+                Fault::RateLimit {
+                    retry_after: Some(23),
+                },
+                "rate_limit (HTTP 429)",
+            ),
+            (Fault::Overloaded, "overloaded (HTTP 529)"),
+            (Fault::SpendCap, "quota (HTTP 429)"),
+            (Fault::Malformed, "malformed JSON"),
+            (Fault::Auth, "auth (HTTP 401)"),
+        ];
+        for (fault, want) in cases {
+            let fake = FakeModel::start().unwrap();
+            fake.set_default(fault.clone());
+            let ws = setup(
+                &fake,
+                "anthropic",
+                json!({ "max_retries": 1, "retry_after_max_secs": 5 }),
+            );
+            let r = run(&ws, &[]);
+            r.code(0).stderr_has("degraded").stderr_has(want);
+            assert_eq!(methods(&ws), ["rules", "rules", "rules"], "{fault:?}");
+            let st = ws.state();
+            let fb = st["data"]["digests"]["2026-W02"]["fallback"]
+                .as_str()
+                .unwrap();
+            assert!(fb.contains(want), "{fault:?}: {fb}");
+            assert!(
+                ws.digest("2026-W02").contains("Fallback because"),
+                "{fault:?}"
+            );
+            // The first failure stops model use for the run; only transient errors are retried once.
+            let expected = match fault {
+                Fault::RateLimit {
+                    retry_after: Some(_),
+                }
+                | Fault::SpendCap
+                | Fault::Auth
+                | Fault::Malformed => 1,
+                _ => 2,
+            };
+            assert_eq!(fake.requests(), expected, "{fault:?}");
+            assert_eq!(st["last_run"]["outcome"], "degraded");
+            ws.assert_nothing_lost();
+        }
+    }
+
+    #[test]
+    fn an_open_circuit_skips_the_model() {
+        let fake = FakeModel::start().unwrap();
+        let ws = setup(&fake, "anthropic", json!({}));
+        ws.suite.write(
+            "state/circuit.json",
+            r#"{"state":"open","kind":"rate_limit","reason":"429 storm since 02:10"}"#,
+        );
+        run(&ws, &[])
+            .code(0)
+            .stderr_has("rate-limit circuit is open");
+        assert_eq!(fake.requests(), 0);
+        assert_eq!(methods(&ws), ["rules", "rules", "rules"]);
+        assert!(
+            ws.digest("2026-W04")
+                .contains("circuit is open (429 storm since 02:10)")
+        );
+        // Circuit closed again: --upgrade turns the rule-based digests into model digests.
+        std::fs::remove_file(ws.suite.path("state/circuit.json")).unwrap();
+        run(&ws, &[]).silent_success();
+        assert_eq!(fake.requests(), 0, "no upgrade without --upgrade");
+        run(&ws, &["--upgrade"]).silent_success();
+        assert_eq!(methods(&ws), ["model", "model", "model"]);
+        assert_eq!(fake.requests(), 3);
+        ws.assert_digests_consistent();
+    }
+
+    #[test]
+    fn a_token_budget_stops_model_use_mid_run() {
+        let fake = FakeModel::start().unwrap();
+        fake.set_usage(1000, 500);
+        let ws = setup(&fake, "anthropic", json!({ "run_token_budget": 3000 }));
+        run(&ws, &[])
+            .code(0)
+            .stderr_has("per-run token budget reached (3000 of 3000 tokens)");
+        assert_eq!(methods(&ws), ["model", "model", "rules"]);
+        assert_eq!(fake.requests(), 2);
+        let st = ws.state();
+        assert_eq!(st["data"]["tokens"]["run_tokens"], 3000);
+        assert!(
+            st["data"]["tokens"]["last_stop"]
+                .as_str()
+                .unwrap()
+                .contains("per-run token budget")
+        );
+        // The day budget carries over to the next run of the same day.
+        let fake2 = FakeModel::start().unwrap();
+        let ws2 = setup(
+            &fake2,
+            "anthropic",
+            json!({ "day_token_budget": 1500, "run_token_budget": 0 }),
+        );
+        fake2.set_usage(1000, 500);
+        run(&ws2, &[])
+            .code(0)
+            .stderr_has("per-day token budget reached");
+        assert_eq!(fake2.requests(), 1);
+        run(&ws2, &["--upgrade"])
+            .code(0)
+            .stderr_has("per-day token budget reached");
+        assert_eq!(fake2.requests(), 1, "same day: no more calls");
+        ws2.run_env("2026-02-16T03:00:00Z", &["--upgrade"], &[KEY])
+            .code(0);
+        assert_eq!(fake2.requests(), 2, "a new day: one more call");
+    }
+}
