@@ -46,6 +46,8 @@ pub enum DestKind {
     Webhook,
     /// A file `<report id>.md` (and `.json`) written atomically into a directory.
     Directory,
+    /// A Teams chat message posted through Microsoft Graph.
+    Teams,
 }
 
 /// One place the report is published to.
@@ -66,6 +68,13 @@ pub struct Destination {
     /// Directory for `directory` destinations (root-relative or `~`).
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// Chat id for `teams` destinations (`19:…@thread.v2`).
+    #[serde(default)]
+    pub chat_id: Option<String>,
+    /// Graph settings for `teams` destinations (default: the `graph` object of the
+    /// `poll-teams` section). Posting needs the `password` grant.
+    #[serde(default)]
+    pub graph: Option<common::graph::GraphConfig>,
     /// Per-request timeout for webhooks, seconds (default: `runtime.http.timeout_secs`).
     #[serde(default)]
     pub timeout_secs: Option<f64>,
@@ -102,6 +111,9 @@ pub struct Config {
     pub failure_threshold: u32,
     /// Length of the cool-off, seconds.
     pub cooloff_secs: u64,
+    /// Teams: seconds after a send attempt before "not found in the chat" counts as "never
+    /// arrived" (so the report may be sent again); younger attempts stay `unknown`.
+    pub settle_secs: u64,
     /// Jobs the report covers (default: the whole suite).
     pub jobs: Vec<String>,
 }
@@ -121,6 +133,7 @@ impl Default for Config {
             max_publishes_per_day: 3,
             failure_threshold: 3,
             cooloff_secs: 3600,
+            settle_secs: 600,
             jobs: common::config::JOBS.iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -192,7 +205,31 @@ impl Config {
                     d.name
                 )));
             }
+            let has_url = d.url.is_some() || d.url_env.is_some() || d.url_file.is_some();
+            if d.kind != DestKind::Teams && (d.chat_id.is_some() || d.graph.is_some()) {
+                return Err(config_error(format!(
+                    "{f}: `{key}`: `chat_id` and `graph` are only for `teams` destinations"
+                )));
+            }
             match d.kind {
+                DestKind::Teams => {
+                    if d.chat_id.as_deref().is_none_or(|c| c.trim().is_empty()) {
+                        return Err(config_error(format!(
+                            "{f}: `{key}.chat_id`: a teams destination needs the chat id (19:…@thread.v2)"
+                        )));
+                    }
+                    if has_url || d.path.is_some() {
+                        return Err(config_error(format!(
+                            "{f}: `{key}`: `url*` and `path` are not for `teams` destinations"
+                        )));
+                    }
+                    if let Some(g) = &d.graph {
+                        g.validate(&format!("publish-report.destinations[{i}].graph"))
+                            .map_err(|e| {
+                                config_error(format!("{f}: {}", common::exit::one_line(&e)))
+                            })?;
+                    }
+                }
                 DestKind::Webhook => {
                     let n = [d.url.is_some(), d.url_env.is_some(), d.url_file.is_some()]
                         .iter()
@@ -215,7 +252,7 @@ impl Config {
                             "{f}: `{key}.path`: a directory destination needs a `path`"
                         )));
                     }
-                    if d.url.is_some() || d.url_env.is_some() || d.url_file.is_some() {
+                    if has_url {
                         return Err(config_error(format!(
                             "{f}: `{key}`: `url*` keys are only for `webhook` destinations"
                         )));

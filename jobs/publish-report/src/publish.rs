@@ -8,7 +8,11 @@
 //! `sent` with the id the destination returned. A later run that finds `sending` (the previous
 //! one died between the two) or a send whose result is ambiguous (a timeout or a connection cut
 //! after the request went out) checks the destination where it can (a directory: is the file
-//! there?) and otherwise records `unknown`, raises an alert and does not send again.
+//! there? a Teams chat: is a message with the report id there?) and otherwise records `unknown`,
+//! raises an alert and does not send again. A chat may show a message late, so "not in the
+//! chat" only counts as "never arrived" once `settle_secs` have passed since the attempt;
+//! before that the delivery stays `unknown` and later runs look again. A webhook cannot be
+//! asked: its `unknown` stays until an operator runs `--force`.
 //!
 //! Guardrails: at most `max_publishes_per_day` send attempts per destination per local day;
 //! after `failure_threshold` failures in a row a destination is skipped for `cooloff_secs`
@@ -20,6 +24,7 @@ use crate::period::Period;
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
 use common::alert::Severity;
+use common::graph::{Flow, Graph, GraphConfig, ListQuery};
 use common::http::{Http, Method, Retry};
 use common::{Ctx, OutcomeKind};
 use serde::{Deserialize, Serialize};
@@ -132,8 +137,12 @@ enum Sent {
 /// What a destination check found.
 enum Found {
     Yes(String),
-    No,
-    CannotCheck,
+    /// Not there. `exact`: the check cannot miss a report that arrived (a local directory);
+    /// otherwise (a chat) a slow server may still add it.
+    No {
+        exact: bool,
+    },
+    CannotCheck(String),
 }
 
 /// The report id embedded in messages: stable per period and host, with a suffix per forced
@@ -156,18 +165,67 @@ pub fn report_id(period: &Period, host: &str, generation: u32) -> String {
     }
 }
 
-/// Resolved destination (secrets and paths).
+/// Resolved destination (secrets, paths, Graph client).
 struct Target<'a> {
     d: &'a Destination,
     url: Option<common::config::Secret>,
     dir: Option<PathBuf>,
+    graph: Option<Graph>,
 }
 
 fn local_day(now: DateTime<Utc>, cfg: &Config) -> String {
     now.with_timezone(&cfg.tz()).format("%Y-%m-%d").to_string()
 }
 
+fn http_for(ctx: &Ctx<Data>, d: &Destination) -> Result<Http> {
+    let mut hc = ctx.runtime.http.clone();
+    if let Some(s) = d.timeout_secs {
+        hc.timeout_secs = s;
+    }
+    Ok(Http::new(&hc, ctx.deadline())?.with_stop(ctx.stop.clone()))
+}
+
+/// The Graph settings of a Teams destination: its own `graph`, else poll-teams' `graph`.
+fn graph_config(ctx: &Ctx<Data>, d: &Destination, i: usize) -> Result<(GraphConfig, String)> {
+    if let Some(g) = &d.graph {
+        return Ok((g.clone(), format!("publish-report.destinations[{i}].graph")));
+    }
+    let raw = ctx
+        .config
+        .raw_section("poll-teams")
+        .and_then(|v| v.get("graph"))
+        .cloned()
+        .ok_or_else(|| {
+            common::config_error(format!(
+                "{}: `publish-report.destinations[{i}]` is a teams destination but neither it nor `poll-teams` has a `graph` object",
+                ctx.config.path.display()
+            ))
+        })?;
+    let g: GraphConfig = serde_path_to_error::deserialize(raw).map_err(|e| {
+        common::config_error(format!(
+            "{}: `poll-teams.graph.{}`: {}",
+            ctx.config.path.display(),
+            e.path(),
+            e.inner()
+        ))
+    })?;
+    Ok((g, "poll-teams.graph".into()))
+}
+
 fn target<'a>(ctx: &Ctx<Data>, d: &'a Destination, i: usize) -> Result<Target<'a>> {
+    let graph = match d.kind {
+        DestKind::Teams => {
+            let (g, key) = graph_config(ctx, d, i)?;
+            Some(Graph::new(
+                http_for(ctx, d)?,
+                g,
+                &ctx.paths.root,
+                &key,
+                !ctx.dry_run,
+            )?)
+        }
+        _ => None,
+    };
     let url = match d.kind {
         DestKind::Webhook => match &d.url {
             Some(u) => Some(common::config::Secret::new(u.clone())),
@@ -177,12 +235,13 @@ fn target<'a>(ctx: &Ctx<Data>, d: &'a Destination, i: usize) -> Result<Target<'a
                 d.url_file.as_deref(),
             )?,
         },
-        DestKind::Directory => None,
+        DestKind::Directory | DestKind::Teams => None,
     };
     Ok(Target {
         d,
         url,
         dir: d.path.as_ref().map(|p| ctx.paths.resolve(p)),
+        graph,
     })
 }
 
@@ -195,13 +254,18 @@ pub fn publish_all(
     force: bool,
 ) -> Result<Vec<(String, Result1)>> {
     let mut out = Vec::new();
+    // Resolve every destination first: a config mistake stops the run before anything is sent.
+    let mut targets = Vec::new();
     for (i, d) in cfg.destinations.iter().enumerate() {
+        targets.push(target(ctx, d, i)?);
+    }
+    for mut t in targets {
+        let d = t.d;
         if ctx.should_stop() {
             out.push((d.name.clone(), Result1::Stopped));
             continue;
         }
-        let t = target(ctx, d, i)?;
-        let r = publish_one(ctx, cfg, &t, report, period, force)?;
+        let r = publish_one(ctx, cfg, &mut t, report, period, force)?;
         match &r {
             Result1::Sent(id) => log::info!("published {} to {}: {id}", period.key(), d.name),
             Result1::Confirmed(id) => log::warn!(
@@ -249,7 +313,7 @@ fn set(ctx: &mut Ctx<Data>, key: &str, dest: &str, d: Delivery) {
 fn publish_one(
     ctx: &mut Ctx<Data>,
     cfg: &Config,
-    t: &Target<'_>,
+    t: &mut Target<'_>,
     report: &Report,
     period: &Period,
     force: bool,
@@ -268,18 +332,12 @@ fn publish_one(
     if let Some(p) = &prev {
         match p.status {
             Status::Sent if !force => return Ok(Result1::AlreadySent),
-            Status::Unknown if !force => {
-                log::warn!(
-                    "{name}: the report for {key} may or may not have been delivered ({}); not sending again: check {name} and rerun with --force to send it anyway",
-                    p.error.as_deref().unwrap_or("outcome unknown")
-                );
-                return Ok(Result1::Unknown(
-                    p.error.clone().unwrap_or_else(|| "outcome unknown".into()),
-                ));
-            }
-            Status::Sending if !force => {
-                // The previous run died between recording the intent and recording the result.
-                match check(t, &p.report_id) {
+            Status::Unknown | Status::Sending if !force => {
+                // `sending`: the previous run died between recording the intent and the result.
+                // `unknown`: a send whose result was ambiguous. Look at the destination.
+                let age = now - p.intent_at;
+                let settled = age >= Duration::seconds(cfg.settle_secs as i64);
+                match check(t, &p.report_id, p.intent_at) {
                     Found::Yes(id) => {
                         if ctx.dry_run {
                             return Ok(Result1::DryRun);
@@ -288,6 +346,7 @@ fn publish_one(
                         d.status = Status::Sent;
                         d.sent_at = Some(now);
                         d.message_id = Some(id.clone());
+                        d.error = None;
                         set(ctx, &key, name, d);
                         let st = ctx.state.data.destinations.entry(name.into()).or_default();
                         st.consecutive_failures = 0;
@@ -295,14 +354,34 @@ fn publish_one(
                         ctx.checkpoint()?;
                         return Ok(Result1::Confirmed(id));
                     }
-                    Found::No => {
-                        log::info!(
-                            "{name}: an interrupted run left {key} in `sending`; the report is not at the destination, sending it now"
-                        );
-                    }
-                    Found::CannotCheck => {
+                    Found::No { exact: true } => log::info!(
+                        "{name}: an interrupted run left {key} unfinished; the report is not at the destination, sending it now"
+                    ),
+                    Found::No { exact: false } if settled => log::warn!(
+                        "{name}: the report {} for {key} is not in the chat {} min after the attempt; sending it again",
+                        p.report_id,
+                        age.num_minutes()
+                    ),
+                    found => {
+                        let why = match found {
+                            Found::CannotCheck(why) => why,
+                            _ => format!(
+                                "not in the chat yet; looked again {} s after the attempt (settles after {} s)",
+                                age.num_seconds(),
+                                cfg.settle_secs
+                            ),
+                        };
+                        if p.status == Status::Unknown {
+                            log::warn!(
+                                "{name}: the report for {key} may or may not have been delivered ({}); not sending again: check {name} and rerun with --force to send it anyway",
+                                p.error.as_deref().unwrap_or("outcome unknown")
+                            );
+                            return Ok(Result1::Unknown(
+                                p.error.clone().unwrap_or_else(|| "outcome unknown".into()),
+                            ));
+                        }
                         let why = format!(
-                            "a run died while sending (intent recorded {}) and {name} cannot be checked",
+                            "a run died while sending (intent recorded {}); {why}",
                             p.intent_at.format("%Y-%m-%d %H:%M:%S UTC")
                         );
                         return mark_unknown(ctx, name, &key, p.clone(), why);
@@ -377,10 +456,13 @@ fn publish_one(
     rep.report_id = rid.clone();
     let result = send(ctx, t, &rep, period);
     let result = match result {
-        Sent::Ambiguous(e) => match check(t, &rid) {
+        Sent::Ambiguous(e) => match check(t, &rid, now) {
             Found::Yes(id) => Sent::Ok(id),
-            Found::No => Sent::Definite(e),
-            Found::CannotCheck => Sent::Ambiguous(e),
+            Found::No { exact: true } => Sent::Definite(e),
+            Found::No { exact: false } => Sent::Ambiguous(format!(
+                "{e}; not in the chat yet (looked right away; checked again by the next run)"
+            )),
+            Found::CannotCheck(why) => Sent::Ambiguous(format!("{e}; {why}")),
         },
         r => r,
     };
@@ -465,29 +547,85 @@ fn mark_unknown(
     Ok(Result1::Unknown(why))
 }
 
-/// Look for a report id at the destination.
-fn check(t: &Target<'_>, rid: &str) -> Found {
+/// Look for a report id at the destination (`since`: when the attempt began).
+fn check(t: &mut Target<'_>, rid: &str, since: DateTime<Utc>) -> Found {
+    let needle = format!("report-id: {rid}");
     match t.d.kind {
         DestKind::Directory => {
             let Some(dir) = &t.dir else {
-                return Found::CannotCheck;
+                return Found::CannotCheck("no path configured".into());
             };
             let p = dir.join(format!("{rid}.md"));
             match std::fs::read_to_string(&p) {
-                Ok(text) if text.contains(&format!("report-id: {rid}")) => {
-                    Found::Yes(p.display().to_string())
-                }
-                Ok(_) => Found::No,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Found::No,
-                Err(_) => Found::CannotCheck,
+                Ok(text) if text.contains(&needle) => Found::Yes(p.display().to_string()),
+                Ok(_) => Found::No { exact: true },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Found::No { exact: true },
+                Err(e) => Found::CannotCheck(format!("cannot read {}: {e}", p.display())),
             }
         }
-        DestKind::Webhook => Found::CannotCheck,
+        DestKind::Webhook => {
+            Found::CannotCheck("a webhook cannot be asked what it received".into())
+        }
+        DestKind::Teams => {
+            let (Some(g), Some(chat)) = (t.graph.as_mut(), t.d.chat_id.as_deref()) else {
+                return Found::CannotCheck("no chat configured".into());
+            };
+            // Every message changed since shortly before the attempt, all pages: exact however
+            // busy the chat is.
+            let q = ListQuery {
+                modified_after: Some(since - Duration::minutes(5)),
+                top: 50,
+            };
+            let mut found = None;
+            let r = g.list_messages(chat, &q, |page| {
+                found = page
+                    .messages
+                    .iter()
+                    .find(|m| m.content.contains(&needle))
+                    .map(|m| m.id.clone());
+                Ok(if found.is_some() {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                })
+            });
+            match (r, found) {
+                (_, Some(id)) => Found::Yes(id),
+                (Ok(()), None) => Found::No { exact: false },
+                (Err(e), None) => Found::CannotCheck(format!(
+                    "cannot list the chat to look for it: {}",
+                    common::exit::one_line(&e)
+                )),
+            }
+        }
     }
 }
 
-fn send(ctx: &Ctx<Data>, t: &Target<'_>, r: &Report, period: &Period) -> Sent {
+fn send(ctx: &Ctx<Data>, t: &mut Target<'_>, r: &Report, period: &Period) -> Sent {
     match t.d.kind {
+        DestKind::Teams => {
+            let (Some(g), Some(chat)) = (t.graph.as_mut(), t.d.chat_id.as_deref()) else {
+                return Sent::Definite("no chat configured".into());
+            };
+            match g.post_message(chat, &crate::render::html_fragment(r)) {
+                Ok(p) => Sent::Ok(p.id),
+                Err(e) => {
+                    let status = e
+                        .chain()
+                        .find_map(|c| c.downcast_ref::<common::graph::GraphError>())
+                        .map(|g| g.status);
+                    let msg = common::exit::one_line(&e);
+                    if common::http::maybe_sent(&e) {
+                        Sent::Ambiguous(format!("no answer after the request went out: {msg}"))
+                    } else if matches!(status, Some(500 | 502 | 504)) {
+                        // Graph may have created the message before failing.
+                        Sent::Ambiguous(msg)
+                    } else {
+                        Sent::Definite(msg)
+                    }
+                }
+            }
+        }
         DestKind::Directory => {
             let Some(dir) = &t.dir else {
                 return Sent::Definite("no path configured".into());
@@ -535,12 +673,8 @@ fn send(ctx: &Ctx<Data>, t: &Target<'_>, r: &Report, period: &Period) -> Sent {
                 "generated_at": r.generated_at,
                 "host": r.host,
             });
-            let mut hc = ctx.runtime.http.clone();
-            if let Some(s) = t.d.timeout_secs {
-                hc.timeout_secs = s;
-            }
-            let http = match Http::new(&hc, ctx.deadline()) {
-                Ok(h) => h.with_stop(ctx.stop.clone()),
+            let http = match http_for(ctx, t.d) {
+                Ok(h) => h,
                 Err(e) => return Sent::Definite(common::exit::one_line(&e)),
             };
             match http.send(Method::POST, url.expose(), Retry::Never, |req| {
