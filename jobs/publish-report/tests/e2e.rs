@@ -816,3 +816,182 @@ mod status_page {
         );
     }
 }
+
+mod teams {
+    use super::*;
+    use testkit::fakes::graph::{AGENT_PASSWORD, FakeGraph, Fault as GFault, Route};
+
+    const CHAT: &str = "19:ops-reports@thread.v2";
+    const DAY: &str = "2026-11-20";
+
+    fn setup(settle_secs: u64) -> (Suite, FakeGraph) {
+        let s = Suite::new();
+        let g = FakeGraph::start();
+        g.add_chat(CHAT);
+        s.write("crontab", CRONTAB);
+        s.config(json!({
+            "poll-teams": {"graph": g.user_config("AGENT_PW")},
+            "publish-report": {
+                "settle_secs": settle_secs,
+                "destinations": [{"name": "ops", "type": "teams", "chat_id": CHAT, "timeout_secs": 1.0}]
+            }
+        }));
+        (s, g)
+    }
+
+    fn run(s: &Suite, args: &[&str]) -> testkit::Run {
+        s.run_cmd(s.cmd(bin()).env("AGENT_PW", AGENT_PASSWORD).args(args))
+    }
+
+    fn delivery(s: &Suite) -> Value {
+        s.state("publish-report")["data"]["deliveries"][format!("daily:{DAY}")]["ops"].clone()
+    }
+
+    fn with_id(g: &FakeGraph, rid: &str) -> usize {
+        g.posted(CHAT)
+            .iter()
+            .filter(|m| {
+                m["body"]["content"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains(&format!("report-id: {rid}"))
+            })
+            .count()
+    }
+
+    #[test]
+    fn success_is_posted_once() {
+        let (s, g) = setup(600);
+        run(&s, &["--date", DAY]).silent_success();
+        let d = delivery(&s);
+        assert_eq!(d["status"], "sent", "{d:#}");
+        let rid = d["report_id"].as_str().unwrap();
+        assert_eq!(with_id(&g, rid), 1);
+        let posted = g.posted(CHAT);
+        assert_eq!(d["message_id"], posted[0]["id"]);
+        assert_eq!(posted[0]["body"]["contentType"], "html");
+        run(&s, &["--date", DAY]).silent_success();
+        assert_eq!(g.count(Route::Post), 1, "no second post");
+    }
+
+    /// A 500 may or may not have created the message: the chat is checked, and the report is
+    /// sent again only once `settle_secs` have passed without it showing up.
+    #[test]
+    fn http_500_is_checked_then_sent_once() {
+        let (s, g) = setup(1);
+        g.fail_next(
+            Route::Post,
+            GFault::Status(
+                500,
+                json!({"error": {"code": "generalException", "message": "boom"}}),
+            ),
+        );
+        run(&s, &["--date", DAY])
+            .code(1)
+            .stderr_has("outcome unknown");
+        assert_eq!(delivery(&s)["status"], "unknown");
+        assert_eq!(g.posted(CHAT).len(), 0);
+        std::thread::sleep(std::time::Duration::from_millis(1200));
+        run(&s, &["--date", DAY])
+            .code(0)
+            .stderr_has("sending it again");
+        run(&s, &["--date", DAY]).silent_success();
+        assert_eq!(
+            g.posted(CHAT).len(),
+            1,
+            "exactly one message for the period"
+        );
+        assert_eq!(delivery(&s)["status"], "sent");
+    }
+
+    /// Graph took the message but answered after the client's timeout: the next run finds it.
+    #[test]
+    fn timeout_after_accept_is_found_not_resent() {
+        let (s, g) = setup(600);
+        g.fail_next(
+            Route::Post,
+            GFault::Delay(std::time::Duration::from_secs(3)),
+        );
+        run(&s, &["--date", DAY])
+            .code(1)
+            .stderr_has("outcome unknown");
+        assert_eq!(delivery(&s)["status"], "unknown");
+        // Later runs before it shows up do not send.
+        run(&s, &["--date", DAY]).code(1);
+        assert_eq!(g.count(Route::Post), 1);
+        assert!(testkit::wait_until(
+            std::time::Duration::from_secs(10),
+            || g.posted(CHAT).len() == 1
+        ));
+        run(&s, &["--date", DAY])
+            .code(0)
+            .stderr_has("already there");
+        let d = delivery(&s);
+        assert_eq!(d["status"], "sent", "{d:#}");
+        assert_eq!(d["message_id"], g.posted(CHAT)[0]["id"]);
+        run(&s, &["--date", DAY]).silent_success();
+        assert_eq!(g.count(Route::Post), 1);
+        assert_eq!(g.posted(CHAT).len(), 1);
+    }
+
+    /// Graph created the message and the connection broke mid-answer: found in the same run.
+    #[test]
+    fn connection_dropped_after_accept_is_found_in_the_chat() {
+        let (s, g) = setup(600);
+        g.fail_next(Route::Post, GFault::Truncated);
+        run(&s, &["--date", DAY]).silent_success();
+        let d = delivery(&s);
+        assert_eq!(d["status"], "sent", "{d:#}");
+        assert_eq!(d["message_id"], g.posted(CHAT)[0]["id"]);
+        run(&s, &["--date", DAY]).silent_success();
+        assert_eq!(g.posted(CHAT).len(), 1);
+    }
+
+    /// SIGKILL while Graph holds the request: the next run does not post again; once the
+    /// message shows up it is recorded as sent.
+    #[test]
+    fn sigkill_between_send_and_record_never_posts_twice() {
+        let (s, g) = setup(600);
+        g.fail_next(
+            Route::Post,
+            GFault::Delay(std::time::Duration::from_secs(2)),
+        );
+        let mut child = s
+            .cmd(bin())
+            .env("AGENT_PW", AGENT_PASSWORD)
+            .args(["--date", DAY])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(testkit::wait_until(
+            std::time::Duration::from_secs(20),
+            || g.count(Route::Post) == 1
+        ));
+        testkit::signal(&child, 9);
+        let _ = child.wait();
+        assert_eq!(delivery(&s)["status"], "sending");
+        run(&s, &["--date", DAY])
+            .code(1)
+            .stderr_has("outcome unknown");
+        assert_eq!(g.count(Route::Post), 1);
+        assert!(testkit::wait_until(
+            std::time::Duration::from_secs(10),
+            || g.posted(CHAT).len() == 1
+        ));
+        run(&s, &["--date", DAY])
+            .code(0)
+            .stderr_has("already there");
+        assert_eq!(delivery(&s)["status"], "sent");
+        assert_eq!(g.posted(CHAT).len(), 1, "never two messages for one period");
+    }
+
+    /// The Teams destination needs Graph settings; a missing one is a config error before
+    /// anything is sent.
+    #[test]
+    fn missing_graph_settings_is_a_config_error() {
+        let s = Suite::new();
+        s.config(json!({"publish-report": {"destinations": [{"name": "ops", "type": "teams", "chat_id": CHAT}]}}));
+        s.run(bin(), &["--date", DAY]).code(78).stderr_has("graph");
+    }
+}
