@@ -121,7 +121,10 @@ impl GraphConfig {
     /// Checks serde cannot express; `key` is the config path of this object, e.g.
     /// `poll-teams.graph`.
     pub fn validate(&self, key: &str) -> Result<()> {
-        for (name, url) in [("token_url", &self.token_url), ("graph_url", &self.graph_url)] {
+        for (name, url) in [
+            ("token_url", &self.token_url),
+            ("graph_url", &self.graph_url),
+        ] {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(config_error(format!(
                     "`{key}.{name}`: `{url}` is not an http(s) URL"
@@ -597,7 +600,10 @@ impl Graph {
             .ok_or_else(|| anyhow!("the token endpoint answered without an access_token"))?
             .to_string();
         crate::redact::register(&access);
-        let ttype = v.get("token_type").and_then(Value::as_str).unwrap_or("Bearer");
+        let ttype = v
+            .get("token_type")
+            .and_then(Value::as_str)
+            .unwrap_or("Bearer");
         if !ttype.eq_ignore_ascii_case("bearer") {
             return Err(anyhow!(
                 "the token endpoint issued a `{ttype}` token; only Bearer is supported"
@@ -996,6 +1002,7 @@ pub fn classify_token_error(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::exit::{Exit, code_of};

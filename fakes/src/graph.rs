@@ -395,9 +395,7 @@ impl FakeGraph {
 
     /// Add or change a user (password grant).
     pub fn set_user(&self, user: &str, password: &str) {
-        lock(&self.store)
-            .users
-            .insert(user.into(), password.into());
+        lock(&self.store).users.insert(user.into(), password.into());
     }
 
     /// Make a user subject to MFA (password grant answers AADSTS50076).
@@ -478,9 +476,10 @@ fn handle(store: &Mutex<Store>, req: &Request) -> Reply {
                     *c += 1;
                     *c
                 };
-                let idx = st.faults.iter().position(|f| {
-                    f.route == r && f.remaining > 0 && f.at.is_none_or(|a| a == n)
-                });
+                let idx = st
+                    .faults
+                    .iter()
+                    .position(|f| f.route == r && f.remaining > 0 && f.at.is_none_or(|a| a == n));
                 idx.map(|i| {
                     let f = &mut st.faults[i];
                     f.remaining -= 1;
@@ -609,7 +608,12 @@ fn answer(store: &Mutex<Store>, route: Route, req: &Request) -> Reply {
 
 fn token(store: &Mutex<Store>, req: &Request) -> Reply {
     if req.method != "POST" {
-        return aadsts(400, "invalid_request", 900561, "The endpoint only accepts POST requests.");
+        return aadsts(
+            400,
+            "invalid_request",
+            900561,
+            "The endpoint only accepts POST requests.",
+        );
     }
     let tenant = req
         .path
@@ -692,11 +696,7 @@ fn token(store: &Mutex<Store>, req: &Request) -> Reply {
         }
     };
     st.serial += 1;
-    let tok = format!(
-        "fake-token-{:x}-{:08x}",
-        st.serial,
-        fastrand::u32(..)
-    );
+    let tok = format!("fake-token-{:x}-{:08x}", st.serial, fastrand::u32(..));
     let ttl = st.token_ttl;
     st.tokens.insert(
         tok.clone(),
@@ -732,7 +732,7 @@ fn hex(s: &str) -> String {
 }
 
 fn unhex(s: &str) -> Option<String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..s.len())
@@ -785,7 +785,11 @@ fn list(store: &Mutex<Store>, chat: &str, req: &Request) -> Reply {
         for clause in f.split(" and ") {
             let parts: Vec<&str> = clause.split_whitespace().collect();
             if parts.len() != 3 {
-                return odata(400, "BadRequest", &format!("Invalid filter clause: {clause}"));
+                return odata(
+                    400,
+                    "BadRequest",
+                    &format!("Invalid filter clause: {clause}"),
+                );
             }
             if !parts[0].eq_ignore_ascii_case(prop) {
                 continue;
@@ -794,7 +798,11 @@ fn list(store: &Mutex<Store>, chat: &str, req: &Request) -> Reply {
                 .ok()
                 .map(|t| t.with_timezone(&Utc))
             else {
-                return odata(400, "BadRequest", &format!("Invalid date in filter: {}", parts[2]));
+                return odata(
+                    400,
+                    "BadRequest",
+                    &format!("Invalid date in filter: {}", parts[2]),
+                );
             };
             match parts[1] {
                 "gt" => gt = Some(t),
@@ -827,7 +835,11 @@ fn list(store: &Mutex<Store>, chat: &str, req: &Request) -> Reply {
             tn < *ns || (tn == *ns && i < id)
         });
     }
-    let page: Vec<Value> = rows.iter().take(top).map(|(_, _, v)| (*v).clone()).collect();
+    let page: Vec<Value> = rows
+        .iter()
+        .take(top)
+        .map(|(_, _, v)| (*v).clone())
+        .collect();
     let mut body = json!({
         "@odata.context": format!("{}/v1.0/$metadata#chats('{}')/messages", st.base, enc(chat)),
         "@odata.count": page.len(),
@@ -884,8 +896,14 @@ fn post(store: &Mutex<Store>, chat: &str, req: &Request, delegated: bool) -> Rep
     let id = t.timestamp_millis().to_string();
     let mut msg = user_message(chat, &id, t, AGENT_USER_ID, "Agent", content);
     msg["body"]["contentType"] = json!(ctype);
-    st.chats.entry(chat.to_string()).or_default().push(msg.clone());
-    st.posted.entry(chat.to_string()).or_default().push(msg.clone());
+    st.chats
+        .entry(chat.to_string())
+        .or_default()
+        .push(msg.clone());
+    st.posted
+        .entry(chat.to_string())
+        .or_default()
+        .push(msg.clone());
     msg["@odata.context"] = json!(format!(
         "{}/v1.0/$metadata#chats('{}')/messages/$entity",
         st.base,
@@ -895,6 +913,7 @@ fn post(store: &Mutex<Store>, chat: &str, req: &Request, delegated: bool) -> Rep
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use chrono::Duration as ChronoDuration;

@@ -23,12 +23,21 @@ use std::time::Duration;
 
 /// The commands understood, in `/help` order.
 pub const COMMANDS: &[(&str, &str)] = &[
-    ("/status", "each job's last run, the pause switch and the rate-limit circuit"),
+    (
+        "/status",
+        "each job's last run, the pause switch and the rate-limit circuit",
+    ),
     ("/stop", "pause the other jobs (state/control.json)"),
     ("/start", "resume the other jobs"),
     ("/reset", "restart the agent gateway (configured command)"),
-    ("/restore", "restore the agent's config from the last good backup"),
-    ("/reboot", "reboot the host (configured command, must be enabled)"),
+    (
+        "/restore",
+        "restore the agent's config from the last good backup",
+    ),
+    (
+        "/reboot",
+        "reboot the host (configured command, must be enabled)",
+    ),
     ("/help", "this list"),
 ];
 
@@ -292,13 +301,21 @@ fn execute(
                 .iter()
                 .map(|(c, d)| format!("<li><b>{c}</b>: {}</li>", escape(d)))
                 .collect();
-            (true, "listed the commands".into(), format!("<p>Commands:</p><ul>{items}</ul>"))
+            (
+                true,
+                "listed the commands".into(),
+                format!("<p>Commands:</p><ul>{items}</ul>"),
+            )
         }
         "/status" => match status_html(ctx) {
             Ok(h) => (true, "reported the suite's status".into(), h),
             Err(e) => {
                 let m = one_line(&e);
-                (false, m.clone(), format!("<p>/status failed: {}</p>", escape(&m)))
+                (
+                    false,
+                    m.clone(),
+                    format!("<p>/status failed: {}</p>", escape(&m)),
+                )
             }
         },
         "/stop" | "/start" => {
@@ -316,23 +333,39 @@ fn execute(
                     } else {
                         "resumed the other jobs".to_string()
                     };
-                    (true, s.clone(), format!("<p>✅ {} ({}).</p>", escape(&s), escape(&who)))
+                    (
+                        true,
+                        s.clone(),
+                        format!("<p>✅ {} ({}).</p>", escape(&s), escape(&who)),
+                    )
                 }
                 Err(e) => {
                     let m = one_line(&e);
-                    (false, m.clone(), format!("<p>{command} failed: {}</p>", escape(&m)))
+                    (
+                        false,
+                        m.clone(),
+                        format!("<p>{command} failed: {}</p>", escape(&m)),
+                    )
                 }
             }
         }
         "/reset" => run_argv(cfg, command, cfg.commands.reset.clone()),
         "/restore" => {
-            let argv = cfg.commands.restore.clone().or_else(|| default_restore(ctx));
+            let argv = cfg
+                .commands
+                .restore
+                .clone()
+                .or_else(|| default_restore(ctx));
             run_argv(cfg, command, argv)
         }
         "/reboot" => {
             if !cfg.commands.reboot_enabled {
                 let m = "disabled (set poll-teams.commands.reboot_enabled to allow it)".to_string();
-                return (false, m.clone(), format!("<p>/reboot is {}.</p>", escape(&m)));
+                return (
+                    false,
+                    m.clone(),
+                    format!("<p>/reboot is {}.</p>", escape(&m)),
+                );
             }
             run_argv(cfg, command, cfg.commands.reboot.clone())
         }
@@ -357,8 +390,15 @@ fn default_restore(ctx: &Ctx<Data>) -> Option<Vec<String>> {
 
 fn run_argv(cfg: &Config, command: &str, argv: Option<Vec<String>>) -> (bool, String, String) {
     let Some(argv) = argv else {
-        let m = format!("not configured (set poll-teams.commands.{})", command.trim_start_matches('/'));
-        return (false, m.clone(), format!("<p>{command} is {}.</p>", escape(&m)));
+        let m = format!(
+            "not configured (set poll-teams.commands.{})",
+            command.trim_start_matches('/')
+        );
+        return (
+            false,
+            m.clone(),
+            format!("<p>{command} is {}.</p>", escape(&m)),
+        );
     };
     match common::cmd::run(
         &argv,
@@ -391,7 +431,11 @@ fn run_argv(cfg: &Config, command: &str, argv: Option<Vec<String>>) -> (bool, St
         }
         Err(e) => {
             let m = one_line(&e);
-            (false, m.clone(), format!("<p>❌ {command}: {}</p>", escape(&m)))
+            (
+                false,
+                m.clone(),
+                format!("<p>❌ {command}: {}</p>", escape(&m)),
+            )
         }
     }
 }
@@ -417,24 +461,37 @@ pub fn status_html(ctx: &Ctx<Data>) -> Result<String> {
     match read_control(dir) {
         Ok(c) if c.paused => html.push_str(&format!(
             "<p>⏸ Paused{}{}{}.</p>",
-            c.by.map(|b| format!(" by {}", escape(&b))).unwrap_or_default(),
+            c.by.map(|b| format!(" by {}", escape(&b)))
+                .unwrap_or_default(),
             c.at.map(|a| format!(" {}", ago(a))).unwrap_or_default(),
-            c.reason.map(|r| format!(": {}", escape(&r))).unwrap_or_default()
+            c.reason
+                .map(|r| format!(": {}", escape(&r)))
+                .unwrap_or_default()
         )),
         Ok(_) => html.push_str("<p>▶️ Running (not paused).</p>"),
-        Err(e) => html.push_str(&format!("<p>Pause switch unreadable: {}</p>", escape(&one_line(&e)))),
+        Err(e) => html.push_str(&format!(
+            "<p>Pause switch unreadable: {}</p>",
+            escape(&one_line(&e))
+        )),
     }
     match read_circuit(dir) {
         Ok(c) if c.is_open() => html.push_str(&format!(
             "<p>🔴 Rate-limit circuit open{}{}{}.</p>",
-            c.kind.map(|k| format!(" ({})", escape(&k))).unwrap_or_default(),
-            c.reason.map(|r| format!(": {}", escape(&r))).unwrap_or_default(),
+            c.kind
+                .map(|k| format!(" ({})", escape(&k)))
+                .unwrap_or_default(),
+            c.reason
+                .map(|r| format!(": {}", escape(&r)))
+                .unwrap_or_default(),
             c.reset_at
                 .map(|r| format!("; expected reset {}", r.format("%Y-%m-%d %H:%M UTC")))
                 .unwrap_or_default()
         )),
         Ok(_) => html.push_str("<p>🟢 Rate-limit circuit closed.</p>"),
-        Err(e) => html.push_str(&format!("<p>Circuit unreadable: {}</p>", escape(&one_line(&e)))),
+        Err(e) => html.push_str(&format!(
+            "<p>Circuit unreadable: {}</p>",
+            escape(&one_line(&e))
+        )),
     }
     html.push_str("<ul>");
     for job in common::config::JOBS {
@@ -453,7 +510,12 @@ fn describe_job(v: &Value) -> String {
     let Some(last) = v.get("last_run").filter(|l| !l.is_null()) else {
         return "never ran".into();
     };
-    let s = |k: &str| last.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let s = |k: &str| {
+        last.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let outcome = s("outcome");
     let when = last
         .get("finished_at")
@@ -463,12 +525,19 @@ fn describe_job(v: &Value) -> String {
         .unwrap_or_else(|| "at an unknown time".into());
     let code = last.get("exit_code").and_then(Value::as_i64).unwrap_or(-1);
     let mut line = format!("{outcome} {when} (exit {code})");
-    let detail = if s("error").is_empty() { s("summary") } else { s("error") };
+    let detail = if s("error").is_empty() {
+        s("summary")
+    } else {
+        s("error")
+    };
     if !detail.is_empty() {
         let d: String = detail.chars().take(200).collect();
         line.push_str(&format!(": {d}"));
     }
-    let fails = v.get("consecutive_failures").and_then(Value::as_u64).unwrap_or(0);
+    let fails = v
+        .get("consecutive_failures")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     if fails > 1 {
         line.push_str(&format!(" [{fails} failures in a row]"));
     }
@@ -476,6 +545,7 @@ fn describe_job(v: &Value) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -493,7 +563,13 @@ mod tests {
         let v = serde_json::json!({"last_run": {"outcome": "failed", "exit_code": 1,
             "finished_at": Utc::now().to_rfc3339(), "error": "boom"}, "consecutive_failures": 3});
         let d = describe_job(&v);
-        assert!(d.starts_with("failed ") && d.contains("exit 1") && d.contains("boom") && d.contains("3 failures"), "{d}");
+        assert!(
+            d.starts_with("failed ")
+                && d.contains("exit 1")
+                && d.contains("boom")
+                && d.contains("3 failures"),
+            "{d}"
+        );
         assert_eq!(describe_job(&serde_json::json!({})), "never ran");
     }
 }

@@ -51,8 +51,11 @@ pub fn to_text(html: &str) -> String {
                 }
             }
             ("br", _) => out.push('\n'),
-            ("p" | "div" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "ul" | "ol"
-            | "blockquote" | "pre" | "table", _) => newline(&mut out),
+            (
+                "p" | "div" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "ul" | "ol"
+                | "blockquote" | "pre" | "table",
+                _,
+            ) => newline(&mut out),
             ("li", false) => {
                 newline(&mut out);
                 out.push_str("- ");
@@ -77,7 +80,14 @@ pub fn to_text(html: &str) -> String {
             }
             ("img", _) => {
                 let alt = attr(body, "alt").unwrap_or_default();
-                out.push_str(&format!("[image{}]", if alt.is_empty() { String::new() } else { format!(": {alt}") }));
+                out.push_str(&format!(
+                    "[image{}]",
+                    if alt.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {alt}")
+                    }
+                ));
             }
             ("emoji", false) => {
                 if let Some(alt) = attr(body, "alt") {
@@ -129,7 +139,10 @@ fn attr(tag: &str, name: &str) -> Option<String> {
         let v = tag[vstart..].trim_start();
         let value = match v.chars().next() {
             Some(q @ ('"' | '\'')) => v[1..].split(q).next().unwrap_or(""),
-            _ => v.split(|c: char| c.is_whitespace() || c == '>').next().unwrap_or(""),
+            _ => v
+                .split(|c: char| c.is_whitespace() || c == '>')
+                .next()
+                .unwrap_or(""),
         };
         return Some(decode_entities(value));
     }
@@ -247,6 +260,7 @@ pub fn escape(s: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -265,7 +279,10 @@ mod tests {
             to_text("<a href=\"https://x.example\">https://x.example</a>"),
             "https://x.example"
         );
-        assert_eq!(to_text("a &amp; b &lt;c&gt; &#233;&#x263A; &bogus; &"), "a & b <c> é☺ &bogus; &");
+        assert_eq!(
+            to_text("a &amp; b &lt;c&gt; &#233;&#x263A; &bogus; &"),
+            "a & b <c> é☺ &bogus; &"
+        );
     }
 
     #[test]

@@ -160,6 +160,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -169,15 +170,24 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         let a = file_name("19:x@thread.v2", "../../etc/passwd", Kind::Message, t);
-        assert_eq!(a, file_name("19:x@thread.v2", "../../etc/passwd", Kind::Message, t));
+        assert_eq!(
+            a,
+            file_name("19:x@thread.v2", "../../etc/passwd", Kind::Message, t)
+        );
         assert!(a.starts_with("20260305T080355.512Z-"), "{a}");
         assert!(
             a.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'),
             "{a}"
         );
-        assert_ne!(a, file_name("19:x@thread.v2", "../../etc/passwd", Kind::Edited, t));
-        assert_ne!(a, file_name("19:y@thread.v2", "../../etc/passwd", Kind::Message, t));
+        assert_ne!(
+            a,
+            file_name("19:x@thread.v2", "../../etc/passwd", Kind::Edited, t)
+        );
+        assert_ne!(
+            a,
+            file_name("19:y@thread.v2", "../../etc/passwd", Kind::Message, t)
+        );
     }
 
     #[test]
@@ -194,6 +204,11 @@ mod tests {
         .unwrap();
         assert!(ib.contains("a.json"));
         assert!(!ib.contains("b.json"));
-        assert_eq!(std::fs::read_dir(d.path().join("inbox/tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(d.path().join("inbox/tmp"))
+                .unwrap()
+                .count(),
+            0
+        );
     }
 }

@@ -172,7 +172,10 @@ fn run_passes(
                     cs.last_poll = Some(Utc::now());
                     cs.last_error = None;
                     if r.commands_failed > 0 {
-                        failures.push(format!("{} command(s) failed in chat {chat}", r.commands_failed));
+                        failures.push(format!(
+                            "{} command(s) failed in chat {chat}",
+                            r.commands_failed
+                        ));
                     }
                 }
                 Err(e) => {
@@ -182,8 +185,12 @@ fn run_passes(
                     }
                     let m = common::exit::one_line(&e);
                     log::error!("chat {chat}: {m}; its watermark did not move");
-                    ctx.state.data.chats.entry(chat.clone()).or_default().last_error =
-                        Some(m.clone());
+                    ctx.state
+                        .data
+                        .chats
+                        .entry(chat.clone())
+                        .or_default()
+                        .last_error = Some(m.clone());
                     failures.push(format!("chat {chat}: {m}"));
                 }
             }
@@ -267,6 +274,7 @@ fn print_status(ctx: &Ctx<Data>, cfg: &Config) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -14,7 +14,7 @@ use crate::commands;
 use crate::config::Config;
 use crate::html;
 use crate::inbox::{Event, Inbox, Kind, SenderInfo, file_name, hash};
-use crate::{Data, ChatState};
+use crate::{ChatState, Data};
 use anyhow::Result;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use common::Ctx;
@@ -55,7 +55,11 @@ struct Update {
 fn content_hash(m: &ChatMessage) -> String {
     hash(
         &[
-            if m.deleted.is_some() { "deleted" } else { "live" },
+            if m.deleted.is_some() {
+                "deleted"
+            } else {
+                "live"
+            },
             &m.content_type,
             &m.content,
         ],
@@ -222,7 +226,13 @@ impl Batch {
 }
 
 /// Make the batch durable, then move the chat's state past it and checkpoint.
-fn flush(ctx: &mut Ctx<Data>, cfg: &Config, inbox: &Inbox, chat: &str, b: &mut Batch) -> Result<u64> {
+fn flush(
+    ctx: &mut Ctx<Data>,
+    cfg: &Config,
+    inbox: &Inbox,
+    chat: &str,
+    b: &mut Batch,
+) -> Result<u64> {
     if b.updates.is_empty() {
         return Ok(0);
     }
@@ -328,7 +338,14 @@ pub fn poll_chat(
             }
             Action::Skip(why) => {
                 log::debug!("chat {chat}: message {:?} skipped: {why}", m.id);
-                ctx.metric_add(if why == "unchanged" { "unchanged" } else { "skipped" }, 1);
+                ctx.metric_add(
+                    if why == "unchanged" {
+                        "unchanged"
+                    } else {
+                        "skipped"
+                    },
+                    1,
+                );
             }
             Action::Deny => {
                 let (uid, uname) = match &m.from {
@@ -365,7 +382,8 @@ pub fn poll_chat(
                     Sender::User { id, name, .. } => (id.clone(), name.clone()),
                     _ => (String::new(), None),
                 };
-                let ok = commands::handle(ctx, cfg, graph, chat, &m.id, c, (&uid, uname.as_deref()))?;
+                let ok =
+                    commands::handle(ctx, cfg, graph, chat, &m.id, c, (&uid, uname.as_deref()))?;
                 if !ok {
                     report.commands_failed += 1;
                 }
@@ -404,6 +422,7 @@ pub fn poll_chat(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -430,18 +449,56 @@ mod tests {
         let c = cfg();
         let mut cs = ChatState::default();
         let t = msg("1", "op", "x").created.unwrap();
-        assert!(matches!(decide(&c, &cs, &msg("1", "op", "hi"), t), Action::Deliver(Kind::Message)));
-        assert!(matches!(decide(&c, &cs, &msg("1", "tr", "hi"), t), Action::Deliver(Kind::Message)));
-        assert!(matches!(decide(&c, &cs, &msg("1", "x", "hi"), t), Action::Deny));
-        assert!(matches!(decide(&c, &cs, &msg("1", "me", "hi"), t), Action::Skip(_)));
-        assert!(matches!(decide(&c, &cs, &msg("1", "op", "<p>/status</p>"), t), Action::Command("/status")));
-        assert!(matches!(decide(&c, &cs, &msg("1", "tr", "/stop"), t), Action::Refuse("/stop")));
-        apply(&mut cs, &Update { id: "1".into(), at: t, known: Some(content_hash(&msg("1", "op", "hi"))) }, 10);
-        assert!(matches!(decide(&c, &cs, &msg("1", "op", "hi"), t), Action::Duplicate));
-        assert!(matches!(decide(&c, &cs, &msg("2", "op", "hi"), t), Action::Deliver(Kind::Message)));
+        assert!(matches!(
+            decide(&c, &cs, &msg("1", "op", "hi"), t),
+            Action::Deliver(Kind::Message)
+        ));
+        assert!(matches!(
+            decide(&c, &cs, &msg("1", "tr", "hi"), t),
+            Action::Deliver(Kind::Message)
+        ));
+        assert!(matches!(
+            decide(&c, &cs, &msg("1", "x", "hi"), t),
+            Action::Deny
+        ));
+        assert!(matches!(
+            decide(&c, &cs, &msg("1", "me", "hi"), t),
+            Action::Skip(_)
+        ));
+        assert!(matches!(
+            decide(&c, &cs, &msg("1", "op", "<p>/status</p>"), t),
+            Action::Command("/status")
+        ));
+        assert!(matches!(
+            decide(&c, &cs, &msg("1", "tr", "/stop"), t),
+            Action::Refuse("/stop")
+        ));
+        apply(
+            &mut cs,
+            &Update {
+                id: "1".into(),
+                at: t,
+                known: Some(content_hash(&msg("1", "op", "hi"))),
+            },
+            10,
+        );
+        assert!(matches!(
+            decide(&c, &cs, &msg("1", "op", "hi"), t),
+            Action::Duplicate
+        ));
+        assert!(matches!(
+            decide(&c, &cs, &msg("2", "op", "hi"), t),
+            Action::Deliver(Kind::Message)
+        ));
         let later = t + ChronoDuration::seconds(1);
-        assert!(matches!(decide(&c, &cs, &msg("1", "op", "hi"), later), Action::Skip("unchanged")));
-        assert!(matches!(decide(&c, &cs, &msg("1", "op", "hi!"), later), Action::Deliver(Kind::Edited)));
+        assert!(matches!(
+            decide(&c, &cs, &msg("1", "op", "hi"), later),
+            Action::Skip("unchanged")
+        ));
+        assert!(matches!(
+            decide(&c, &cs, &msg("1", "op", "hi!"), later),
+            Action::Deliver(Kind::Edited)
+        ));
     }
 
     #[test]
@@ -449,7 +506,15 @@ mod tests {
         let mut cs = ChatState::default();
         let t = Utc::now();
         for i in 0..20u64 {
-            apply(&mut cs, &Update { id: format!("{}", 1_700_000_000_000u64 + i), at: t, known: Some("h".into()) }, 5);
+            apply(
+                &mut cs,
+                &Update {
+                    id: format!("{}", 1_700_000_000_000u64 + i),
+                    at: t,
+                    known: Some("h".into()),
+                },
+                5,
+            );
         }
         assert_eq!(cs.known.len(), 5);
         assert!(cs.known.contains_key("1700000000019") && !cs.known.contains_key("1700000000014"));

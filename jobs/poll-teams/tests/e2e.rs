@@ -1,0 +1,928 @@
+//! End-to-end tests of poll-teams: the real binary against the fake identity platform and Graph
+//! server, in a temporary suite root.
+
+#![allow(clippy::unwrap_used)]
+
+use fakes::graph::{AGENT_PASSWORD, AGENT_USER_ID, CLIENT_SECRET, FakeGraph, Fault, Route};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+use testkit::{Run, Suite};
+
+const BIN: &str = env!("CARGO_BIN_EXE_poll-teams");
+const CHAT: &str = "19:2da4c29f6d7041eca70b638b43d45437@thread.v2";
+const CHAT2: &str =
+    "19:8ea0e38b-efb3-4757-924a-5f94061cf8c2_aaaaaaaa-0000-4000-8000-00000000a9e7@unq.gbl.spaces";
+const OP: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+const TRUSTED: &str = "8ea0e38b-efb3-4757-924a-5f94061cf8c2";
+const STRANGER: &str = "670374fa-3b0e-4a3b-9d33-0e1bc5ff1956";
+
+/// Merge `b` into `a` (objects recursively).
+fn merge(a: &mut Value, b: Value) {
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (a, b) => *a = b,
+    }
+}
+
+fn suite(g: &FakeGraph, extra: Value) -> Suite {
+    let s = Suite::new();
+    let mut cfg = json!({
+        "runtime": {"http": {"backoff_base_ms": 10, "backoff_max_secs": 0.2, "max_retries": 4,
+                             "timeout_secs": 5, "connect_timeout_secs": 2}},
+        "poll-teams": {
+            "graph": g.user_config("PT_PASSWORD"),
+            "chats": [CHAT],
+            "self_user_id": AGENT_USER_ID,
+            "operators": [OP],
+            "trusted": [TRUSTED],
+            "page_size": 50
+        }
+    });
+    merge(&mut cfg, extra);
+    s.config(cfg);
+    s
+}
+
+fn cmd(s: &Suite, args: &[&str]) -> std::process::Command {
+    let mut c = s.cmd(Path::new(BIN));
+    c.env("PT_PASSWORD", AGENT_PASSWORD)
+        .env("PT_SECRET", CLIENT_SECRET)
+        .args(args);
+    c
+}
+
+fn run(s: &Suite, args: &[&str]) -> Run {
+    s.run_cmd(&mut cmd(s, args))
+}
+
+/// Every event file in new/ and cur/, parsed, with its file name.
+fn events(s: &Suite) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for sub in ["new", "cur"] {
+        let dir = s.path(&format!("state/inbox/teams/{sub}"));
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            let v: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|err| panic!("{name} is not JSON ({err}): {text}"));
+            out.push((name, v));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// (message id, event kind) of every event.
+fn kinds(s: &Suite) -> Vec<(String, String)> {
+    events(s)
+        .into_iter()
+        .map(|(_, v)| {
+            (
+                v["message_id"].as_str().unwrap().to_string(),
+                v["event"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn metric(s: &Suite, k: &str) -> u64 {
+    s.state("poll-teams")["metrics"][k].as_u64().unwrap_or(0)
+}
+
+fn ago(secs: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() - chrono::Duration::seconds(secs)
+}
+
+mod paging {
+    use super::*;
+
+    #[test]
+    fn many_pages_are_followed_and_every_message_delivered_once() {
+        let g = FakeGraph::start();
+        let mut want = BTreeSet::new();
+        for i in 0..230 {
+            want.insert(g.add_message(
+                CHAT,
+                TRUSTED,
+                "Robin Kline",
+                &format!("<p>message {i}</p>"),
+            ));
+        }
+        let s = suite(&g, json!({"poll-teams": {"page_size": 10}}));
+        run(&s, &[]).silent_success();
+        let got: Vec<(String, String)> = kinds(&s);
+        assert_eq!(got.len(), 230, "one event per message");
+        let ids: BTreeSet<String> = got.iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(ids, want);
+        assert!(got.iter().all(|(_, k)| k == "message"));
+        assert_eq!(metric(&s, "pages"), 23, "230 messages at 10 per page");
+        assert_eq!(g.count(Route::List), 23);
+        // The chat id was percent-encoded in the first request; nextLinks followed verbatim.
+        let reqs = g.requests();
+        assert!(
+            reqs.iter().any(|r| r
+                .contains("/chats/19%3A2da4c29f6d7041eca70b638b43d45437%40thread.v2/messages?")),
+            "{reqs:?}"
+        );
+        assert!(reqs.iter().filter(|r| r.contains("skiptoken")).count() == 22);
+        // File names sort in message order.
+        let names: Vec<String> = events(&s).into_iter().map(|(n, _)| n).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn two_chats_and_an_unknown_chat_fails_alone() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "Robin", "one");
+        g.add_message(CHAT2, TRUSTED, "Robin", "two");
+        let s = suite(
+            &g,
+            json!({"poll-teams": {"chats": [CHAT, "19:missing@thread.v2", CHAT2]}}),
+        );
+        let r = run(&s, &[]);
+        r.code(1).stderr_has("19:missing@thread.v2");
+        assert_eq!(kinds(&s).len(), 2, "the good chats were delivered");
+        let st = s.state("poll-teams");
+        assert!(st["data"]["chats"]["19:missing@thread.v2"]["last_error"].is_string());
+    }
+}
+
+mod exactly_once {
+    use super::*;
+
+    #[test]
+    fn watermark_and_boundary_timestamp_across_restarts() {
+        let g = FakeGraph::start();
+        let t = ago(120);
+        let mut want = BTreeSet::new();
+        for i in 0..5 {
+            want.insert(g.add_message_at(CHAT, TRUSTED, "R", &format!("same ms {i}"), Some(t)));
+        }
+        let s = suite(&g, json!({"poll-teams": {"page_size": 2}}));
+        run(&s, &[]).silent_success();
+        assert_eq!(kinds(&s).len(), 5);
+        let st = s.state("poll-teams");
+        assert_eq!(
+            st["data"]["chats"][CHAT]["boundary"]
+                .as_array()
+                .unwrap()
+                .len(),
+            5
+        );
+        // Late arrivals sharing the boundary timestamp, and newer ones.
+        for i in 0..3 {
+            want.insert(g.add_message_at(CHAT, TRUSTED, "R", &format!("late {i}"), Some(t)));
+        }
+        for i in 0..2 {
+            want.insert(g.add_message(CHAT, TRUSTED, "R", &format!("new {i}")));
+        }
+        run(&s, &[]).silent_success();
+        let ids: Vec<String> = kinds(&s).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids.len(), 10, "no duplicates: {ids:?}");
+        assert_eq!(ids.iter().cloned().collect::<BTreeSet<_>>(), want);
+        // A third run finds nothing new.
+        run(&s, &[]).silent_success();
+        assert_eq!(kinds(&s).len(), 10);
+        assert_eq!(s.state("poll-teams")["last_run"]["outcome"], "noop");
+        assert!(metric(&s, "duplicates_skipped") >= 5);
+    }
+
+    #[test]
+    fn first_run_backfills_only_the_configured_window() {
+        let g = FakeGraph::start();
+        g.add_message_at(CHAT, TRUSTED, "R", "two hours old", Some(ago(7200)));
+        let recent = g.add_message_at(CHAT, TRUSTED, "R", "ten minutes old", Some(ago(600)));
+        let s = suite(&g, json!({}));
+        run(&s, &[]).silent_success();
+        assert_eq!(kinds(&s), vec![(recent, "message".to_string())]);
+    }
+
+    #[test]
+    fn consumed_events_in_cur_are_not_delivered_again_after_a_lost_checkpoint() {
+        let g = FakeGraph::start();
+        for i in 0..4 {
+            g.add_message(CHAT, TRUSTED, "R", &format!("m{i}"));
+        }
+        let s = suite(&g, json!({}));
+        run(&s, &[]).silent_success();
+        // The agent consumed them; then the state is rolled back to before the run (as if the
+        // run had died after writing the inbox and before saving its progress).
+        for (name, _) in events(&s) {
+            std::fs::rename(
+                s.path(&format!("state/inbox/teams/new/{name}")),
+                s.path(&format!("state/inbox/teams/cur/{name}")),
+            )
+            .unwrap();
+        }
+        let mut st = s.state("poll-teams");
+        st["data"]["chats"] = json!({});
+        s.write("state/poll-teams.json", &st.to_string());
+        run(&s, &[]).silent_success();
+        assert_eq!(kinds(&s).len(), 4);
+        assert!(
+            std::fs::read_dir(s.path("state/inbox/teams/new"))
+                .unwrap()
+                .count()
+                == 0
+        );
+    }
+}
+
+mod edits {
+    use super::*;
+
+    #[test]
+    fn edits_and_deletes_become_events_and_reactions_do_not() {
+        let g = FakeGraph::start();
+        let a = g.add_message(CHAT, TRUSTED, "R", "<p>original</p>");
+        let b = g.add_message(CHAT, TRUSTED, "R", "<p>to be deleted</p>");
+        let c = g.add_message(CHAT, TRUSTED, "R", "<p>liked</p>");
+        let s = suite(&g, json!({}));
+        run(&s, &[]).silent_success();
+        assert_eq!(kinds(&s).len(), 3);
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(g.edit_message(CHAT, &a, "<p>changed</p>"));
+        assert!(g.delete_message(CHAT, &b));
+        assert!(g.react(CHAT, &c));
+        run(&s, &[]).silent_success();
+        let evs = events(&s);
+        let got: BTreeMap<(String, String), Value> = evs
+            .iter()
+            .map(|(_, v)| {
+                (
+                    (
+                        v["message_id"].as_str().unwrap().to_string(),
+                        v["event"].as_str().unwrap().to_string(),
+                    ),
+                    v.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(evs.len(), 5, "{:?}", got.keys());
+        let edited = &got[&(a.clone(), "edited".to_string())];
+        assert_eq!(edited["text"], "changed");
+        assert!(edited["edited"].is_string());
+        assert!(got[&(b.clone(), "deleted".to_string())]["deleted"].is_string());
+        assert!(!got.contains_key(&(c.clone(), "edited".to_string())));
+        assert_eq!(metric(&s, "unchanged"), 1, "the reaction");
+        // Nothing more on the next run.
+        run(&s, &[]).silent_success();
+        assert_eq!(events(&s).len(), 5);
+    }
+}
+
+mod crash {
+    use super::*;
+
+    /// SIGKILL at random points of many runs while messages keep arriving (and some are
+    /// edited): in the end the inbox holds exactly one event per message version.
+    #[test]
+    fn sigkill_at_random_points_loses_and_duplicates_nothing() {
+        let g = FakeGraph::start();
+        let s = suite(&g, json!({"poll-teams": {"page_size": 3}}));
+        let mut want: BTreeSet<(String, String)> = BTreeSet::new();
+        let mut rng = fastrand::Rng::with_seed(0x5eed);
+        let mut ids = Vec::new();
+        let mut edited = BTreeSet::new();
+        for i in 0..100 {
+            for _ in 0..rng.usize(0..12) {
+                let id = g.add_message(CHAT, TRUSTED, "R", &format!("<p>msg {i}</p>"));
+                want.insert((id.clone(), "message".into()));
+                ids.push(id);
+            }
+            if i % 10 == 5 && !ids.is_empty() {
+                let id = ids[rng.usize(..ids.len())].clone();
+                if edited.insert(id.clone()) {
+                    std::thread::sleep(Duration::from_millis(2));
+                    // Delivered before the edit: both events; otherwise only the edited one.
+                    let delivered = kinds(&s).contains(&(id.clone(), "message".to_string()));
+                    assert!(g.edit_message(CHAT, &id, &format!("<p>edit {i}</p>")));
+                    if !delivered {
+                        want.remove(&(id.clone(), "message".to_string()));
+                    }
+                    want.insert((id, "edited".into()));
+                }
+            }
+            let child = cmd(&s, &[])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(rng.u64(5..80)));
+            testkit::signal(&child, 9);
+            let mut child = child;
+            let _ = child.wait();
+        }
+        // A final run to completion (it may need two if a throttled edit landed late).
+        run(&s, &[]).code(0);
+        let got = kinds(&s);
+        let set: BTreeSet<(String, String)> = got.iter().cloned().collect();
+        assert_eq!(got.len(), set.len(), "duplicate events: {got:?}");
+        let expect = want.clone();
+        let missing: Vec<_> = expect.difference(&set).collect();
+        let extra: Vec<_> = set.difference(&expect).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "missing {missing:?}\nextra {extra:?}"
+        );
+        assert!(!want.is_empty());
+        let completed = s.state("poll-teams")["runs"]["total"].as_u64().unwrap_or(0);
+        assert!(
+            completed < 60,
+            "most of the 100 runs must have been killed mid-way ({completed} completed)"
+        );
+        assert_eq!(
+            std::fs::read_dir(s.path("state/inbox/teams/tmp"))
+                .unwrap()
+                .count(),
+            0,
+            "no temp files left"
+        );
+    }
+}
+
+mod faults {
+    use super::*;
+
+    #[test]
+    fn storm_of_429s_is_ridden_out_with_retry_after() {
+        let g = FakeGraph::start();
+        for i in 0..12 {
+            g.add_message(CHAT, TRUSTED, "R", &format!("m{i}"));
+        }
+        g.fail_next(Route::List, Fault::Throttle(Some("0.2".into())));
+        g.fail_next(Route::List, Fault::Throttle(None));
+        g.fail_next(Route::List, Fault::Throttle(Some("1".into())));
+        g.fail_at(Route::List, 5, Fault::Unavailable(Some("0".into())));
+        g.fail_at(Route::List, 6, Fault::GatewayTimeout);
+        let s = suite(&g, json!({"poll-teams": {"page_size": 5}}));
+        let t0 = std::time::Instant::now();
+        run(&s, &[]).silent_success();
+        assert!(
+            t0.elapsed() >= Duration::from_millis(1200),
+            "Retry-After was honoured"
+        );
+        assert_eq!(kinds(&s).len(), 12);
+        assert_eq!(metric(&s, "throttled"), 3);
+        assert!(metric(&s, "requests") >= 8, "3 pages + 5 retries");
+    }
+
+    #[test]
+    fn throttling_beyond_the_retries_moves_nothing_and_the_next_run_catches_up() {
+        let g = FakeGraph::start();
+        for i in 0..3 {
+            g.add_message(CHAT, TRUSTED, "R", &format!("m{i}"));
+        }
+        g.fail_times(Route::List, Fault::Throttle(Some("0".into())), 5);
+        let s = suite(&g, json!({}));
+        run(&s, &[]).code(1).stderr_has("429");
+        assert!(kinds(&s).is_empty());
+        assert!(s.state("poll-teams")["data"]["chats"][CHAT]["watermark"].is_null());
+        run(&s, &[]).silent_success();
+        assert_eq!(kinds(&s).len(), 3);
+    }
+
+    #[test]
+    fn dropped_truncated_and_malformed_answers_are_retried() {
+        let g = FakeGraph::start();
+        for i in 0..7 {
+            g.add_message(CHAT, TRUSTED, "R", &format!("m{i}"));
+        }
+        g.fail_next(Route::List, Fault::Drop);
+        g.fail_next(Route::List, Fault::Truncated);
+        g.fail_next(Route::List, Fault::Malformed);
+        let s = suite(&g, json!({"poll-teams": {"page_size": 5}}));
+        run(&s, &[]).code(0);
+        assert_eq!(kinds(&s).len(), 7);
+        // Malformed three times in a row: a clear error and nothing moves.
+        g.add_message(CHAT, TRUSTED, "R", "later");
+        g.fail_times(Route::List, Fault::Malformed, 3);
+        run(&s, &[]).code(1).stderr_has("malformed JSON");
+        assert_eq!(kinds(&s).len(), 7);
+    }
+
+    #[test]
+    fn token_expiry_mid_run_refreshes_once() {
+        let g = FakeGraph::start();
+        for i in 0..20 {
+            g.add_message(CHAT, TRUSTED, "R", &format!("m{i}"));
+        }
+        g.fail_at(Route::List, 3, Fault::ExpiredToken);
+        let s = suite(&g, json!({"poll-teams": {"page_size": 5}}));
+        run(&s, &[]).silent_success();
+        assert_eq!(kinds(&s).len(), 20);
+        assert_eq!(g.count(Route::Token), 2, "one refresh");
+        // The cache is private and reused by the next run.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(s.path("state/poll-teams.token.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let cache = s.read("state/poll-teams.token.json");
+        run(&s, &[]).silent_success();
+        assert_eq!(g.count(Route::Token), 2, "cached token reused");
+        // No secret in state or logs.
+        let token = serde_json::from_str::<Value>(&cache).unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for f in ["state/poll-teams.json", "logs/poll-teams.log"] {
+            let t = s.read(f);
+            assert!(
+                !t.contains(&token) && !t.contains(AGENT_PASSWORD),
+                "{f} leaks a secret"
+            );
+        }
+    }
+
+    #[test]
+    fn a_second_401_is_fatal() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "R", "m");
+        g.fail_times(Route::List, Fault::ExpiredToken, 2);
+        let s = suite(&g, json!({}));
+        run(&s, &[]).code(78).stderr_has("freshly issued token");
+        assert!(kinds(&s).is_empty());
+    }
+
+    #[test]
+    fn short_lived_tokens_are_renewed_early() {
+        let g = FakeGraph::start();
+        g.set_token_ttl(2);
+        g.add_message(CHAT, TRUSTED, "R", "m");
+        let s = suite(&g, json!({}));
+        run(&s, &[]).silent_success();
+        std::thread::sleep(Duration::from_millis(1100));
+        run(&s, &[]).silent_success();
+        assert_eq!(
+            g.count(Route::Token),
+            2,
+            "renewed after half its 2 s life, without a 401"
+        );
+    }
+}
+
+mod aadsts {
+    use super::*;
+
+    fn expect_78(s: &Suite, needles: &[&str]) {
+        let r = run(s, &[]);
+        r.code(78);
+        for n in needles {
+            r.stderr_has(n);
+        }
+        assert!(!r.stderr.contains(AGENT_PASSWORD) && !r.stderr.contains(CLIENT_SECRET));
+    }
+
+    #[test]
+    fn wrong_password() {
+        let g = FakeGraph::start();
+        g.set_user(fakes::graph::AGENT_USER, "another-password");
+        let s = suite(&g, json!({}));
+        expect_78(
+            &s,
+            &["AADSTS50126", "wrong user name or password", "PT_PASSWORD"],
+        );
+    }
+
+    #[test]
+    fn mfa_required() {
+        let g = FakeGraph::start();
+        g.require_mfa(fakes::graph::AGENT_USER);
+        let s = suite(&g, json!({}));
+        expect_78(&s, &["AADSTS50076", "multi-factor"]);
+        g.clear_faults();
+        let s = suite(&g, json!({}));
+        g.fail_next(
+            Route::Token,
+            Fault::Aadsts(400, "interaction_required".into(), 50079),
+        );
+        // The MFA user is still configured; a scripted 50079 comes first.
+        expect_78(&s, &["AADSTS50079", "multi-factor"]);
+    }
+
+    #[test]
+    fn bad_or_expired_client_secret() {
+        let g = FakeGraph::start();
+        g.set_client_secret("rotated-secret");
+        let s = suite(
+            &g,
+            json!({"poll-teams": {"graph": g.app_config("PT_SECRET")}}),
+        );
+        expect_78(
+            &s,
+            &[
+                "AADSTS7000215",
+                "client secret is invalid or expired",
+                "PT_SECRET",
+            ],
+        );
+        g.fail_next(
+            Route::Token,
+            Fault::Aadsts(401, "invalid_client".into(), 7000222),
+        );
+        expect_78(&s, &["AADSTS7000222"]);
+    }
+
+    #[test]
+    fn app_not_in_tenant() {
+        let g = FakeGraph::start();
+        let s = suite(
+            &g,
+            json!({"poll-teams": {"graph": {"client_id": "99999999-0000-0000-0000-000000000000"}}}),
+        );
+        expect_78(&s, &["AADSTS700016", "not found in tenant"]);
+    }
+
+    #[test]
+    fn missing_consent_and_missing_scope() {
+        let g = FakeGraph::start();
+        g.fail_next(
+            Route::Token,
+            Fault::Aadsts(400, "invalid_grant".into(), 65001),
+        );
+        let s = suite(&g, json!({}));
+        expect_78(&s, &["AADSTS65001", "consent"]);
+        g.set_missing_scope(true);
+        expect_78(&s, &["Missing scope permissions"]);
+    }
+
+    #[test]
+    fn app_only_token_cannot_post_replies() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, OP, "Op", "/help");
+        let s = suite(
+            &g,
+            json!({"poll-teams": {"graph": g.app_config("PT_SECRET")}}),
+        );
+        let r = run(&s, &[]);
+        r.code(1).stderr_has("delegated token");
+        assert!(g.posted(CHAT).is_empty());
+    }
+
+    #[test]
+    fn bad_config_is_named() {
+        let g = FakeGraph::start();
+        let s = suite(&g, json!({"poll-teams": {"page_size": 80}}));
+        run(&s, &[]).code(78).stderr_has("poll-teams.page_size");
+        let s = suite(&g, json!({"poll-teams": {"graph": {"tenant": "common"}}}));
+        run(&s, &[]).code(78).stderr_has("poll-teams.graph.tenant");
+        let s = suite(&g, json!({"poll-teams": {"chatz": []}}));
+        run(&s, &[]).code(78).stderr_has("chatz");
+    }
+}
+
+mod allowlist {
+    use super::*;
+
+    #[test]
+    fn tiers_denials_bots_self_and_system_events() {
+        let g = FakeGraph::start();
+        let op = g.add_message(CHAT, OP, "Operator", "from the operator");
+        let tr = g.add_message(CHAT, TRUSTED, "Trusted", "from a trusted user");
+        g.add_message(CHAT, STRANGER, "Robin Kline", "let me in");
+        g.add_message(CHAT, STRANGER, "Robin Kline", "please");
+        g.add_message(CHAT, AGENT_USER_ID, "Agent", "my own reply");
+        let now = chrono::Utc::now().to_rfc3339();
+        g.add_raw(CHAT, json!({"id": "1616964509999", "messageType": "message",
+            "createdDateTime": now, "lastModifiedDateTime": now,
+            "from": {"application": {"id": "6d23e712-527b-406f-8d59-d02927885918", "displayName": "Breakthru", "applicationIdentityType": "bot"}, "user": null, "device": null},
+            "body": {"contentType": "html", "content": "bot says hi"}}));
+        g.add_raw(
+            CHAT,
+            json!({"id": "1615943825123", "messageType": "systemEventMessage",
+            "createdDateTime": now, "lastModifiedDateTime": now, "from": null,
+            "body": {"contentType": "html", "content": "<systemEventMessage/>"},
+            "eventDetail": {"@odata.type": "#microsoft.graph.chatRenamedEventMessageDetail"}}),
+        );
+        // A display name that imitates the operator does not help.
+        g.add_message(CHAT, STRANGER, "Operator", "I am the operator");
+        let s = suite(&g, json!({"poll-teams": {"keep_rejected": true}}));
+        run(&s, &[]).stderr_has("denied").code(0);
+        let evs = events(&s);
+        let tiers: BTreeMap<String, String> = evs
+            .iter()
+            .map(|(_, v)| {
+                (
+                    v["message_id"].as_str().unwrap().into(),
+                    v["sender"]["tier"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            tiers,
+            BTreeMap::from([(op, "operator".to_string()), (tr, "trusted".to_string())])
+        );
+        assert_eq!(metric(&s, "denied"), 3);
+        assert_eq!(metric(&s, "skipped"), 3, "self, bot, system event");
+        assert_eq!(
+            s.log("poll-teams")
+                .matches("denied: not in operators")
+                .count(),
+            1,
+            "logged once per sender per day"
+        );
+        assert_eq!(
+            std::fs::read_dir(s.path("state/inbox/teams/rejected"))
+                .unwrap()
+                .count(),
+            3
+        );
+    }
+}
+
+mod commands {
+    use super::*;
+
+    #[test]
+    fn stop_start_status_help_from_an_operator() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, OP, "Operator", "<p>/stop</p>");
+        let s = suite(&g, json!({}));
+        run(&s, &[]).silent_success();
+        let control: Value = serde_json::from_str(&s.read("state/control.json")).unwrap();
+        assert_eq!(control["paused"], true);
+        assert_eq!(control["by"], "Operator");
+        assert!(kinds(&s).is_empty(), "commands do not go to the inbox");
+        assert_eq!(g.posted(CHAT).len(), 1);
+        // poll-teams keeps working while paused, so /start can resume.
+        g.add_message(CHAT, OP, "Operator", "/status");
+        g.add_message(CHAT, OP, "Operator", "/start");
+        g.add_message(CHAT, OP, "Operator", "/help");
+        run(&s, &[]).silent_success();
+        let control: Value = serde_json::from_str(&s.read("state/control.json")).unwrap();
+        assert_eq!(control["paused"], false);
+        let posted = g.posted(CHAT);
+        assert_eq!(posted.len(), 4);
+        let status = posted[1]["body"]["content"].as_str().unwrap();
+        assert!(
+            status.contains("Paused")
+                && status.contains("poll-teams")
+                && status.contains("backup-config"),
+            "{status}"
+        );
+        assert!(
+            posted[3]["body"]["content"]
+                .as_str()
+                .unwrap()
+                .contains("/restore")
+        );
+        assert_eq!(metric(&s, "commands"), 4);
+        // The agent's own replies (now in the chat) are not delivered or executed.
+        run(&s, &[]).silent_success();
+        assert_eq!(g.posted(CHAT).len(), 4);
+        assert!(kinds(&s).is_empty());
+    }
+
+    #[test]
+    fn commands_from_others_are_not_executed_or_answered() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "Trusted", "/stop");
+        g.add_message(CHAT, STRANGER, "Stranger", "/reset");
+        let s = suite(
+            &g,
+            json!({"poll-teams": {"commands": {"reset": ["sh", "-c", "touch reset-ran"]}}}),
+        );
+        run(&s, &[]).code(0);
+        assert!(s.read("state/control.json").is_empty());
+        assert!(!s.path("reset-ran").exists());
+        assert!(g.posted(CHAT).is_empty());
+        assert!(kinds(&s).is_empty());
+        assert_eq!(metric(&s, "commands_refused"), 2);
+    }
+
+    #[test]
+    fn restore_runs_the_configured_argv_and_reboot_needs_enabling() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, OP, "Operator", "/restore");
+        g.add_message(CHAT, OP, "Operator", "/reboot");
+        let s = suite(
+            &g,
+            json!({"poll-teams": {"commands": {
+            "restore": ["sh", "-c", "echo restored openclaw.json; echo restore >> calls"],
+            "reboot": ["sh", "-c", "echo reboot >> calls"]}}}),
+        );
+        run(&s, &[]).code(1);
+        assert_eq!(s.read("calls"), "restore\n");
+        let posted = g.posted(CHAT);
+        assert_eq!(posted.len(), 2);
+        assert!(
+            posted[0]["body"]["content"]
+                .as_str()
+                .unwrap()
+                .contains("restored openclaw.json")
+        );
+        assert!(
+            posted[1]["body"]["content"]
+                .as_str()
+                .unwrap()
+                .contains("disabled")
+        );
+    }
+
+    #[test]
+    fn a_command_runs_once_even_when_the_run_is_killed_during_or_right_after_it() {
+        let g = FakeGraph::start();
+        let s = suite(
+            &g,
+            json!({"poll-teams": {"commands": {
+            "reset": ["sh", "-c", "echo x >> ran; sleep 0.3"]}}}),
+        );
+        for i in 1..=6u64 {
+            g.add_message(CHAT, OP, "Operator", "/reset");
+            let mut child = cmd(&s, &[])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            assert!(testkit::wait_until(
+                Duration::from_secs(10),
+                || s.read("ran").lines().count() as u64 == i
+            ));
+            // Odd iterations: killed while the command runs; even: right after it finished.
+            if i % 2 == 0 {
+                std::thread::sleep(Duration::from_millis(320));
+            }
+            testkit::signal(&child, 9);
+            let _ = child.wait();
+            run(&s, &[]).code(0);
+            run(&s, &[]).code(0);
+            assert_eq!(
+                s.read("ran").lines().count() as u64,
+                i,
+                "executed exactly once per message"
+            );
+        }
+        let st = s.state("poll-teams");
+        let recs: Vec<&Value> = st["data"]["commands"]
+            .as_object()
+            .unwrap()
+            .values()
+            .collect();
+        assert_eq!(recs.len(), 6);
+        assert!(recs.iter().any(|r| r["status"] == "unknown"), "{recs:?}");
+        assert!(
+            recs.iter()
+                .all(|r| r["reply"] != "pending" && r["reply"] != "sending")
+        );
+        let posted = g.posted(CHAT);
+        assert!(posted.len() <= 6, "never more than one reply per command");
+        assert!(posted.iter().any(|p| {
+            p["body"]["content"]
+                .as_str()
+                .unwrap()
+                .contains("outcome unknown")
+        }));
+    }
+}
+
+mod hostile {
+    use super::*;
+
+    #[test]
+    fn nulls_unknown_types_huge_bodies_odd_ids_and_scripts_are_safe() {
+        let g = FakeGraph::start();
+        let now = chrono::Utc::now().to_rfc3339();
+        let user =
+            json!({"user": {"id": TRUSTED, "displayName": null, "userIdentityType": "aadUser"}});
+        g.add_raw(CHAT, json!({"id": "1700000000001", "messageType": "message", "createdDateTime": now,
+            "lastModifiedDateTime": null, "lastEditedDateTime": null, "deletedDateTime": null, "subject": null,
+            "from": user, "body": null, "mentions": null, "attachments": null, "reactions": null}));
+        g.add_raw(CHAT, json!({"id": "1700000000002", "messageType": "futureThing", "createdDateTime": now,
+            "lastModifiedDateTime": now, "from": user, "body": {"contentType": "html", "content": "?"}}));
+        g.add_raw(
+            CHAT,
+            json!({"id": "1700000000003", "messageType": "message", "createdDateTime": now,
+            "lastModifiedDateTime": now, "from": user,
+            "body": {"contentType": "html", "content": format!("<p>{}</p>", "A".repeat(1 << 20))}}),
+        );
+        g.add_raw(CHAT, json!({"id": "../../../etc/passwd\u{7}\n", "messageType": "message", "createdDateTime": now,
+            "lastModifiedDateTime": now, "from": user,
+            "body": {"contentType": "html", "content": "<p>hi</p><script>alert('pwned')</script><img src=x onerror=alert(1)>"}}));
+        g.add_raw(
+            CHAT,
+            json!({"id": null, "messageType": "message", "lastModifiedDateTime": now}),
+        );
+        g.add_raw(
+            CHAT,
+            json!({"id": "1700000000005", "messageType": "message", "createdDateTime": "not a date",
+            "lastModifiedDateTime": now, "from": user, "body": {"content": "x"}}),
+        );
+        g.add_raw(CHAT, json!("just a string"));
+        let s = suite(&g, json!({"poll-teams": {"max_body_bytes": 4096}}));
+        let r = run(&s, &[]);
+        r.code(0).stderr_has("malformed");
+        let evs = events(&s);
+        assert_eq!(
+            evs.len(),
+            3,
+            "{:?}",
+            evs.iter().map(|e| &e.1["message_id"]).collect::<Vec<_>>()
+        );
+        for (name, v) in &evs {
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'),
+                "unsafe file name {name}"
+            );
+            assert!(!v["text"].as_str().unwrap().contains("alert"), "{v}");
+        }
+        let by_id: BTreeMap<String, &Value> = evs
+            .iter()
+            .map(|(_, v)| (v["message_id"].as_str().unwrap().to_string(), v))
+            .collect();
+        let big = by_id["1700000000003"];
+        assert_eq!(big["truncated"], true);
+        assert!(big["html"].as_str().unwrap().len() < 5000);
+        assert!(
+            big["text"]
+                .as_str()
+                .unwrap()
+                .contains("[truncated: 1048583 bytes")
+        );
+        assert_eq!(by_id["../../../etc/passwd\u{7}\n"]["text"], "hi\n[image]");
+        assert_eq!(by_id["1700000000001"]["text"], "");
+        assert_eq!(
+            metric(&s, "malformed"),
+            2,
+            "the string item is filtered out by the server"
+        );
+        assert!(!s.path("etc").exists() && !s.path("state/etc").exists());
+    }
+}
+
+mod operating {
+    use super::*;
+
+    #[test]
+    fn dry_run_writes_nothing() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "R", "m");
+        g.add_message(CHAT, OP, "Op", "/stop");
+        let s = suite(&g, json!({}));
+        let r = run(&s, &["--dry-run"]);
+        r.code(0).stderr_has("dry run: would deliver 1 event");
+        assert!(kinds(&s).is_empty());
+        assert!(!s.path("state/poll-teams.json").exists());
+        assert!(!s.path("state/control.json").exists());
+        assert!(g.posted(CHAT).is_empty());
+    }
+
+    #[test]
+    fn polls_while_the_suite_is_paused() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "R", "m");
+        let s = suite(&g, json!({}));
+        s.write(
+            "state/control.json",
+            r#"{"paused": true, "reason": "maintenance"}"#,
+        );
+        run(&s, &[]).silent_success();
+        assert_eq!(kinds(&s).len(), 1);
+    }
+
+    #[test]
+    fn watch_keeps_polling_inside_one_run() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "R", "first");
+        let s = suite(&g, json!({"poll-teams": {"watch_interval_secs": 0.5}}));
+        let child = cmd(&s, &["--watch", "2.5s"]).spawn().unwrap();
+        assert!(testkit::wait_until(Duration::from_secs(5), || kinds(&s)
+            .len()
+            == 1));
+        g.add_message(CHAT, TRUSTED, "R", "second");
+        assert!(
+            testkit::wait_until(Duration::from_secs(3), || kinds(&s).len() == 2),
+            "delivered within the same run"
+        );
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert!(metric(&s, "passes") >= 3);
+        assert_eq!(s.state("poll-teams")["runs"]["total"], 1);
+    }
+
+    #[test]
+    fn status_subcommand_prints_watermarks() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "R", "m");
+        let s = suite(&g, json!({}));
+        run(&s, &[]).silent_success();
+        let r = run(&s, &["status"]);
+        r.code(0)
+            .stdout_has(CHAT)
+            .stdout_has("watermark: 20")
+            .stdout_has("1 new");
+    }
+}
