@@ -559,7 +559,12 @@ fn drive(
     maint: Option<&Maintenance>,
 ) -> Result<()> {
     // Intent first: the incident and its planned actions are in state before anything happens.
-    ctx.checkpoint()?;
+    let pending = ctx.state.data.incident.as_ref().is_some_and(|i| {
+        i.phase == Phase::Closing || i.actions.iter().any(|a| a.status == Status::Pending)
+    });
+    if pending {
+        ctx.checkpoint()?;
+    }
     sync_circuit(ctx, now)?;
     let dry = ctx.dry_run;
     loop {
@@ -699,16 +704,15 @@ fn hooks_summary(inc: &Incident, phase: Phase) -> String {
         .filter(|a| a.phase == phase && matches!(a.work, Work::Command { .. }))
         .map(|a| {
             format!(
-                "{} {}: {:?}{}",
+                "{} {}: {}{}",
                 a.name,
                 describe(&a.work),
-                a.status,
+                format!("{:?}", a.status).to_lowercase(),
                 a.result
                     .as_deref()
                     .map(|r| format!(" ({r})"))
                     .unwrap_or_default()
             )
-            .to_lowercase()
         })
         .collect();
     if parts.is_empty() {

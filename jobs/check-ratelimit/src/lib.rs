@@ -29,10 +29,10 @@ pub struct Args {
     #[command(subcommand)]
     pub cmd: Option<Cmd>,
     /// On the very first run, read existing log files from their start (default: their end)
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub from_start: bool,
     /// Evaluate as if it were TIME (RFC 3339): for replays of old logs and for tests
-    #[arg(long, value_name = "TIME", hide = true)]
+    #[arg(long, value_name = "TIME", hide = true, global = true)]
     pub now: Option<DateTime<Utc>>,
 }
 
@@ -220,6 +220,7 @@ fn scheduled(
     ctx.state.data.cursors = plans.iter().map(|p| p.cursor(0, p.skipping, now)).collect();
     ctx.state.data.initialized = true;
 
+    let scan_started = std::time::Instant::now();
     let mut tally = Tally::default();
     let mut failures: Vec<String> = Vec::new();
     let mut scanner = Scanner::new(&rules, cfg.max_line_bytes);
@@ -284,6 +285,11 @@ fn scheduled(
                 failures.push(msg);
             }
         }
+    }
+
+    let scan_ms = scan_started.elapsed().as_secs_f64() * 1000.0;
+    if tally.stats.bytes > 0 {
+        log::info!("scanned {} bytes in {scan_ms:.2} ms", tally.stats.bytes);
     }
 
     let cd_patterns: Vec<_> = cfg

@@ -407,6 +407,19 @@ mod matching {
     }
 
     #[test]
+    fn the_config_example_is_valid() {
+        let s = Suite::new();
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.json"))
+                .unwrap();
+        s.write("config.json", &text);
+        run_at(&s, t0(), &["status"])
+            .code(0)
+            .stdout_has("circuit: closed")
+            .stdout_has("maintenance: none");
+    }
+
+    #[test]
     fn bad_config_is_exit_78_naming_the_key() {
         let s = suite(json!({"threshold": 0}));
         run_at(&s, t0(), &[])
