@@ -160,6 +160,8 @@ pub struct BackupInfo {
 pub struct MemoryInfo {
     pub facts: Vec<(String, String)>,
     pub over_budget: bool,
+    /// Problems it lists (a file over its budget…).
+    pub problems: Vec<String>,
 }
 
 /// The collected report.
@@ -548,6 +550,43 @@ fn incidents(v: Option<&Value>, period: &Period) -> Vec<Incident> {
 fn backups(v: Option<&Value>, period: &Period) -> Option<BackupInfo> {
     let data = v?.get("data")?;
     let mut b = BackupInfo::default();
+    // backup-config's format: `files` → name → {status, problem, invalid_since, snapshots[]}.
+    if let Some(files) = data.get("files").and_then(Value::as_object) {
+        let mut n = 0u64;
+        for (name, f) in files {
+            let snaps = f.get("snapshots").and_then(Value::as_array);
+            n += snaps.map_or(0, |a| a.len() as u64);
+            let latest = snaps
+                .into_iter()
+                .flatten()
+                .filter_map(|s| first_time(s, &["taken_at", "at"]))
+                .max();
+            b.latest_snapshot = b.latest_snapshot.max(latest);
+            let status = str_at(f, "status").unwrap_or_default();
+            if matches!(
+                status.as_str(),
+                "invalid" | "missing" | "suspicious" | "error"
+            ) {
+                let at = first_time(f, &["invalid_since", "checked_at", "changed_at"])
+                    .unwrap_or(period.as_of);
+                b.invalid_events.push(Event {
+                    at,
+                    message: short(
+                        &format!(
+                            "{name} ({}) is {status}{}",
+                            str_at(f, "path").unwrap_or_default(),
+                            str_at(f, "problem")
+                                .map(|p| format!(": {p}"))
+                                .unwrap_or_default()
+                        ),
+                        300,
+                    ),
+                });
+            }
+        }
+        b.snapshots = Some(n);
+        return Some(b);
+    }
     for key in ["snapshots", "backups"] {
         match data.get(key) {
             Some(Value::Array(a)) => {
@@ -609,10 +648,29 @@ fn memory(v: Option<&Value>) -> Option<MemoryInfo> {
         .find_map(|k| data.get(*k).and_then(Value::as_object))?;
     let mut m = MemoryInfo::default();
     flatten("", obj, &mut m.facts);
-    m.over_budget = m.facts.iter().any(|(k, v)| {
-        (k.contains("over") || k.contains("exceed"))
-            && (v == "true" || v.parse::<f64>().is_ok_and(|x| x > 0.0))
-    });
+    for f in obj
+        .get("files")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(n), Some(c)) = (str_at(f, "name"), f.get("chars").and_then(Value::as_u64)) {
+            m.facts.push((format!("{n} chars"), c.to_string()));
+        }
+    }
+    m.problems = obj
+        .get("problems")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|p| short(p, 300))
+        .collect();
+    m.over_budget = !m.problems.is_empty() && obj.get("over") == Some(&Value::Bool(true))
+        || m.facts.iter().any(|(k, v)| {
+            (k.contains("over") || k.contains("exceed"))
+                && (v == "true" || v.parse::<f64>().is_ok_and(|x| x > 0.0))
+        });
     m.facts.truncate(20);
     Some(m)
 }

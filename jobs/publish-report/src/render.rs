@@ -197,6 +197,9 @@ pub fn markdown(r: &Report) -> String {
             if m.over_budget {
                 o.push_str("**Over budget.**\n\n");
             }
+            for p in &m.problems {
+                o.push_str(&format!("- ⚠️ {}\n", cell(p)));
+            }
             for (k, v) in &m.facts {
                 o.push_str(&format!("- {k}: {}\n", cell(v)));
             }

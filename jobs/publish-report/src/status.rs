@@ -252,6 +252,9 @@ pub fn page(r: &Report) -> String {
                 "<p>Memory budget{}:</p><ul>",
                 if m.over_budget { " (over budget)" } else { "" }
             ));
+            for p in &m.problems {
+                o.push_str(&format!("<li><b>{}</b></li>", esc(p)));
+            }
             for (k, v) in &m.facts {
                 o.push_str(&format!("<li>{}: {}</li>", esc(k), esc(v)));
             }

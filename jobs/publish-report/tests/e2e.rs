@@ -151,9 +151,24 @@ mod report {
             Some((now - Duration::days(3), "ok", None)),
             5,
         );
+        // backup-config's data as it writes it: per file, status and snapshots.
         bc["data"] = json!({
-            "snapshots": [{"at": ts(now - Duration::days(4))}, {"at": ts(now - Duration::days(3))}],
-            "invalid_events": [{"at": ts(now - Duration::hours(5)), "reason": "openclaw.json shrank from 11234 to 43 bytes"}]
+            "files": {
+                "openclaw.json": {
+                    "path": "/home/agent/.openclaw/openclaw.json",
+                    "status": "invalid",
+                    "problem": "openclaw.json shrank from 11234 to 43 bytes; missing `meta`",
+                    "invalid_since": ts(now - Duration::hours(5)),
+                    "invalid_runs": 5,
+                    "snapshots": [
+                        {"id": "a", "sha256": "aa", "size": 11234, "taken_at": ts(now - Duration::days(4)),
+                         "last_seen_at": ts(now - Duration::days(4)), "validity": "good"},
+                        {"id": "b", "sha256": "bb", "size": 11301, "taken_at": ts(now - Duration::days(3)),
+                         "last_seen_at": ts(now - Duration::days(3)), "validity": "good"}
+                    ]
+                }
+            },
+            "restores": []
         });
         write_state(&s, "backup-config", &bc);
         // compact-memory: scheduled, no state file at all.
@@ -265,15 +280,20 @@ mod report {
             "state/check-ratelimit.json",
             "{\"schema_version\": 1, \"job\": ",
         );
-        write_state(
-            &s,
+        let mut cm = job_state(
             "compact-memory",
-            &job_state(
-                "compact-memory",
-                Some((now - Duration::seconds(10), "degraded", None)),
-                2,
-            ),
+            Some((now - Duration::seconds(10), "degraded", None)),
+            2,
         );
+        // compact-memory's budget report as it writes it.
+        cm["data"] = json!({"budget": {
+            "measured_at": ts(now - Duration::seconds(10)),
+            "per_file_limit": 20000, "total_limit": 60000,
+            "files": [{"name": "MEMORY.md", "chars": 23512, "bytes": 23800, "over": true}],
+            "total_chars": 23512, "over": true,
+            "problems": ["MEMORY.md is 23512 characters, over the per-file budget of 20000"]
+        }});
+        write_state(&s, "compact-memory", &cm);
         let run = s.run(bin(), &[]);
         run.code(0);
         assert!(
@@ -303,6 +323,16 @@ mod report {
         let md = s.read(&format!("reports/{}.md", r["period"].as_str().unwrap()));
         assert!(md.contains("did not run since"), "{md}");
         assert!(md.contains("state unreadable"), "{md}");
+        assert_eq!(r["memory"]["over_budget"], true, "{r:#}");
+        assert!(md.contains("MEMORY.md is 23512 characters"), "{md}");
+        assert!(md.contains("MEMORY.md chars: 23512"), "{md}");
+        assert!(
+            r["headline"]
+                .as_str()
+                .unwrap()
+                .contains("memory over budget"),
+            "{r:#}"
+        );
     }
 
     /// `--print` prints the report and writes nothing: no reports, no state, no publish.
