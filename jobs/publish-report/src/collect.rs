@@ -722,7 +722,8 @@ pub fn collect(inp: Inputs<'_>) -> Report {
     let mut jobs = Vec::new();
     for j in inp.jobs {
         let grace = (inp.grace)(j);
-        let sched = crontab.schedule_of(j, inp.period.as_of - grace, inp.now);
+        // Due and next times as of the report's instant (now, or the end of a past period).
+        let sched = crontab.schedule_of(j, inp.period.as_of - grace, inp.period.as_of);
         let st = states.get(j).cloned().unwrap_or(Ok(None));
         let running = inp.current.filter(|(c, _)| c == j).map(|(_, t)| t);
         jobs.push(job_report(

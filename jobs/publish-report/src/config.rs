@@ -270,3 +270,51 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The shipped example is a valid config.
+    #[test]
+    fn example_config_is_valid() {
+        let text = include_str!("../config.example.json");
+        let file =
+            common::config::ConfigFile::parse(std::path::Path::new("config.example.json"), text)
+                .unwrap();
+        let cfg: Config = file.section("publish-report").unwrap();
+        cfg.validate(std::path::Path::new("config.example.json"))
+            .unwrap();
+        assert_eq!(cfg.destinations.len(), 3);
+        assert_eq!(cfg.tz(), chrono_tz::Europe::Berlin);
+    }
+
+    #[test]
+    fn destination_checks_name_the_key() {
+        let bad = |v: serde_json::Value| {
+            let file = common::config::ConfigFile::parse(
+                std::path::Path::new("c.json"),
+                &serde_json::json!({"publish-report": v}).to_string(),
+            )
+            .unwrap();
+            let cfg: Config = file.section("publish-report").unwrap();
+            cfg.validate(std::path::Path::new("c.json"))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = bad(serde_json::json!({"destinations": [{"name": "d", "type": "directory"}]}));
+        assert!(e.contains("destinations[0].path"), "{e}");
+        let e = bad(serde_json::json!({"destinations": [
+            {"name": "d", "type": "directory", "path": "x"},
+            {"name": "d", "type": "directory", "path": "y"}]}));
+        assert!(e.contains("used twice"), "{e}");
+        let e = bad(serde_json::json!({"destinations": [{"name": "t", "type": "teams"}]}));
+        assert!(e.contains("chat_id"), "{e}");
+        let e = bad(serde_json::json!({"destinations": [
+            {"name": "w", "type": "webhook", "url": "http://127.0.0.1:1/", "url_env": "X"}]}));
+        assert!(e.contains("exactly one of"), "{e}");
+        let e = bad(serde_json::json!({"jobs": ["poll-teams", "nope"]}));
+        assert!(e.contains("`nope`"), "{e}");
+    }
+}
