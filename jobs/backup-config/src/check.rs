@@ -53,7 +53,13 @@ pub fn run(ctx: &mut Ctx<Data>, cfg: &Config, accept: bool) -> Result<Outcome> {
         .filter(|f| !matches!(f.status, Status::Good | Status::Unknown))
         .count();
     ctx.metric_set("files_not_good", bad as u64);
-    let total: usize = ctx.state.data.files.values().map(|f| f.snapshots.len()).sum();
+    let total: usize = ctx
+        .state
+        .data
+        .files
+        .values()
+        .map(|f| f.snapshots.len())
+        .sum();
     ctx.metric_set("snapshots_stored", total as u64);
     let summary = report.parts.join("; ");
     Ok(if !report.errors.is_empty() {
@@ -85,11 +91,17 @@ fn check_file(
     let vkey = fc.validation_key();
     if !ctx.dry_run {
         for p in store::sweep_temps_of(&live) {
-            log::info!("removed leftover temp file {} from a killed restore", p.display());
+            log::info!(
+                "removed leftover temp file {} from a killed restore",
+                p.display()
+            );
         }
         if dir.is_dir() {
             for p in common::fsutil::sweep_temp_files(&dir)? {
-                log::info!("removed leftover temp file {} from a killed run", p.display());
+                log::info!(
+                    "removed leftover temp file {} from a killed run",
+                    p.display()
+                );
             }
         }
     }
@@ -129,7 +141,11 @@ fn check_file(
     st.validation_key = vkey;
 
     // Unchanged content keeps its verdict (no re-parse, no validator run).
-    let cached = same && matches!(st.status, Status::Good | Status::Suspicious | Status::Invalid);
+    let cached = same
+        && matches!(
+            st.status,
+            Status::Good | Status::Suspicious | Status::Invalid
+        );
     let verdict = if cached {
         match st.status {
             Status::Invalid => Verdict::Invalid(st.problem.clone().unwrap_or_default()),
@@ -159,10 +175,12 @@ fn check_file(
     match verdict {
         Verdict::Valid => {
             let last_good = st.last_good_snapshot().cloned();
-            let already_good = st.snapshot(&sha).is_some_and(|s| s.validity == Validity::Good);
-            let shrunk = last_good.as_ref().filter(|g| {
-                g.sha256 != sha && (size as f64) < fc.min_size_ratio * g.size as f64
-            });
+            let already_good = st
+                .snapshot(&sha)
+                .is_some_and(|s| s.validity == Validity::Good);
+            let shrunk = last_good
+                .as_ref()
+                .filter(|g| g.sha256 != sha && (size as f64) < fc.min_size_ratio * g.size as f64);
             let validity = match shrunk {
                 Some(_) if !accept && !already_good => Validity::Suspicious,
                 _ => Validity::Good,
@@ -178,14 +196,18 @@ fn check_file(
             st.invalid_since = None;
             match validity {
                 Validity::Good => {
-                    let was_good = st.status == Status::Good && st.last_good.as_deref() == Some(&sha);
+                    let was_good =
+                        st.status == Status::Good && st.last_good.as_deref() == Some(&sha);
                     st.status = Status::Good;
                     st.problem = None;
                     st.last_good = Some(sha.clone());
                     put(ctx, &name, &st);
                     clear_alerts(ctx, &name);
                     report.parts.push(if new {
-                        format!("{name}: snapshot {} ({size} bytes)", store::snapshot_id(now, &sha))
+                        format!(
+                            "{name}: snapshot {} ({size} bytes)",
+                            store::snapshot_id(now, &sha)
+                        )
                     } else if was_good {
                         format!("{name}: unchanged")
                     } else {
@@ -218,7 +240,9 @@ fn check_file(
                     {
                         report.new_problems += 1;
                     }
-                    report.parts.push(format!("{name}: suspicious size drop ({change})"));
+                    report
+                        .parts
+                        .push(format!("{name}: suspicious size drop ({change})"));
                 }
             }
         }
@@ -280,8 +304,12 @@ fn file_missing(
         "{} is missing: the file does not exist (deleted or moved?). The gateway cannot start without it. {restore}",
         live.display()
     );
-    if ctx.alert_with_interval(&format!("missing:{name}"), Severity::Critical, &text, Some(ONCE))?
-        != Delivery::Suppressed
+    if ctx.alert_with_interval(
+        &format!("missing:{name}"),
+        Severity::Critical,
+        &text,
+        Some(ONCE),
+    )? != Delivery::Suppressed
     {
         report.new_problems += 1;
     }
@@ -338,7 +366,11 @@ pub fn record_snapshot(
                 dir.display()
             )
         })?;
-        log::info!("{name}: snapshot {id} ({} bytes, {})", bytes.len(), validity.as_str());
+        log::info!(
+            "{name}: snapshot {id} ({} bytes, {})",
+            bytes.len(),
+            validity.as_str()
+        );
         ctx.metric_add("snapshots_written", 1);
     }
     st.snapshots.push(Snapshot {
@@ -395,7 +427,9 @@ fn maybe_auto_restore(
     };
     let done = crate::restore::restore(ctx, cfg, fc, &snap, true)?;
     report.changed += 1;
-    report.parts.push(format!("{name}: auto-restored {}", snap.id));
+    report
+        .parts
+        .push(format!("{name}: auto-restored {}", snap.id));
     let text = format!("AUTOMATIC RESTORE: {}", done.message);
     ctx.alert_with_interval(
         &format!("auto-restore:{name}:{}", &snap.sha256[..store::PREFIX_LEN]),
@@ -408,7 +442,13 @@ fn maybe_auto_restore(
 }
 
 /// Apply retention: drop pruned snapshots from state (checkpoint), then delete their files.
-fn prune(ctx: &mut Ctx<Data>, cfg: &Config, name: &str, dir: &Path, now: DateTime<Utc>) -> Result<()> {
+fn prune(
+    ctx: &mut Ctx<Data>,
+    cfg: &Config,
+    name: &str,
+    dir: &Path,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let Some(st) = ctx.state.data.files.get(name) else {
         return Ok(());
     };
@@ -442,7 +482,10 @@ fn prune(ctx: &mut Ctx<Data>, cfg: &Config, name: &str, dir: &Path, now: DateTim
     }
     if ctx.dry_run {
         for s in &pruned {
-            log::warn!("dry run: would prune snapshot {name}/{} (outside retention)", s.id);
+            log::warn!(
+                "dry run: would prune snapshot {name}/{} (outside retention)",
+                s.id
+            );
         }
         return Ok(());
     }
@@ -513,6 +556,7 @@ pub fn live_path(ctx_root: &common::Paths, fc: &FileConfig) -> PathBuf {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -4,7 +4,7 @@
 use crate::check::fmt_time;
 use crate::config::{Config, FileConfig};
 use crate::data::Data;
-use crate::mask::mask;
+use crate::mask::{mask, mask_with};
 use crate::restore::select;
 use crate::store;
 use anyhow::Result;
@@ -18,7 +18,11 @@ fn find_file<'c>(cfg: &'c Config, name: &str) -> Result<&'c FileConfig> {
             Exit::Usage,
             format!(
                 "no watched file is named `{name}` (watched: {})",
-                cfg.files.iter().map(FileConfig::name).collect::<Vec<_>>().join(", ")
+                cfg.files
+                    .iter()
+                    .map(FileConfig::name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
     })
@@ -84,11 +88,7 @@ pub fn list(ctx: &Ctx<Data>, cfg: &Config, file: Option<&str>) -> Result<Outcome
                 notes.join(", ")
             );
         }
-        let _ = writeln!(
-            out,
-            "  in {}\n",
-            cfg.snapshot_dir(&ctx.paths, fc).display()
-        );
+        let _ = writeln!(out, "  in {}\n", cfg.snapshot_dir(&ctx.paths, fc).display());
     }
     print!("{out}");
     Ok(Outcome::noop("listed"))
@@ -107,7 +107,10 @@ pub fn diff(
     let dir = cfg.snapshot_dir(&ctx.paths, fc);
     let live = ctx.paths.resolve(&fc.path);
     let old = store::read_verified(&dir, &snap).map_err(|d| {
-        data_error(format!("snapshot {name}/{} is damaged ({d}); run `backup-config verify`", snap.id))
+        data_error(format!(
+            "snapshot {name}/{} is damaged ({d}); run `backup-config verify`",
+            snap.id
+        ))
     })?;
     let new = match std::fs::read(&live) {
         Ok(b) => Some(b),
@@ -122,7 +125,17 @@ pub fn diff(
     let (a, b) = if show_secrets {
         (old_text.clone(), new_text.clone())
     } else {
-        (mask(&old_text, &cfg.mask_keys).0, mask(&new_text, &cfg.mask_keys).0)
+        // A secret that changed shows as `"***"` → `"*** (changed)"`, never its value.
+        let (a, old_vals) = mask(&old_text, &cfg.mask_keys);
+        let old_vals: BTreeSet<String> = old_vals.into_iter().collect();
+        let label = |v: &str| {
+            if old_vals.contains(v) {
+                "***"
+            } else {
+                "*** (changed)"
+            }
+        };
+        (a, mask_with(&new_text, &cfg.mask_keys, &label).0)
     };
     let old_label = format!("{name}/{} (snapshot)", snap.id);
     let new_label = match &new {
@@ -130,7 +143,11 @@ pub fn diff(
         None => format!("{} (live: missing)", live.display()),
     };
     if old_text == new_text {
-        println!("No differences: {} matches snapshot {}.", live.display(), snap.id);
+        println!(
+            "No differences: {} matches snapshot {}.",
+            live.display(),
+            snap.id
+        );
     } else if a == b {
         println!(
             "{} differs from snapshot {} only in masked secret values; use --show-secrets to see them.",

@@ -220,6 +220,7 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -65,8 +65,7 @@ pub struct BackupConfig;
 impl Job for BackupConfig {
     const NAME: &'static str = "backup-config";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const ABOUT: &'static str =
-        "Check the agent's config files, snapshot every good version, restore the last good one on demand.";
+    const ABOUT: &'static str = "Check the agent's config files, snapshot every good version, restore the last good one on demand.";
     const EXAMPLES: &'static str = "  backup-config                      # hourly from cron: check, snapshot, alert\n  \
          backup-config list                 # snapshots of every watched file\n  \
          backup-config diff                 # last good version vs the live file (secrets masked)\n  \
@@ -98,7 +97,13 @@ impl Job for BackupConfig {
                 snapshot,
                 file,
                 show_secrets,
-            }) => commands::diff(ctx, cfg, snapshot.as_deref(), file.as_deref(), *show_secrets),
+            }) => commands::diff(
+                ctx,
+                cfg,
+                snapshot.as_deref(),
+                file.as_deref(),
+                *show_secrets,
+            ),
             Some(Command::Verify) => commands::verify(ctx, cfg),
             Some(Command::Restore { snapshot, file }) => {
                 restore::recover_pending(ctx)?;

@@ -6,14 +6,24 @@
 //! `key: "value"` pairs and rewrites only the value, leaving every other byte (layout,
 //! comments, broken tails) as it was. Numbers and booleans are not masked (`maxTokens: 4096`).
 
-/// Mask secret string values in `text`. Returns the new text and how many values were masked.
-pub fn mask(text: &str, words: &[String]) -> (String, usize) {
+/// Mask secret string values in `text` with `"***"`. Returns the new text and the raw values
+/// masked (for comparing two versions without showing them).
+pub fn mask(text: &str, words: &[String]) -> (String, Vec<String>) {
+    mask_with(text, words, &|_| "***")
+}
+
+/// Like [`mask`], with the replacement chosen per raw value (e.g. `*** (changed)`).
+pub fn mask_with(
+    text: &str,
+    words: &[String],
+    label: &dyn Fn(&str) -> &'static str,
+) -> (String, Vec<String>) {
     let words: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
     let b = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     let mut i = 0;
-    let mut masked = 0;
+    let mut masked = Vec::new();
     // A string/identifier just seen that could be a key: is it a secret-looking one?
     let mut key_candidate: Option<bool> = None;
     // After `secret_key:` and waiting for its value.
@@ -37,12 +47,18 @@ pub fn mask(text: &str, words: &[String]) -> (String, usize) {
             b'"' | b'\'' => {
                 let end = string_end(b, i);
                 if mask_next {
+                    let inner_end = if end > i + 1 && b[end - 1] == c {
+                        end - 1
+                    } else {
+                        end
+                    };
+                    let raw = text.get(i + 1..inner_end).unwrap_or("");
                     out.push_str(&text[copied..i]);
                     out.push(c as char);
-                    out.push_str("***");
+                    out.push_str(label(raw));
                     out.push(c as char);
                     copied = end;
-                    masked += 1;
+                    masked.push(raw.to_string());
                     mask_next = false;
                     key_candidate = None;
                 } else {
@@ -95,7 +111,9 @@ pub fn mask(text: &str, words: &[String]) -> (String, usize) {
 
 fn is_secret(key: &str, words: &[String]) -> bool {
     let k = key.to_ascii_lowercase();
-    words.iter().any(|w| !w.is_empty() && k.contains(w.as_str()))
+    words
+        .iter()
+        .any(|w| !w.is_empty() && k.contains(w.as_str()))
 }
 
 /// Byte index just past the string starting at `start` (or the end of the text if unterminated).
@@ -114,6 +132,7 @@ fn string_end(b: &[u8], start: usize) -> usize {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -130,12 +149,18 @@ mod tests {
   "gateway": { "mode": "token", "auth": { "mode": "token", "token": "s3cr3t\"q" } },
   "agents": { "maxTokens": 4096, "secretsEnabled": true },
 }"#;
-        let (m, n) = mask(text, &words());
-        assert_eq!(n, 3, "{m}");
+        let (m, vals) = mask(text, &words());
+        assert_eq!(vals, ["sk-ant-abc123", "hunter2", "s3cr3t\\\"q"], "{m}");
         for leaked in ["sk-ant-abc123", "hunter2", "s3cr3t"] {
             assert!(!m.contains(leaked), "{leaked} leaked:\n{m}");
         }
-        for kept in ["0000-1", "\"mode\": \"token\"", "4096", "secretsEnabled\": true", "// token"] {
+        for kept in [
+            "0000-1",
+            "\"mode\": \"token\"",
+            "4096",
+            "secretsEnabled\": true",
+            "// token",
+        ] {
             assert!(m.contains(kept), "{kept} lost:\n{m}");
         }
         assert!(m.contains("\"ANTHROPIC_API_KEY\": \"***\""), "{m}");
@@ -145,8 +170,8 @@ mod tests {
 
     #[test]
     fn masks_in_a_truncated_file() {
-        let (m, n) = mask("{\"gateway\": {\"token\": \"abcd-unfinish", &words());
-        assert_eq!(n, 1);
+        let (m, vals) = mask("{\"gateway\": {\"token\": \"abcd-unfinish", &words());
+        assert_eq!(vals, ["abcd-unfinish"]);
         assert_eq!(m, "{\"gateway\": {\"token\": \"***\"");
     }
 }

@@ -147,8 +147,7 @@ impl<'a> Parser<'a> {
                     let Some(c) = self.text[self.i..].chars().next() else {
                         return Ok(());
                     };
-                    if c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}' || c.is_whitespace()
-                    {
+                    if c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}' || c.is_whitespace() {
                         self.i += c.len_utf8();
                     } else {
                         return Ok(());
@@ -196,10 +195,7 @@ impl<'a> Parser<'a> {
     fn enter(&mut self) -> Result<(), ParseError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(self.err_at(
-                self.i,
-                &format!("nesting deeper than {MAX_DEPTH} levels"),
-            ));
+            return Err(self.err_at(self.i, &format!("nesting deeper than {MAX_DEPTH} levels")));
         }
         Ok(())
     }
@@ -232,7 +228,10 @@ impl<'a> Parser<'a> {
             if self.peek() != Some(b':') {
                 return Err(self.err_at(
                     self.i,
-                    &format!("expected `:` after key \"{key}\", found {}", self.describe(self.i)),
+                    &format!(
+                        "expected `:` after key \"{key}\", found {}",
+                        self.describe(self.i)
+                    ),
                 ));
             }
             self.i += 1;
@@ -477,7 +476,10 @@ impl<'a> Parser<'a> {
             let w = self.identifier_raw();
             return match w {
                 "Infinity" | "NaN" => Ok(Value::Null),
-                _ => Err(self.err_at(start, &format!("invalid number `{}`", &self.text[start..self.i]))),
+                _ => Err(self.err_at(
+                    start,
+                    &format!("invalid number `{}`", &self.text[start..self.i]),
+                )),
             };
         }
         if self.peek() == Some(b'0') && matches!(self.s.get(self.i + 1), Some(b'x' | b'X')) {
@@ -488,7 +490,10 @@ impl<'a> Parser<'a> {
             }
             let digits = &self.text[hs..self.i];
             let v = u64::from_str_radix(digits, 16).map_err(|_| {
-                self.err_at(start, &format!("invalid hex number `{}`", &self.text[start..self.i]))
+                self.err_at(
+                    start,
+                    &format!("invalid hex number `{}`", &self.text[start..self.i]),
+                )
             })?;
             self.check_number_end(start)?;
             return Ok(if neg {
@@ -513,7 +518,10 @@ impl<'a> Parser<'a> {
             }
         }
         if int_digits == 0 && frac_digits == 0 {
-            return Err(self.err_at(start, &format!("invalid number `{}`", &self.text[start..self.i])));
+            return Err(self.err_at(
+                start,
+                &format!("invalid number `{}`", &self.text[start..self.i]),
+            ));
         }
         if matches!(self.peek(), Some(b'e' | b'E')) {
             float = true;
@@ -526,7 +534,10 @@ impl<'a> Parser<'a> {
                 self.i += 1;
             }
             if es == self.i {
-                return Err(self.err_at(start, &format!("invalid number `{}`", &self.text[start..self.i])));
+                return Err(self.err_at(
+                    start,
+                    &format!("invalid number `{}`", &self.text[start..self.i]),
+                ));
             }
         }
         self.check_number_end(start)?;
@@ -538,7 +549,9 @@ impl<'a> Parser<'a> {
         let f: f64 = lit
             .parse()
             .map_err(|_| self.err_at(start, &format!("invalid number `{lit}`")))?;
-        Ok(Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null))
+        Ok(Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null))
     }
 
     fn check_number_end(&self, start: usize) -> Result<(), ParseError> {
@@ -583,6 +596,7 @@ pub fn line_col(text: &str, pos: usize) -> (usize, usize) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;

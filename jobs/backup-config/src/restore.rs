@@ -49,7 +49,10 @@ pub fn select<'c>(
         Some(f) => Some(by_name(f).ok_or_else(|| {
             coded(
                 Exit::Usage,
-                format!("no watched file is named `{f}` (watched: {})", names.join(", ")),
+                format!(
+                    "no watched file is named `{f}` (watched: {})",
+                    names.join(", ")
+                ),
             )
         })?),
         None => None,
@@ -152,7 +155,14 @@ fn write_with_owner(path: &Path, bytes: &[u8], mode: u32, owner: Option<(u32, u3
                 path.display(),
                 common::exit::one_line(&e)
             );
-            fsutil::write_atomic_with(path, bytes, FileOptions { mode: Some(mode), owner: None })
+            fsutil::write_atomic_with(
+                path,
+                bytes,
+                FileOptions {
+                    mode: Some(mode),
+                    owner: None,
+                },
+            )
         }
         Err(e) => Err(e),
     }
@@ -181,7 +191,8 @@ pub fn restore(
         Ok(b) => Some(b),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
-            return Err(e).with_context(|| format!("cannot read {} before restoring it", live.display()));
+            return Err(e)
+                .with_context(|| format!("cannot read {} before restoring it", live.display()));
         }
     };
     let current_sha = current.as_deref().map(store::sha256_hex);
@@ -217,6 +228,13 @@ pub fn restore(
         });
     }
 
+    for p in store::sweep_temps_of(&live) {
+        log::info!(
+            "removed leftover temp file {} from a killed restore",
+            p.display()
+        );
+    }
+
     // 2. keep a valid live version restorable.
     let mut undo = String::new();
     if let (Some(c), Some(Verdict::Valid), Some(sha)) = (&current, &verdict, &current_sha) {
@@ -224,7 +242,11 @@ pub fn restore(
         let shrunk = st
             .last_good_snapshot()
             .is_some_and(|g| (c.len() as f64) < fc.min_size_ratio * g.size as f64);
-        let validity = if shrunk { Validity::Suspicious } else { Validity::Good };
+        let validity = if shrunk {
+            Validity::Suspicious
+        } else {
+            Validity::Good
+        };
         record_snapshot(ctx, &dir, &name, &mut st, c, sha, validity, false, now)?;
         if let Some(s) = st.snapshot(sha) {
             undo = format!(
@@ -237,10 +259,7 @@ pub fn restore(
     // 3. the clobbered copy, durable before anything replaces the live file.
     let (mode, owner) = match std::fs::metadata(&live) {
         Ok(m) => (m.mode() & 0o7777, Some((m.uid(), m.gid()))),
-        Err(_) => (
-            st.mode.unwrap_or(0o600),
-            st.uid.zip(st.gid),
-        ),
+        Err(_) => (st.mode.unwrap_or(0o600), st.uid.zip(st.gid)),
     };
     let clobbered = match &current {
         Some(c) => {
@@ -315,9 +334,9 @@ pub fn restore(
         Validity::Suspicious => st.status = Status::Suspicious,
     }
     ctx.state.data.files.insert(name.clone(), st);
-    ctx.state
-        .alerts
-        .retain(|k, _| !(k.starts_with(&format!("invalid:{name}:")) || *k == format!("missing:{name}")));
+    ctx.state.alerts.retain(|k, _| {
+        !(k.starts_with(&format!("invalid:{name}:")) || *k == format!("missing:{name}"))
+    });
     ctx.state.data.pending_restore = None;
     push_record(
         &mut ctx.state.data,
@@ -348,7 +367,9 @@ pub fn restore(
         "Restored {} from {what}.{kept}{size} Mode {:04o}{} kept. Restart the gateway if it is running so it reads the restored file.",
         live.display(),
         mode,
-        owner.map(|(u, g)| format!(" and owner {u}:{g}")).unwrap_or_default()
+        owner
+            .map(|(u, g)| format!(" and owner {u}:{g}"))
+            .unwrap_or_default()
     );
     log::info!("{message}");
     Ok(Done { message })

@@ -68,6 +68,7 @@ fn monday(d: NaiveDate) -> NaiveDate {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
@@ -142,7 +143,11 @@ mod tests {
             times.first()
         );
         assert!(times.len() <= 20 + 14 + 8, "kept {}", times.len());
-        assert!(times.len() > 20, "daily/weekly added nothing: {}", times.len());
+        assert!(
+            times.len() > 20,
+            "daily/weekly added nothing: {}",
+            times.len()
+        );
     }
 
     #[test]

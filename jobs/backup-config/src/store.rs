@@ -27,7 +27,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 pub fn snapshot_id(at: DateTime<Utc>, sha: &str) -> String {
-    format!("{}-{}", at.format(TS_FORMAT), &sha[..PREFIX_LEN.min(sha.len())])
+    format!(
+        "{}-{}",
+        at.format(TS_FORMAT),
+        &sha[..PREFIX_LEN.min(sha.len())]
+    )
 }
 
 /// Create the snapshot directory (0700; an existing one is narrowed to 0700).
@@ -136,20 +140,24 @@ pub fn remove(dir: &Path, snap: &Snapshot) -> Result<()> {
 }
 
 /// Remove temp files that a killed `write_atomic` of ours left next to `target`
-/// (`.<name>.tmp.<pid>.<n>` whose pid is gone). Only names derived from `target` are touched,
-/// so other programs' files in that directory are safe.
+/// (`.<name>.tmp.<pid>.<n>` and `.<name>.clobbered.<ts>.tmp.<pid>.<n>` whose pid is gone).
+/// Only names derived from `target` are touched, so other programs' files there are safe.
 pub fn sweep_temps_of(target: &Path) -> Vec<PathBuf> {
     let mut removed = Vec::new();
     let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
         return removed;
     };
-    let prefix = format!(".{}.tmp.", name.to_string_lossy());
+    let name = name.to_string_lossy();
+    let prefixes = [format!(".{name}.tmp."), format!(".{name}.clobbered.")];
     let Ok(entries) = fs::read_dir(dir) else {
         return removed;
     };
     for e in entries.flatten() {
         let n = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = n.strip_prefix(&prefix) else {
+        if !prefixes.iter().any(|p| n.starts_with(p.as_str())) {
+            continue;
+        }
+        let Some((_, rest)) = n.rsplit_once(".tmp.") else {
             continue;
         };
         let Some((pid, seq)) = rest.split_once('.') else {
@@ -167,6 +175,7 @@ pub fn sweep_temps_of(target: &Path) -> Vec<PathBuf> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
@@ -191,8 +200,14 @@ mod tests {
         let sha = sha256_hex(b"{a:1}");
         let id = snapshot_id(Utc::now(), &sha);
         let p = write(&dir, &id, b"{a:1}").unwrap();
-        assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let snap = Snapshot {
             id: id.clone(),
             sha256: sha.clone(),
@@ -205,7 +220,10 @@ mod tests {
         assert_eq!(read_verified(&dir, &snap).unwrap(), b"{a:1}");
         assert_eq!(find_untracked(&dir, &sha), Some(id));
         fs::write(&p, b"{a:2}").unwrap();
-        assert!(matches!(read_verified(&dir, &snap), Err(Damage::WrongHash { .. })));
+        assert!(matches!(
+            read_verified(&dir, &snap),
+            Err(Damage::WrongHash { .. })
+        ));
         assert_eq!(find_untracked(&dir, &sha), None);
         remove(&dir, &snap).unwrap();
         assert_eq!(read_verified(&dir, &snap), Err(Damage::Missing));
@@ -217,11 +235,16 @@ mod tests {
         let target = d.path().join("openclaw.json");
         let dead = d.path().join(".openclaw.json.tmp.999999999.0");
         let alive = d.path().join(".openclaw.json.tmp.1.0");
+        let dead_copy = d
+            .path()
+            .join(".openclaw.json.clobbered.20260101T000000Z.tmp.999999999.3");
         let other = d.path().join(".other.json.tmp.999999999.0");
-        for p in [&dead, &alive, &other] {
+        for p in [&dead, &alive, &other, &dead_copy] {
             fs::write(p, b"x").unwrap();
         }
-        assert_eq!(sweep_temps_of(&target), vec![dead.clone()]);
-        assert!(alive.exists() && other.exists() && !dead.exists());
+        let mut removed = sweep_temps_of(&target);
+        removed.sort();
+        assert_eq!(removed, vec![dead_copy.clone(), dead.clone()]);
+        assert!(alive.exists() && other.exists() && !dead.exists() && !dead_copy.exists());
     }
 }

@@ -142,6 +142,7 @@ pub fn run_validator(argv: &[String], timeout_secs: u64, path: &Path) -> Result<
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -187,10 +188,16 @@ mod tests {
         assert!(m.contains("line 3") && m.contains("truncated"), "{m}");
         // a non-JSON prefix
         let m = invalid(format!("Config saved.\n{GOOD}").as_bytes());
-        assert!(m.contains("line 1, column 1") && m.contains("`Config`"), "{m}");
+        assert!(
+            m.contains("line 1, column 1") && m.contains("`Config`"),
+            "{m}"
+        );
         // nested key missing
         let m = invalid(b"{meta:{}, gateway:{port:1}}");
-        assert!(m.contains("`gateway.mode`") && m.contains("no key `mode`"), "{m}");
+        assert!(
+            m.contains("`gateway.mode`") && m.contains("no key `mode`"),
+            "{m}"
+        );
         let m = invalid(b"{meta:{}, gateway:\"local\"}");
         assert!(m.contains("not an object"), "{m}");
         assert!(invalid(b"[1,2]").contains("an array"));
@@ -205,11 +212,24 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("c.json");
         std::fs::write(&p, "{}").unwrap();
-        let ok = vec!["sh".into(), "-c".into(), "test -f \"$1\"".into(), "sh".into(), "{file}".into()];
+        let ok = vec![
+            "sh".into(),
+            "-c".into(),
+            "test -f \"$1\"".into(),
+            "sh".into(),
+            "{file}".into(),
+        ];
         assert_eq!(run_validator(&ok, 5, &p).unwrap(), Verdict::Valid);
-        let bad = vec!["sh".into(), "-c".into(), "echo 'unknown key: foo' >&2; exit 1".into()];
+        let bad = vec![
+            "sh".into(),
+            "-c".into(),
+            "echo 'unknown key: foo' >&2; exit 1".into(),
+        ];
         match run_validator(&bad, 5, &p).unwrap() {
-            Verdict::Invalid(m) => assert!(m.contains("unknown key: foo") && m.contains("exit 1"), "{m}"),
+            Verdict::Invalid(m) => assert!(
+                m.contains("unknown key: foo") && m.contains("exit 1"),
+                "{m}"
+            ),
             Verdict::Valid => panic!("exit 1 accepted"),
         }
         let slow = vec!["sleep".into(), "5".into()];
