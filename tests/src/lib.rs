@@ -9,6 +9,8 @@ use std::time::Duration;
 
 pub use fakes;
 
+pub mod suite;
+
 /// A temporary suite root: `config.json`, `state/`, `logs/`.
 pub struct Suite {
     pub dir: tempfile::TempDir,

@@ -27,7 +27,11 @@ fi
 if [ "$1" = "-" ] || [ -z "$1" ]; then cat > "$f"; else cat "$1" > "$f"; fi
 "#;
         std::fs::write(bin.join("crontab"), script).expect("write");
-        Command::new("chmod").arg("+x").arg(bin.join("crontab")).status().expect("chmod");
+        Command::new("chmod")
+            .arg("+x")
+            .arg(bin.join("crontab"))
+            .status()
+            .expect("chmod");
         if let Some(t) = initial {
             std::fs::write(dir.path().join("tab"), t).expect("write");
         }
@@ -75,15 +79,33 @@ fn install_keeps_user_lines_and_sets_the_root() {
     let (code, _, err) = f.run(&[]);
     assert_eq!(code, 0, "{err}");
     let tab = f.tab();
-    assert!(tab.starts_with(USER_TAB), "user lines first, untouched:\n{tab}");
-    assert!(tab.contains("# BEGIN agent-jobs\n") && tab.ends_with("# END agent-jobs\n"), "{tab}");
-    assert!(tab.contains(&format!("AGENT_JOBS_ROOT={}\n", f.root().display())), "{tab}");
-    for job in ["poll-teams", "check-ratelimit", "backup-config", "compact-memory", "publish-report"] {
+    assert!(
+        tab.starts_with(USER_TAB),
+        "user lines first, untouched:\n{tab}"
+    );
+    assert!(
+        tab.contains("# BEGIN agent-jobs\n") && tab.ends_with("# END agent-jobs\n"),
+        "{tab}"
+    );
+    assert!(
+        tab.contains(&format!("AGENT_JOBS_ROOT={}\n", f.root().display())),
+        "{tab}"
+    );
+    for job in [
+        "poll-teams",
+        "check-ratelimit",
+        "backup-config",
+        "compact-memory",
+        "publish-report",
+    ] {
         let line = tab
             .lines()
             .find(|l| l.contains(&format!("target/release/{job}")) && !l.starts_with('#'))
             .unwrap_or_else(|| panic!("{job} line missing:\n{tab}"));
-        assert!(line.contains("cd \"$AGENT_JOBS_ROOT\" && target/release/"), "{line}");
+        assert!(
+            line.contains("cd \"$AGENT_JOBS_ROOT\" && target/release/"),
+            "{line}"
+        );
     }
     // Idempotent.
     f.run(&[]);
@@ -111,19 +133,31 @@ fn paused_job_stays_paused_on_reinstall() {
     std::fs::write(f.dir.path().join("tab"), &paused).expect("write");
     f.run(&[]);
     let tab = f.tab();
-    let cm: Vec<_> = tab.lines().filter(|l| l.contains("target/release/compact-memory")).collect();
+    let cm: Vec<_> = tab
+        .lines()
+        .filter(|l| l.contains("target/release/compact-memory"))
+        .collect();
     assert_eq!(cm.len(), 1, "{tab}");
     assert!(cm[0].starts_with('#'), "still paused: {tab}");
     assert!(
-        tab.lines().any(|l| l.contains("target/release/backup-config") && !l.starts_with('#')),
+        tab.lines()
+            .any(|l| l.contains("target/release/backup-config") && !l.starts_with('#')),
         "others active: {tab}"
     );
     // --resume brings it back; --pause takes another out.
     let (code, _, err) = f.run(&["--resume", "compact-memory", "--pause", "poll-teams"]);
     assert_eq!(code, 0, "{err}");
     let tab = f.tab();
-    assert!(tab.lines().any(|l| l.contains("target/release/compact-memory") && !l.starts_with('#')), "{tab}");
-    assert!(tab.lines().any(|l| l.starts_with("# ") && l.contains("target/release/poll-teams")), "{tab}");
+    assert!(
+        tab.lines()
+            .any(|l| l.contains("target/release/compact-memory") && !l.starts_with('#')),
+        "{tab}"
+    );
+    assert!(
+        tab.lines()
+            .any(|l| l.starts_with("# ") && l.contains("target/release/poll-teams")),
+        "{tab}"
+    );
     let (code, _, err) = f.run(&["--pause", "no-such-job"]);
     assert_eq!(code, 2);
     assert!(err.contains("no-such-job"), "{err}");

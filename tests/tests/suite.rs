@@ -1,0 +1,316 @@
+//! The suite as an operator and as cron run it: every job on one root against the fakes,
+//! and the real cron daemon firing the installed crontab.
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use testkit::fakes::graph::FakeGraph;
+use testkit::suite::{CHAT, OPERATOR, STRANGER, TRUSTED, write_suite};
+use testkit::{Suite, bin};
+
+const JOBS: [&str; 5] = [
+    "poll-teams",
+    "check-ratelimit",
+    "compact-memory",
+    "backup-config",
+    "publish-report",
+];
+
+fn seed(graph: &FakeGraph, stranger: bool) {
+    graph.add_chat(CHAT);
+    graph.add_message(
+        CHAT,
+        OPERATOR,
+        "Dana Operator",
+        "<p>Please post the Q1 numbers.</p>",
+    );
+    graph.add_message(CHAT, TRUSTED, "Robin Kline", "<p>Thanks!</p>");
+    if stranger {
+        graph.add_message(CHAT, STRANGER, "Unknown", "<p>hi, who are you?</p>");
+    }
+}
+
+#[test]
+fn every_job_runs_silently_on_a_full_suite() {
+    let s = Suite::new();
+    let graph = FakeGraph::start();
+    seed(&graph, true);
+    std::fs::copy(repo().join("crontab"), s.path("crontab")).expect("crontab");
+    write_suite(&s, &graph, None, json!({}));
+    // The one thing worth a word on the first run: a stranger wrote to the agent.
+    let r = s.run(&bin("poll-teams"), &[]);
+    r.code(0).stderr_has(STRANGER).stderr_has("denied");
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.dump());
+    for job in &JOBS[1..] {
+        s.run(&bin(job), &[]).silent_success();
+    }
+    for job in JOBS {
+        let st = s.state(job);
+        assert_eq!(st["last_run"]["exit_code"], 0, "{job}: {st}");
+    }
+    // A second round has nothing new to do and stays silent.
+    for job in JOBS {
+        s.run(&bin(job), &[]).silent_success();
+    }
+    let inbox = count_files(&s.path("state/inbox/teams/new"));
+    assert_eq!(
+        inbox, 2,
+        "operator + trusted messages delivered, the stranger's not"
+    );
+    let report = s.run(&bin("publish-report"), &["--print"]);
+    report.code(0);
+    for job in JOBS {
+        assert!(
+            report.stdout.contains(job),
+            "report names {job}:\n{}",
+            report.stdout
+        );
+    }
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| d.flatten().count())
+        .unwrap_or(0)
+}
+
+/// Whether this machine can run the real cron test; `Err` explains why not.
+fn cron_available() -> Result<(), String> {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    if !root {
+        return Err("not running as root (cron's crontab and daemon need root here)".into());
+    }
+    for tool in ["cron", "crontab"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !found {
+            return Err(format!("`{tool}` is not installed (apt-get install cron)"));
+        }
+    }
+    Ok(())
+}
+
+struct CronGuard {
+    original: Option<String>,
+    fake_sendmail: bool,
+}
+
+impl Drop for CronGuard {
+    fn drop(&mut self) {
+        match &self.original {
+            Some(t) => {
+                let p = std::env::temp_dir().join("agent-jobs-crontab-restore");
+                let _ = std::fs::write(&p, t);
+                let _ = Command::new("crontab").arg(&p).status();
+            }
+            None => {
+                let _ = Command::new("crontab").arg("-r").status();
+            }
+        }
+        if self.fake_sendmail {
+            let _ = std::fs::remove_file("/usr/sbin/sendmail");
+        }
+    }
+}
+
+fn crontab_l() -> Option<String> {
+    let o = Command::new("crontab").arg("-l").output().ok()?;
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn installer(root: &Path, args: &[&str]) {
+    let st = Command::new("bash")
+        .arg(repo().join("scripts/install-crontab"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .status()
+        .expect("installer");
+    assert!(st.success(), "install-crontab {args:?} failed");
+}
+
+fn runs(s: &Suite, job: &str) -> u64 {
+    std::fs::read_to_string(s.path(&format!("state/{job}.json")))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v["runs"]["total"].as_u64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn real_cron_runs_the_installed_crontab() {
+    if let Err(why) = cron_available() {
+        if std::env::var("AGENT_JOBS_REQUIRE_CRON").as_deref() == Ok("1") {
+            panic!("the real cron test must run here but cannot: {why}");
+        }
+        println!("SKIPPED: real_cron_runs_the_installed_crontab: {why}");
+        return;
+    }
+    let s = Suite::new();
+    let graph = FakeGraph::start();
+    seed(&graph, false);
+    // The jobs as cron starts them: `cd $AGENT_JOBS_ROOT && target/release/<job>`.
+    std::fs::create_dir_all(s.path("target")).expect("mkdir");
+    let bindir = bin("poll-teams").parent().expect("bin dir").to_path_buf();
+    std::os::unix::fs::symlink(&bindir, s.path("target/release")).expect("symlink");
+    // The test's copy of the crontab: every job every minute, poll-teams watching briefly.
+    let tab: String = std::fs::read_to_string(repo().join("crontab"))
+        .expect("crontab")
+        .lines()
+        .map(|l| {
+            if l.contains("target/release/") && !l.starts_with('#') {
+                let cmd = l.split_once(" cd ").map(|(_, c)| c).unwrap_or(l);
+                format!(
+                    "* * * * * cd {}\n",
+                    cmd.replace("--watch 50s", "--watch 5s")
+                )
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    s.write("crontab", &tab);
+    write_suite(
+        &s,
+        &graph,
+        None,
+        json!({"publish-report": {"crontab_command": ["crontab", "-l"], "grace_secs": 120}}),
+    );
+
+    let mut guard = CronGuard {
+        original: crontab_l(),
+        fake_sendmail: false,
+    };
+    // Capture cron's mail: a job that prints anything makes cron run sendmail.
+    let mail = s.path("mail.txt");
+    if !Path::new("/usr/sbin/sendmail").exists() {
+        std::fs::write(
+            "/usr/sbin/sendmail",
+            format!("#!/bin/sh\ncat >> {}\n", mail.display()),
+        )
+        .expect("sendmail");
+        Command::new("chmod")
+            .args(["+x", "/usr/sbin/sendmail"])
+            .status()
+            .expect("chmod");
+        guard.fake_sendmail = true;
+    } else {
+        println!(
+            "note: a real /usr/sbin/sendmail exists; cron's mail cannot be captured, only exit codes are checked"
+        );
+    }
+    let before = guard.original.clone().unwrap_or_default();
+    installer(s.root(), &["--from", &s.path("crontab").to_string_lossy()]);
+    let installed = crontab_l().expect("installed crontab");
+    assert!(
+        installed.starts_with(&before) && installed.contains("# BEGIN agent-jobs"),
+        "{installed}"
+    );
+    if Command::new("pgrep")
+        .args(["-x", "cron"])
+        .status()
+        .map(|s| !s.success())
+        .unwrap_or(true)
+    {
+        assert!(
+            Command::new("cron").status().expect("start cron").success(),
+            "cron did not start"
+        );
+    }
+
+    // At least two runs of every job, fired by cron.
+    let t0 = Instant::now();
+    while JOBS.iter().any(|j| runs(&s, j) < 2) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(200),
+            "cron did not run every job twice in 200 s: {:?}",
+            JOBS.map(|j| (j, runs(&s, j)))
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    for job in JOBS {
+        let st = s.state(job);
+        let hist = st["history"].as_array().expect("history");
+        assert!(
+            hist.iter().all(|h| h["exit_code"] == 0),
+            "{job} history: {st}"
+        );
+        let lock = s.read(&format!("state/{job}.lock"));
+        assert!(
+            lock.contains(&format!("\"target/release/{job}")),
+            "{job} was started by cron's line: {lock}"
+        );
+    }
+    if guard.fake_sendmail {
+        assert_eq!(s.read("mail.txt"), "", "cron mailed output");
+    }
+
+    // Pause compact-memory by re-running the installer; it stops running, the others go on.
+    installer(
+        s.root(),
+        &[
+            "--from",
+            &s.path("crontab").to_string_lossy(),
+            "--pause",
+            "compact-memory",
+        ],
+    );
+    // Let any run started before the change finish, then count.
+    std::thread::sleep(Duration::from_secs(
+        65 - (chrono::Utc::now().timestamp() % 60) as u64 % 60,
+    ));
+    let paused_at = runs(&s, "compact-memory");
+    let others_at = runs(&s, "backup-config");
+    let t1 = Instant::now();
+    while runs(&s, "backup-config") < others_at + 1 {
+        assert!(
+            t1.elapsed() < Duration::from_secs(130),
+            "backup-config stopped running too"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    assert_eq!(
+        runs(&s, "compact-memory"),
+        paused_at,
+        "a commented-out job must not run"
+    );
+    let report = s.run(&bin("publish-report"), &["--print"]);
+    report.code(0);
+    let line = report
+        .stdout
+        .lines()
+        .find(|l| l.contains("compact-memory"))
+        .unwrap_or_else(|| panic!("no compact-memory line:\n{}", report.stdout))
+        .to_lowercase();
+    assert!(
+        line.contains("paused"),
+        "paused, not failing: {line}\n{}",
+        report.stdout
+    );
+    assert!(
+        !line.contains("overdue") && !line.contains("fail"),
+        "{line}"
+    );
+    if guard.fake_sendmail {
+        assert_eq!(s.read("mail.txt"), "", "cron mailed output");
+    }
+
+    // Uninstall leaves the user's other lines byte-identical.
+    installer(s.root(), &["--uninstall"]);
+    assert_eq!(crontab_l().unwrap_or_default(), before);
+    drop(guard);
+}
