@@ -45,6 +45,9 @@ pub struct CommonArgs {
     /// Stop cleanly after SECS, progress saved; the next run continues
     #[arg(long, value_name = "SECS", global = true)]
     pub max_runtime: Option<u64>,
+    /// Check the config file (this job's section and `runtime`) and exit: 0 if valid, 78 if not
+    #[arg(long, global = true)]
+    pub check_config: bool,
     /// More output: -v shows info on stderr and debug in the log, -vv debug on stderr
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -428,6 +431,19 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
     runtime.validate(&config.path, J::NAME)?;
     let job_cfg: J::Config = config.section(J::NAME)?;
     J::validate(&job_cfg, &paths)?;
+    if common.check_config {
+        println!(
+            "{}: {} is valid{}",
+            J::NAME,
+            config.path.display(),
+            if config.has_section(J::NAME) {
+                ""
+            } else {
+                " (no section for this job: defaults apply)"
+            }
+        );
+        return Ok(Exit::Ok);
+    }
 
     ensure_private_dir(&paths.state_dir)?;
     let host = hostname();

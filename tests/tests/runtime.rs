@@ -507,3 +507,15 @@ fn dead_man_pings_start_success_and_fail() {
         .code(78)
         .stderr_has("runtime.pings.pol-teams");
 }
+
+#[test]
+fn check_config_validates_without_running() {
+    let s = Suite::new();
+    s.config(json!({"runtime": {"log_keep": 2}}));
+    let r = s.run(bin(), &["--check-config"]);
+    r.code(0).stdout_has("config.json is valid");
+    assert!(!s.read("work.log").contains("start"), "the job did not run");
+    assert!(!s.path("state/sample-job.json").exists());
+    s.config(json!({"runtime": {"log_keep": -1}}));
+    s.run(bin(), &["--check-config"]).code(78).stderr_has("runtime.log_keep");
+}
