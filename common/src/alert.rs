@@ -1,8 +1,9 @@
 //! Alerts: `ctx.alert(key, severity, text)`.
 //!
 //! Delivery: a webhook (JSON POST with a `text` field, accepted by Slack and Teams incoming
-//! webhooks), and/or a command (argv, no shell, timeout; the text on stdin and in
-//! `AGENT_JOBS_ALERT_TEXT`). Every alert is also logged (WARN, or ERROR when critical), so
+//! webhooks), a command (argv, no shell, timeout; the text on stdin and in
+//! `AGENT_JOBS_ALERT_TEXT`), and/or a Teams chat (posted through [`crate::graph`] with the
+//! Graph settings of the `poll-teams` section, which must use the password grant to post). Every alert is also logged (WARN, or ERROR when critical), so
 //! cron mails it even when no channel is configured.
 //!
 //! Dedup: per key, at most one delivery per `min_interval_secs`, recorded in the job's state
@@ -33,6 +34,8 @@ pub struct AlertConfig {
     /// Command to run per alert, e.g. `["mail", "-s", "agent-jobs alert", "ops@example.com"]`.
     pub command: Option<Vec<String>>,
     pub command_timeout_secs: u64,
+    /// Teams chat id to post alerts to, with the `graph` settings of the `poll-teams` section.
+    pub teams_chat_id: Option<String>,
     /// Minimum seconds between two deliveries of the same alert key.
     pub min_interval_secs: u64,
 }
@@ -45,6 +48,7 @@ impl Default for AlertConfig {
             webhook_url_file: None,
             command: None,
             command_timeout_secs: 30,
+            teams_chat_id: None,
             min_interval_secs: 3600,
         }
     }
@@ -121,7 +125,7 @@ impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
             return Ok(Delivery::DryRun);
         }
         let webhook = self.alert_webhook(&cfg)?;
-        let has_channel = webhook.is_some() || cfg.command.is_some();
+        let has_channel = webhook.is_some() || cfg.command.is_some() || cfg.teams_chat_id.is_some();
         let short: String = text.chars().take(500).collect();
         let rec = self
             .state
@@ -189,6 +193,18 @@ impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
                 Err(e) => failures.push(format!("alert command: {}", crate::exit::one_line(&e))),
             }
         }
+        if let Some(chat) = &cfg.teams_chat_id {
+            let html = format!(
+                "<p><b>[agent-jobs] {} on {}</b> ({})</p><p>{}</p>",
+                escape_html(self.job),
+                escape_html(&self.host),
+                severity.as_str(),
+                escape_html(text)
+            );
+            if let Err(e) = self.post_teams_alert(chat, &html) {
+                failures.push(format!("Teams chat: {}", crate::exit::one_line(&e)));
+            }
+        }
         let rec = self
             .state
             .alerts
@@ -205,6 +221,26 @@ impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
         }
     }
 
+    fn post_teams_alert(&self, chat: &str, html: &str) -> Result<()> {
+        let graph_cfg: crate::graph::GraphConfig = self
+            .config
+            .raw_section("poll-teams")
+            .and_then(|v| v.get("graph"))
+            .map(|v| serde_json::from_value(v.clone()))
+            .transpose()
+            .map_err(|e| {
+                crate::exit::config_error(format!("`poll-teams.graph` (used by runtime.alerts.teams_chat_id): {e}"))
+            })?
+            .ok_or_else(|| {
+                crate::exit::config_error(
+                    "`runtime.alerts.teams_chat_id` is set but the `poll-teams` section has no `graph` settings to post with",
+                )
+            })?;
+        let mut graph = crate::graph::Graph::from_ctx(self, &graph_cfg, "poll-teams.graph")?;
+        graph.post_message(chat, html)?;
+        Ok(())
+    }
+
     fn alert_webhook(&self, cfg: &AlertConfig) -> Result<Option<Secret>> {
         if let Some(u) = &cfg.webhook_url {
             return Ok(Some(Secret::new(u.clone())));
@@ -216,4 +252,20 @@ impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
             &self.paths.root,
         )
     }
+}
+
+/// Escape text for an HTML message body.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
 }

@@ -517,5 +517,42 @@ fn check_config_validates_without_running() {
     assert!(!s.read("work.log").contains("start"), "the job did not run");
     assert!(!s.path("state/sample-job.json").exists());
     s.config(json!({"runtime": {"log_keep": -1}}));
-    s.run(bin(), &["--check-config"]).code(78).stderr_has("runtime.log_keep");
+    s.run(bin(), &["--check-config"])
+        .code(78)
+        .stderr_has("runtime.log_keep");
+}
+
+#[test]
+fn alerts_go_to_a_teams_chat_once() {
+    let graph = fakes::graph::FakeGraph::start();
+    let chat = "19:ops-alerts@thread.v2";
+    graph.add_chat(chat);
+    let s = Suite::new();
+    s.config(json!({
+        "runtime": {"alerts": {"teams_chat_id": chat}},
+        "poll-teams": {"graph": graph.user_config("GRAPH_PW")}
+    }));
+    for _ in 0..2 {
+        let r = s.run_cmd(
+            s.cmd(bin())
+                .args(["--alert", "disk-full"])
+                .env("GRAPH_PW", fakes::graph::AGENT_PASSWORD),
+        );
+        r.code(0);
+    }
+    let posted = graph.posted(chat);
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    let body = posted[0]["body"]["content"].as_str().unwrap_or("");
+    assert!(
+        body.contains("sample alert text") && body.contains("sample-job"),
+        "{body}"
+    );
+    assert_eq!(
+        s.state("sample-job")["alerts"]["disk-full"]["status"],
+        "sent"
+    );
+    assert!(
+        !s.read("state/sample-job.json")
+            .contains(fakes::graph::AGENT_PASSWORD)
+    );
 }
