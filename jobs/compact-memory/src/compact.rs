@@ -29,7 +29,6 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 /// Hex sha256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -185,7 +184,6 @@ struct Runner<'a> {
     model: ModelEnv,
     stats: RunStats,
     degraded: Vec<String>,
-    last_checkpoint: Instant,
 }
 
 /// The nightly run.
@@ -237,7 +235,6 @@ pub fn run(ctx: &mut Ctx<Data>, cfg: &Config, args: &Args) -> Result<Outcome> {
             ..Default::default()
         },
         degraded: Vec::new(),
-        last_checkpoint: Instant::now(),
     };
 
     if !memory.is_dir() {
@@ -322,16 +319,31 @@ pub fn run(ctx: &mut Ctx<Data>, cfg: &Config, args: &Args) -> Result<Outcome> {
     ctx.metric_set("daily_files_waiting", waiting);
 
     let mut stopped = None;
+    let mut batch: Vec<Prepared> = Vec::new();
+    let mut batch_bytes = 0usize;
     for (key, plan) in &plans {
         if let Some(why) = ctx.stop_reason() {
             stopped = Some(why);
             break;
         }
-        if let Err(e) = r.period(ctx, key, plan) {
-            let msg = format!("{key}: {}", one_line(&e));
-            log::error!("{msg}");
-            r.stats.failed.push(msg);
+        match r.prepare(ctx, key, plan) {
+            Ok(Some(p)) => {
+                batch_bytes += p.new_versions.iter().map(|n| n.bytes.len()).sum::<usize>();
+                batch.push(p);
+            }
+            Ok(None) => {}
+            Err(e) => r.fail(key, &e),
         }
+        if batch.len() >= BATCH_PERIODS || batch_bytes >= BATCH_BYTES {
+            r.execute(ctx, std::mem::take(&mut batch));
+            batch_bytes = 0;
+        }
+    }
+    if stopped.is_none() && !batch.is_empty() {
+        r.execute(ctx, batch);
+    }
+    if stopped.is_none() {
+        stopped = ctx.stop_reason();
     }
     // Digests whose sources are all held (restored): retire them.
     if stopped.is_none() {
@@ -421,6 +433,14 @@ fn label_of(name: &str, version: u32) -> String {
     }
 }
 
+/// Periods handled together: their archive copies, digests and removals are each fsynced as
+/// one group (one directory fsync per group instead of one per file).
+const BATCH_PERIODS: usize = 16;
+/// Bytes of new archive copies held in memory at most per batch (roughly).
+const BATCH_BYTES: usize = 64 << 20;
+/// Files written in parallel (fsync latency, not CPU, is what they wait on).
+const WRITERS: usize = 8;
+
 struct NewVersion {
     name: String,
     bytes: Vec<u8>,
@@ -429,13 +449,105 @@ struct NewVersion {
     mode: u32,
 }
 
+/// What one period needs, decided before anything is written.
+struct Prepared {
+    key: String,
+    period: Period,
+    complete: bool,
+    archived: Vec<Archived>,
+    known: HashMap<String, String>,
+    archived_sha: HashMap<String, String>,
+    new_versions: Vec<NewVersion>,
+    /// (path, name, sha256 when read) of originals to remove once the digest exists.
+    removals: Vec<(PathBuf, String, String)>,
+    /// The digest must be (re)written.
+    rebuild: bool,
+    /// Only to try the model on an unchanged period (`--upgrade`).
+    upgrade_only: bool,
+    failed: bool,
+}
+
+/// Run `f` over `items` on up to [`WRITERS`] threads; results in input order.
+fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let n = items.len().clamp(1, WRITERS);
+    if n == 1 {
+        return items.iter().map(&f).collect();
+    }
+    let f = &f;
+    let mut out: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|w| {
+                s.spawn(move || {
+                    items
+                        .iter()
+                        .enumerate()
+                        .skip(w)
+                        .step_by(n)
+                        .map(|(i, it)| (i, f(it)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            if let Ok(done) = h.join() {
+                for (i, r) in done {
+                    out[i] = Some(r);
+                }
+            }
+        }
+    });
+    out.into_iter().flatten().collect()
+}
+
+/// Replace `path` with `bytes` (temp file, fsync, rename); the caller fsyncs the directory.
+fn write_replace(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let dir = path
+        .parent()
+        .with_context(|| format!("{} has no parent directory", path.display()))?;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} has no file name", path.display()))?
+        .to_string_lossy();
+    let tmp = dir.join(format!(
+        ".{name}.tmp.{}.{}",
+        std::process::id(),
+        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| -> Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        f.write_all(bytes)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.sync_all()
+            .with_context(|| format!("cannot fsync {}", tmp.display()))?;
+        fs::rename(&tmp, path)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 impl Runner<'_> {
-    fn period(&mut self, ctx: &mut Ctx<Data>, key: &str, plan: &Plan) -> Result<()> {
+    fn fail(&mut self, key: &str, e: &anyhow::Error) {
+        let msg = format!("{key}: {}", one_line(e));
+        log::error!("{msg}");
+        self.stats.failed.push(msg);
+    }
+
+    /// Read and hash the period's originals in place and decide what to do.
+    fn prepare(&mut self, ctx: &Ctx<Data>, key: &str, plan: &Plan) -> Result<Option<Prepared>> {
         let period = plan
             .period
             .clone()
             .ok_or_else(|| anyhow!("internal: period without dates"))?;
-        let rec = ctx.state.data.digests.get(key).cloned();
+        let rec = ctx.state.data.digests.get(key);
         let known: HashMap<String, String> = rec
             .iter()
             .flat_map(|r| r.sources.iter())
@@ -456,23 +568,19 @@ impl Runner<'_> {
                 plan.archived.iter().filter(|a| a.name == f.name).collect();
             let mut matched = false;
             if !versions.is_empty() {
-                let mut concat = Sha256::new();
+                let mut all = Vec::new();
                 for a in &versions {
                     let b = fs::read(&a.path)
                         .with_context(|| format!("cannot read {}", a.path.display()))?;
                     let s = sha256_hex(&b);
-                    concat.update(&b);
                     if s == sha {
                         matched = true;
                     }
                     archived_sha.insert(a.rel.clone(), s);
+                    all.push(b);
                 }
-                let c: String = concat
-                    .finalize()
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
-                if versions.len() > 1 && c == sha {
+                // Restored (versions joined) and unchanged since.
+                if versions.len() > 1 && sha256_hex(&layout::join_versions(all)) == sha {
                     matched = true;
                 }
             }
@@ -502,9 +610,8 @@ impl Runner<'_> {
         let mut desired: Vec<String> = plan.archived.iter().map(|a| a.rel.clone()).collect();
         desired.extend(new_versions.iter().map(|n| n.rel.clone()));
         desired.sort();
-        let digest_rel = format!("digests/{key}.md");
-        let digest_path = self.memory.join(&digest_rel);
-        let same_sources = rec.as_ref().is_some_and(|r| {
+        let digest_path = self.memory.join(format!("digests/{key}.md"));
+        let same_sources = rec.is_some_and(|r| {
             let mut have: Vec<String> = r.sources.iter().map(|s| s.archive.clone()).collect();
             have.sort();
             have == desired && r.complete == plan.complete
@@ -512,90 +619,74 @@ impl Runner<'_> {
         let wants_upgrade = self.upgrade
             && self.cfg.model.enabled
             && plan.complete
-            && rec.as_ref().is_some_and(|r| r.method != Method::Model);
-        let rebuild = new_versions.is_empty() && same_sources && !wants_upgrade;
-
-        if !rebuild {
-            if ctx.dry_run {
-                for n in &new_versions {
-                    log::info!("dry run: would archive {} as memory/{}", n.name, n.rel);
-                }
+            && rec.is_some_and(|r| r.method != Method::Model);
+        let rebuild = !(new_versions.is_empty() && same_sources) || wants_upgrade;
+        if !rebuild && removals.is_empty() {
+            return Ok(None);
+        }
+        if ctx.dry_run {
+            for n in &new_versions {
+                log::info!("dry run: would archive {} as memory/{}", n.name, n.rel);
+            }
+            if rebuild {
                 log::info!(
-                    "dry run: would write memory/{digest_rel} from {} source(s)",
+                    "dry run: would write memory/digests/{key}.md from {} source(s)",
                     desired.len()
                 );
-            } else {
-                self.archive(&new_versions)?;
-                let upgrade_only = new_versions.is_empty() && same_sources;
-                self.write_digest(
-                    ctx,
-                    key,
-                    &period,
-                    plan,
-                    &new_versions,
-                    &known,
-                    &mut archived_sha,
-                    upgrade_only,
-                )?;
             }
+            for (_, name, _) in &removals {
+                log::info!("dry run: would remove memory/{name} (archived)");
+            }
+            return Ok(None);
         }
-
-        if !removals.is_empty() {
-            if ctx.dry_run {
-                for (_, name, _) in &removals {
-                    log::info!("dry run: would remove memory/{name} (archived)");
-                }
-                return Ok(());
-            }
-            // Only remove once a digest listing the archived copies exists.
-            if !digest_path.is_file() {
-                bail!("the digest memory/{digest_rel} is missing; originals left in place");
-            }
-            let mut removed = 0;
-            for (path, name, sha) in &removals {
-                let now = match fs::read(path) {
-                    Ok(b) => sha256_hex(&b),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => {
-                        return Err(e).with_context(|| format!("cannot read {}", path.display()));
-                    }
-                };
-                if &now != sha {
-                    log::warn!(
-                        "memory/{name} changed while it was being compacted; left in place, it is compacted at the next run"
-                    );
-                    continue;
-                }
-                fs::remove_file(path)
-                    .with_context(|| format!("cannot remove {}", path.display()))?;
-                removed += 1;
-            }
-            fsutil::sync_dir(&self.memory)?;
-            self.stats.originals_removed += removed;
-        }
-        Ok(())
+        Ok(Some(Prepared {
+            key: key.to_string(),
+            period,
+            complete: plan.complete,
+            archived: plan.archived.clone(),
+            known,
+            archived_sha,
+            upgrade_only: new_versions.is_empty() && same_sources,
+            new_versions,
+            removals,
+            rebuild,
+            failed: false,
+        }))
     }
 
-    /// Write new archive copies, fsync their directories, verify their hashes.
-    fn archive(&mut self, new_versions: &[NewVersion]) -> Result<()> {
+    /// Archive, digest and remove for a batch of periods, in that order, each step fsynced
+    /// as a group before the next begins.
+    fn execute(&mut self, ctx: &mut Ctx<Data>, mut batch: Vec<Prepared>) {
+        // 1. Archive copies: written in parallel, fsynced, directories fsynced, verified.
         let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
-        for n in new_versions {
-            let path = self.memory.join(&n.rel);
-            let dir = path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| self.memory.clone());
-            if !dirs.contains(&dir) {
-                ensure_dir_durable(&dir)?;
+        for p in batch.iter_mut() {
+            for n in &p.new_versions {
+                let dir = self
+                    .memory
+                    .join(&n.rel)
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| self.memory.clone());
+                if !dirs.contains(&dir) {
+                    if let Err(e) = ensure_dir_durable(&dir) {
+                        p.failed = true;
+                        self.fail(&p.key, &e);
+                        break;
+                    }
+                    dirs.insert(dir);
+                }
             }
+        }
+        let jobs: Vec<(usize, &NewVersion)> = batch
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.failed)
+            .flat_map(|(i, p)| p.new_versions.iter().map(move |n| (i, n)))
+            .collect();
+        let memory = &self.memory;
+        let results = parallel(&jobs, |(_, n)| -> Result<()> {
+            let path = memory.join(&n.rel);
             write_new_file(&path, &n.bytes, n.mode)?;
-            dirs.insert(dir);
-        }
-        for d in &dirs {
-            fsutil::sync_dir(d)?;
-        }
-        for n in new_versions {
-            let path = self.memory.join(&n.rel);
             let back =
                 fs::read(&path).with_context(|| format!("cannot re-read {}", path.display()))?;
             if sha256_hex(&back) != n.sha {
@@ -605,33 +696,177 @@ impl Runner<'_> {
                     n.name
                 );
             }
-            self.stats.files_archived += 1;
+            Ok(())
+        });
+        let mut errors: Vec<(usize, anyhow::Error)> = Vec::new();
+        let mut archived = 0;
+        for ((i, _), r) in jobs.iter().zip(results) {
+            match r {
+                Ok(()) => archived += 1,
+                Err(e) => errors.push((*i, e)),
+            }
         }
-        Ok(())
+        for d in &dirs {
+            if let Err(e) = fsutil::sync_dir(d) {
+                // Which periods used it: all with a new version in it.
+                for (i, p) in batch.iter().enumerate() {
+                    if p.new_versions
+                        .iter()
+                        .any(|n| self.memory.join(&n.rel).starts_with(d))
+                    {
+                        errors.push((i, anyhow!("{}", one_line(&e))));
+                    }
+                }
+            }
+        }
+        for (i, e) in errors {
+            if !batch[i].failed {
+                batch[i].failed = true;
+                let key = batch[i].key.clone();
+                self.fail(&key, &e);
+            }
+        }
+        self.stats.files_archived += archived;
+
+        // 2. Digests: summarized one by one, written in parallel, directory fsynced once.
+        let mut writes: Vec<(usize, PathBuf, String, DigestRecord)> = Vec::new();
+        for (i, p) in batch.iter_mut().enumerate() {
+            if p.failed || !p.rebuild {
+                continue;
+            }
+            if ctx.should_stop() {
+                break;
+            }
+            match self.digest_text(ctx, p) {
+                Ok(Some((path, text, rec))) => writes.push((i, path, text, rec)),
+                Ok(None) => {}
+                Err(e) => {
+                    p.failed = true;
+                    let key = p.key.clone();
+                    self.fail(&key, &e);
+                }
+            }
+        }
+        if !writes.is_empty() {
+            let dir = self.memory.join("digests");
+            let written: Vec<Result<()>> = match ensure_dir_durable(&dir) {
+                Err(e) => {
+                    let m = one_line(&e);
+                    writes.iter().map(|_| Err(anyhow!("{m}"))).collect()
+                }
+                Ok(()) => parallel(&writes, |(_, path, text, _)| {
+                    write_replace(path, text.as_bytes(), 0o644)
+                }),
+            };
+            let synced = fsutil::sync_dir(&dir);
+            for ((i, _, _, rec), r) in writes.into_iter().zip(written) {
+                let r = r.and_then(|()| {
+                    synced
+                        .as_ref()
+                        .map(|_| ())
+                        .map_err(|e| anyhow!("{}", one_line(e)))
+                });
+                let key = batch[i].key.clone();
+                match r {
+                    Ok(()) => {
+                        log::info!(
+                            "{key}: wrote memory/{} from {} source(s) ({})",
+                            rec.path,
+                            rec.sources.len(),
+                            rec.method.as_str()
+                        );
+                        *self
+                            .stats
+                            .by_method
+                            .entry(rec.method.as_str().to_string())
+                            .or_default() += 1;
+                        self.stats.digests_written += 1;
+                        ctx.metric_add(&format!("digests_{}", rec.method.as_str()), 1);
+                        if let Some(f) = &rec.fallback {
+                            self.stats.fallbacks.push(format!("{key}: {f}"));
+                        }
+                        ctx.state.data.digests.insert(key, rec);
+                    }
+                    Err(e) => {
+                        batch[i].failed = true;
+                        self.fail(&key, &e);
+                    }
+                }
+            }
+            if let Err(e) = ctx.checkpoint() {
+                log::warn!("cannot save progress: {}", one_line(&e));
+            }
+        }
+
+        // 3. Originals: removed only where a digest listing their archived copies exists.
+        let mut removed = 0;
+        let mut any = false;
+        for p in &batch {
+            if p.failed || p.removals.is_empty() {
+                continue;
+            }
+            let listed: BTreeSet<&str> = ctx
+                .state
+                .data
+                .digests
+                .get(&p.key)
+                .map(|r| r.sources.iter().map(|s| s.name.as_str()).collect())
+                .unwrap_or_default();
+            let digest = self.memory.join(format!("digests/{}.md", p.key));
+            for (path, name, sha) in &p.removals {
+                if !digest.is_file() || !listed.contains(name.as_str()) {
+                    log::warn!(
+                        "{}: memory/{name} left in place: no digest lists it yet (the next run retries)",
+                        p.key
+                    );
+                    continue;
+                }
+                let now = match fs::read(path) {
+                    Ok(b) => sha256_hex(&b),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => {
+                        log::error!("cannot read {}: {e}", path.display());
+                        continue;
+                    }
+                };
+                if &now != sha {
+                    log::warn!(
+                        "memory/{name} changed while it was being compacted; left in place, it is compacted at the next run"
+                    );
+                    continue;
+                }
+                match fs::remove_file(path) {
+                    Ok(()) => {
+                        removed += 1;
+                        any = true;
+                    }
+                    Err(e) => log::error!("cannot remove {}: {e}", path.display()),
+                }
+            }
+        }
+        if any && let Err(e) = fsutil::sync_dir(&self.memory) {
+            log::error!("{}", one_line(&e));
+        }
+        self.stats.originals_removed += removed;
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn write_digest(
+    /// Summarize a period and render its digest; `None` when an upgrade found no model.
+    fn digest_text(
         &mut self,
         ctx: &mut Ctx<Data>,
-        key: &str,
-        period: &Period,
-        plan: &Plan,
-        new_versions: &[NewVersion],
-        known: &HashMap<String, String>,
-        archived_sha: &mut HashMap<String, String>,
-        upgrade_only: bool,
-    ) -> Result<()> {
-        // Every source's bytes, from the archive.
+        p: &mut Prepared,
+    ) -> Result<Option<(PathBuf, String, DigestRecord)>> {
+        let key = p.key.clone();
+        // Every source's bytes: archived ones from the archive, new ones from memory.
         let mut sources: Vec<(SourceRecord, u32, Vec<u8>)> = Vec::new();
-        for a in &plan.archived {
+        for a in &p.archived {
             let bytes =
                 fs::read(&a.path).with_context(|| format!("cannot read {}", a.path.display()))?;
-            let sha = match archived_sha.remove(&a.rel) {
+            let sha = match p.archived_sha.remove(&a.rel) {
                 Some(s) => s,
                 None => sha256_hex(&bytes),
             };
-            if let Some(old) = known.get(&a.rel)
+            if let Some(old) = p.known.get(&a.rel)
                 && old != &sha
             {
                 log::warn!(
@@ -652,7 +887,7 @@ impl Runner<'_> {
                 bytes,
             ));
         }
-        for n in new_versions {
+        for n in p.new_versions.iter_mut() {
             let version = layout::parse_archive_name(n.rel.rsplit('/').next().unwrap_or(""))
                 .map_or(1, |(_, v)| v);
             sources.push((
@@ -663,74 +898,42 @@ impl Runner<'_> {
                     bytes: n.bytes.len() as u64,
                 },
                 version,
-                n.bytes.clone(),
+                std::mem::take(&mut n.bytes),
             ));
         }
         sources.sort_by(|a, b| (&a.0.name, a.1).cmp(&(&b.0.name, b.1)));
 
-        let summary = self.summarize(ctx, key, plan.complete, &sources)?;
-        if upgrade_only && summary.method != Method::Model {
+        let summary = self.summarize(ctx, &key, p.complete, &sources)?;
+        if p.upgrade_only && summary.method != Method::Model {
             log::info!(
                 "{key}: not upgraded ({}); the existing digest stays",
                 summary.fallback.as_deref().unwrap_or("model unavailable")
             );
-            return Ok(());
+            return Ok(None);
         }
-        let records: Vec<SourceRecord> = sources.iter().map(|s| s.0.clone()).collect();
+        let records: Vec<SourceRecord> = sources.into_iter().map(|s| s.0).collect();
         let text = render(
-            key,
-            period,
-            plan.complete,
+            &key,
+            &p.period,
+            p.complete,
             &summary,
             &records,
             self.now,
             &self.cfg.model.model,
         );
-        let dir = self.memory.join("digests");
-        ensure_dir_durable(&dir)?;
-        let path = dir.join(format!("{key}.md"));
-        fsutil::write_atomic_with(
-            &path,
-            text.as_bytes(),
-            fsutil::FileOptions {
-                mode: Some(0o644),
-                owner: None,
-            },
-        )?;
-        log::info!(
-            "{key}: wrote memory/digests/{key}.md from {} source(s) ({})",
-            records.len(),
-            summary.method.as_str()
-        );
-        *self
-            .stats
-            .by_method
-            .entry(summary.method.as_str().to_string())
-            .or_default() += 1;
-        self.stats.digests_written += 1;
-        ctx.metric_add(&format!("digests_{}", summary.method.as_str()), 1);
-        if let Some(f) = &summary.fallback {
-            self.stats.fallbacks.push(format!("{key}: {f}"));
-        }
-        ctx.state.data.digests.insert(
-            key.to_string(),
-            DigestRecord {
-                path: format!("digests/{key}.md"),
-                method: summary.method,
-                complete: plan.complete,
-                written_at: self.now,
-                chars: text.chars().count() as u64,
-                sha256: sha256_hex(text.as_bytes()),
-                fallback: summary.fallback.clone(),
-                tokens: summary.tokens,
-                sources: records,
-            },
-        );
-        if summary.tokens > 0 || self.last_checkpoint.elapsed() > Duration::from_secs(1) {
-            ctx.checkpoint()?;
-            self.last_checkpoint = Instant::now();
-        }
-        Ok(())
+        let rel = format!("digests/{key}.md");
+        let rec = DigestRecord {
+            path: rel.clone(),
+            method: summary.method,
+            complete: p.complete,
+            written_at: self.now,
+            chars: text.chars().count() as u64,
+            sha256: sha256_hex(text.as_bytes()),
+            fallback: summary.fallback.clone(),
+            tokens: summary.tokens,
+            sources: records,
+        };
+        Ok(Some((self.memory.join(rel), text, rec)))
     }
 
     fn summarize(
@@ -817,7 +1020,7 @@ impl Runner<'_> {
             &prompt,
         );
         ctx.state.data.model_call_in_flight = None;
-        match result {
+        let out = match result {
             Ok(c) => {
                 ctx.state.data.tokens.record(&c);
                 ctx.metric_add("model_tokens", c.total_tokens());
@@ -844,7 +1047,12 @@ impl Runner<'_> {
                 self.model = ModelEnv::Off(why.clone());
                 Err(why)
             }
+        };
+        // Tokens are spent: keep the count even if the run dies before the digest is written.
+        if let Err(e) = ctx.checkpoint() {
+            log::warn!("cannot save state after the model call: {}", one_line(&e));
         }
+        out
     }
 
     /// Move the digest of a period with no sources left (all restored) into the archive.

@@ -131,6 +131,21 @@ pub fn parse_archive_name(file: &str) -> Option<(String, u32)> {
     (v >= 2).then(|| (orig.to_string(), v))
 }
 
+/// The full text of a day from its archived versions, oldest first: a version that starts
+/// with everything before it (the file grew in place) replaces it; any other version (the file
+/// was recreated after compaction with only the new lines) is appended.
+pub fn join_versions<I: IntoIterator<Item = Vec<u8>>>(versions: I) -> Vec<u8> {
+    let mut acc: Vec<u8> = Vec::new();
+    for v in versions {
+        if v.starts_with(&acc) {
+            acc = v;
+        } else {
+            acc.extend_from_slice(&v);
+        }
+    }
+    acc
+}
+
 /// A dated note in place in `memory/`.
 #[derive(Debug, Clone)]
 pub struct InPlace {
@@ -361,6 +376,13 @@ mod tests {
         assert_eq!(parse_archive_name("notes.txt"), None);
         assert_eq!(parse_archive_name("x.md.v1"), None);
         assert_eq!(parse_archive_name("x.md.vz"), None);
+    }
+
+    #[test]
+    fn versions_join_by_growth_or_append() {
+        let j = join_versions([b"a\n".to_vec(), b"a\nb\n".to_vec(), b"c\n".to_vec()]);
+        assert_eq!(j, b"a\nb\nc\n");
+        assert_eq!(join_versions([b"x".to_vec()]), b"x");
     }
 
     #[test]

@@ -37,8 +37,7 @@ pub fn restore(ctx: &mut Ctx<Data>, cfg: &Config, date: &str) -> Result<Outcome>
             memory.join("archive").display()
         )));
     }
-    // Versions of one name are concatenated in order: each later version is what was
-    // written to the day after the previous compaction.
+    // Versions of one name are joined in order (see `layout::join_versions`).
     let mut by_name: BTreeMap<String, Vec<&layout::Archived>> = BTreeMap::new();
     for a in &archived {
         by_name.entry(a.name.clone()).or_default().push(a);
@@ -46,12 +45,13 @@ pub fn restore(ctx: &mut Ctx<Data>, cfg: &Config, date: &str) -> Result<Outcome>
     let mut plan = Vec::new();
     for (name, mut versions) in by_name {
         versions.sort_by_key(|a| a.version);
-        let mut bytes = Vec::new();
+        let mut parts = Vec::new();
         for a in &versions {
-            bytes.extend(
+            parts.push(
                 fs::read(&a.path).with_context(|| format!("cannot read {}", a.path.display()))?,
             );
         }
+        let bytes = layout::join_versions(parts);
         let mode = fs::metadata(&versions[0].path)
             .map(|m| m.permissions().mode() & 0o7777)
             .unwrap_or(0o600);

@@ -112,6 +112,9 @@ const PERSON_CUES: &[&str] = &[
 ];
 
 fn people_in(line: &str, people: &mut BTreeMap<String, u32>) {
+    if !line.contains('@') && !line.bytes().any(|c| c.is_ascii_uppercase()) {
+        return;
+    }
     let words: Vec<&str> = line.split_whitespace().take(200).collect();
     for (i, w) in words.iter().enumerate() {
         if let Some(h) = w.strip_prefix('@') {
@@ -125,10 +128,8 @@ fn people_in(line: &str, people: &mut BTreeMap<String, u32>) {
             }
             continue;
         }
-        let cue = w
-            .trim_matches(|c: char| !c.is_alphanumeric())
-            .to_lowercase();
-        if !PERSON_CUES.contains(&cue.as_str()) {
+        let cue = w.trim_matches(|c: char| !c.is_alphanumeric());
+        if !PERSON_CUES.iter().any(|p| p.eq_ignore_ascii_case(cue)) {
             continue;
         }
         let mut name = Vec::new();

@@ -169,13 +169,23 @@ impl Ws {
             }
             let d = date(&name[..10]);
             let base = self.mem(&format!("archive/{}/{name}", d.format("%Y/%m")));
-            let mut joined = std::fs::read(&base).unwrap_or_default();
+            // Versions: a later one that starts with all before it (the file grew in place)
+            // replaces them; another (recreated with only new lines) is appended.
+            let mut parts: Vec<Vec<u8>> = std::fs::read(&base).into_iter().collect();
             let mut v = 2;
             while let Ok(more) = std::fs::read(format!("{}.v{v}", base.display())) {
-                joined.extend(more);
+                parts.push(more);
                 v += 1;
             }
-            joined.extend(here.unwrap_or_default());
+            parts.extend(here);
+            let mut joined: Vec<u8> = Vec::new();
+            for p in parts {
+                if p.starts_with(&joined) {
+                    joined = p;
+                } else {
+                    joined.extend(p);
+                }
+            }
             assert!(
                 &joined == bytes,
                 "memory/{name}: in place + archived ({} bytes) differ from the original ({} bytes)",
