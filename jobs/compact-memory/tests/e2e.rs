@@ -170,21 +170,31 @@ impl Ws {
             let d = date(&name[..10]);
             let base = self.mem(&format!("archive/{}/{name}", d.format("%Y/%m")));
             // Versions: a later one that starts with all before it (the file grew in place)
-            // replaces them; another (recreated with only new lines) is appended.
+            // replaces them; another (recreated with only new lines) is appended. What is in
+            // place is either already archived (killed before removal) or comes after.
             let mut parts: Vec<Vec<u8>> = std::fs::read(&base).into_iter().collect();
             let mut v = 2;
             while let Ok(more) = std::fs::read(format!("{}.v{v}", base.display())) {
                 parts.push(more);
                 v += 1;
             }
-            parts.extend(here);
-            let mut joined: Vec<u8> = Vec::new();
-            for p in parts {
-                if p.starts_with(&joined) {
-                    joined = p;
-                } else {
-                    joined.extend(p);
+            let join = |parts: &[Vec<u8>]| {
+                let mut joined: Vec<u8> = Vec::new();
+                for p in parts {
+                    if p.starts_with(&joined) {
+                        joined = p.clone();
+                    } else {
+                        joined.extend(p);
+                    }
                 }
+                joined
+            };
+            let mut joined = join(&parts);
+            if let Some(h) = here
+                && !parts.contains(&h)
+            {
+                parts.push(h);
+                joined = join(&parts);
             }
             assert!(
                 &joined == bytes,
