@@ -206,7 +206,7 @@ publish-report --force              # send again where it was already sent or it
                 generated_at: report.generated_at,
                 overall: report.overall.clone(),
             });
-            ctx.checkpoint()?;
+            // Saved with the first delivery intent or at the end of the run.
         }
         let results = publish::publish_all(ctx, cfg, &report, &period, args.force)?;
         let (kind, summary, error) = publish::summarise(&results);
