@@ -384,7 +384,7 @@ fn publish_one(
                             "a run died while sending (intent recorded {}); {why}",
                             p.intent_at.format("%Y-%m-%d %H:%M:%S UTC")
                         );
-                        return mark_unknown(ctx, name, &key, p.clone(), why);
+                        return mark_unknown(ctx, cfg, name, &key, p.clone(), why);
                     }
                 }
             }
@@ -492,9 +492,7 @@ fn publish_one(
             ctx.checkpoint()?;
             Ok(Result1::Failed(e))
         }
-        Sent::Ambiguous(e) => mark_unknown(ctx, name, &key, intent, e).inspect(|_| {
-            // Counted as a failure for the cool-off as well.
-        }),
+        Sent::Ambiguous(e) => mark_unknown(ctx, cfg, name, &key, intent, e),
     }
 }
 
@@ -519,6 +517,7 @@ fn failure(ctx: &mut Ctx<Data>, cfg: &Config, name: &str, e: &str) -> Result<()>
 
 fn mark_unknown(
     ctx: &mut Ctx<Data>,
+    cfg: &Config,
     name: &str,
     key: &str,
     mut d: Delivery,
@@ -528,12 +527,10 @@ fn mark_unknown(
     d.error = Some(why.clone());
     let rid = d.report_id.clone();
     set(ctx, key, name, d);
-    {
-        let st = ctx.state.data.destinations.entry(name.into()).or_default();
-        st.consecutive_failures += 1;
-        st.last_error = Some(why.clone());
-    }
     ctx.metric_add("publish_unknown", 1);
+    ctx.checkpoint()?;
+    // Counts toward the cool-off like a failure.
+    failure(ctx, cfg, name, &why)?;
     ctx.checkpoint()?;
     let msg = format!(
         "the report {key} may or may not have reached {name} ({why}); look for `report-id: {rid}` there. It will not be sent again unless publish-report is run with --force"
