@@ -476,14 +476,15 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
         job: J::NAME,
         schema_version: J::SCHEMA_VERSION,
     };
-    if common.reset_state && mode != Mode::ReadOnly {
-        if let Some(dest) = store.move_aside()? {
-            log::warn!(
-                "--reset-state: moved {} to {}; starting with fresh state",
-                store.path.display(),
-                dest.display()
-            );
-        }
+    if common.reset_state
+        && mode != Mode::ReadOnly
+        && let Some(dest) = store.move_aside()?
+    {
+        log::warn!(
+            "--reset-state: moved {} to {}; starting with fresh state",
+            store.path.display(),
+            dest.display()
+        );
     }
     let state: State<J::Data> = store.load(J::migrate)?;
 

@@ -103,7 +103,7 @@ impl Reply {
             Reply::Response { headers, .. } | Reply::Truncated { headers, .. } => {
                 headers.push((k.into(), v.into()))
             }
-            Reply::Delay(_, inner) => *inner = Box::new((**inner).clone().with_header(k, v)),
+            Reply::Delay(_, inner) => **inner = (**inner).clone().with_header(k, v),
             Reply::Drop => {}
         }
         self
