@@ -177,7 +177,7 @@ fn the_suite_keeps_its_promises_under_faults() {
             let cfg = root.join("gateway/openclaw.json");
             while !stop.load(Ordering::Relaxed) {
                 let now = chrono::Utc::now().to_rfc3339();
-                let line = if n % 3 == 0 {
+                let line = if n.is_multiple_of(3) {
                     format!("{{\"0\":\"{{\\\"subsystem\\\":\\\"agent/embedded\\\"}}\",\"1\":\"embedded run agent end: runId=r{n} isError=true error=⚠️ API rate limit reached. Please try again later.\",\"_meta\":{{\"date\":\"{now}\",\"logLevelName\":\"WARN\"}},\"time\":\"{now}\"}}\n")
                 } else {
                     format!("{{\"0\":\"{{\\\"subsystem\\\":\\\"gateway\\\"}}\",\"1\":\"heartbeat {n}\",\"_meta\":{{\"date\":\"{now}\",\"logLevelName\":\"INFO\"}},\"time\":\"{now}\"}}\n")
