@@ -1,7 +1,87 @@
-//! The report's "analysis" paragraph, written by rules from the collected facts: deterministic,
-//! so the same inputs always give the same words, and nothing leaves the machine to write it.
+//! The report's "analysis" paragraph. The chain is the one compact-memory uses: the model when
+//! configured (and the rate-limit circuit is closed, and the token budgets allow), else rules
+//! written from the collected facts (deterministic: the same inputs give the same words), else
+//! none.
 
 use crate::collect::{JobStatus, Report};
+use crate::config::Config;
+use crate::publish::Data;
+use common::Ctx;
+
+const SYSTEM: &str = "You write the analysis paragraph of an operations report for the scheduled \
+jobs that keep an AI agent gateway healthy. Given the report as JSON, write at most five plain \
+sentences for a busy operator: what needs attention first and why, naming jobs, times (UTC) and \
+the next step. No greeting, no headings, no lists, no Markdown, no speculation beyond the data.";
+
+/// The report as the model sees it: the facts without the long per-run histories.
+fn prompt(r: &Report) -> String {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    if let Some(jobs) = v.get_mut("jobs").and_then(serde_json::Value::as_array_mut) {
+        for j in jobs {
+            if let Some(o) = j.as_object_mut() {
+                o.remove("history");
+                o.remove("metrics");
+            }
+        }
+    }
+    if let Some(o) = v.as_object_mut() {
+        o.remove("analysis");
+        o.remove("analysis_source");
+    }
+    format!("The report:\n{v}")
+}
+
+/// Ask the model for the paragraph. `Err` says why the rules are used instead.
+pub fn model(ctx: &mut Ctx<Data>, cfg: &Config, r: &Report) -> Result<String, String> {
+    let circuit = ctx.circuit();
+    if circuit.is_open() {
+        return Err(format!(
+            "the rate-limit circuit is open{}",
+            circuit
+                .reason
+                .map(|x| format!(" ({x})"))
+                .unwrap_or_default()
+        ));
+    }
+    if ctx.dry_run {
+        return Err("dry run: the model is not called".into());
+    }
+    let today = chrono::Utc::now().with_timezone(&cfg.tz()).date_naive();
+    ctx.state.data.tokens.start_run(today);
+    if let Err(stop) = ctx.state.data.tokens.check(&cfg.model) {
+        ctx.state.data.tokens.last_stop = Some(stop.to_string());
+        return Err(stop.to_string());
+    }
+    let key = ctx
+        .secret(
+            "publish-report.model.api_key",
+            cfg.model.api_key_env.as_deref(),
+            cfg.model.api_key_file.as_deref(),
+        )
+        .map_err(|e| common::exit::one_line(&e))?;
+    let http = cfg
+        .model
+        .client(&ctx.runtime.http, ctx.deadline())
+        .map_err(|e| common::exit::one_line(&e))?
+        .with_stop(ctx.stop.clone());
+    match common::model::complete(&http, &cfg.model, key.as_ref(), SYSTEM, &prompt(r)) {
+        Ok(c) => {
+            ctx.state.data.tokens.record(&c);
+            ctx.metric_add("model_tokens", c.total_tokens());
+            let text: String = c.text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let text: String = text.chars().take(1500).collect();
+            if text.is_empty() {
+                return Err("the model answered with an empty text".into());
+            }
+            Ok(text)
+        }
+        Err(e) => {
+            ctx.state.data.tokens.record_failure(&e);
+            ctx.metric_add("model_failures", 1);
+            Err(e.to_string())
+        }
+    }
+}
 
 /// A few sentences on what needs attention first, or `None` when there is nothing to say.
 pub fn rules(r: &Report) -> Option<String> {

@@ -191,6 +191,8 @@ pub struct Report {
     pub log_warnings: u64,
     pub log_errors: u64,
     pub analysis: Option<String>,
+    /// Who wrote the analysis: `model` or `rules`.
+    pub analysis_source: Option<String>,
 }
 
 /// What [`collect`] needs besides the files.
@@ -808,5 +810,6 @@ pub fn collect(inp: Inputs<'_>) -> Report {
         log_warnings,
         log_errors,
         analysis: None,
+        analysis_source: None,
     }
 }

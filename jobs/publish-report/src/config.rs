@@ -31,6 +31,8 @@ impl PeriodKind {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AnalysisMode {
+    /// The model (`model` settings), falling back to the rules when it cannot be used.
+    Model,
     /// Deterministic sentences from the collected facts.
     #[default]
     Rules,
@@ -101,8 +103,10 @@ pub struct Config {
     pub grace_secs: u64,
     /// Per-job grace overrides (job name → seconds).
     pub grace_overrides: BTreeMap<String, u64>,
-    /// `rules` or `none`.
+    /// `model`, `rules` or `none`.
     pub analysis: AnalysisMode,
+    /// Model settings for `analysis: "model"` (same keys as compact-memory's `model`).
+    pub model: common::model::ModelConfig,
     /// Where the report goes.
     pub destinations: Vec<Destination>,
     /// Most publishes per destination per local day (every send attempt counts).
@@ -129,6 +133,7 @@ impl Default for Config {
             grace_secs: 900,
             grace_overrides: BTreeMap::new(),
             analysis: AnalysisMode::Rules,
+            model: common::model::ModelConfig::default(),
             destinations: Vec::new(),
             max_publishes_per_day: 3,
             failure_threshold: 3,
@@ -185,6 +190,16 @@ impl Config {
                     "{f}: `publish-report.grace_overrides.{j}`: not a job of the suite"
                 )));
             }
+        }
+        if self.analysis == AnalysisMode::Model {
+            if !self.model.enabled {
+                return Err(config_error(format!(
+                    "{f}: `publish-report.analysis` is \"model\" but `publish-report.model.enabled` is false"
+                )));
+            }
+            self.model
+                .validate("publish-report.model")
+                .map_err(|e| config_error(format!("{f}: {}", common::exit::one_line(&e))))?;
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, d) in self.destinations.iter().enumerate() {

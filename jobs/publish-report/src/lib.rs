@@ -106,10 +106,11 @@ pub fn build_report(
         report_id: publish::report_id(period, &ctx.host, 0),
         current: Some((ctx.job, ctx.started_at)),
     });
-    r.analysis = match cfg.analysis {
-        AnalysisMode::Rules => analysis::rules(&r),
-        AnalysisMode::None => None,
-    };
+    if cfg.analysis != AnalysisMode::None {
+        // The model step (which leaves the machine) is added by the run; `--print` uses rules.
+        r.analysis = analysis::rules(&r);
+        r.analysis_source = r.analysis.as_ref().map(|_| "rules".to_string());
+    }
     r
 }
 
@@ -156,7 +157,20 @@ publish-report --force              # send again where it was already sent or it
         }
         let period = period::period(kind, args.date, cfg.tz(), now);
         let t0 = std::time::Instant::now();
-        let report = build_report(ctx, cfg, &period);
+        let mut report = build_report(ctx, cfg, &period);
+        let mut degraded = None;
+        if cfg.analysis == AnalysisMode::Model && !args.print {
+            match analysis::model(ctx, cfg, &report) {
+                Ok(text) => {
+                    report.analysis = Some(text);
+                    report.analysis_source = Some("model".into());
+                }
+                Err(why) => {
+                    log::warn!("analysis written by rules: the model was not used: {why}");
+                    degraded = Some(format!("analysis by rules ({why})"));
+                }
+            }
+        }
         let md = render::markdown(&report);
         if args.print {
             let mut out = std::io::stdout().lock();
@@ -216,9 +230,10 @@ publish-report --force              # send again where it was already sent or it
             period.id,
             report.overall
         );
-        Ok(match (kind, error) {
-            (OutcomeKind::Failed, Some(e)) => Outcome::failed(summary, e),
-            (OutcomeKind::Noop, _) => Outcome::noop(summary),
+        Ok(match (kind, error, degraded) {
+            (OutcomeKind::Failed, Some(e), _) => Outcome::failed(summary, e),
+            (_, _, Some(d)) => Outcome::degraded(format!("{summary}; {d}")),
+            (OutcomeKind::Noop, _, _) => Outcome::noop(summary),
             _ => Outcome::ok(summary),
         })
     }

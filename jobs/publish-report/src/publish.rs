@@ -90,6 +90,8 @@ pub struct Data {
     pub destinations: BTreeMap<String, DestStats>,
     /// The last report written to `reports/`.
     pub last_report: Option<LastReport>,
+    /// Model token use and budgets (analysis paragraph).
+    pub tokens: common::model::TokenLedger,
 }
 
 /// The last report written.

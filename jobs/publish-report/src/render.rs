@@ -91,6 +91,9 @@ pub fn markdown(r: &Report) -> String {
     }
     if let Some(a) = &r.analysis {
         o.push_str(&format!("## Analysis\n\n{a}\n\n"));
+        if r.analysis_source.as_deref() == Some("model") {
+            o.push_str("_Written by the model from the facts below._\n\n");
+        }
     }
     o.push_str("## Jobs\n\n| job | status | last run | result | runs (failed) | warn/error lines | next run |\n|---|---|---|---|---|---|---|\n");
     for j in &r.jobs {

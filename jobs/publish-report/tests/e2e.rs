@@ -1039,3 +1039,107 @@ mod teams {
         s.run(bin(), &["--date", DAY]).code(78).stderr_has("graph");
     }
 }
+
+mod analysis {
+    use super::*;
+    use testkit::fakes::model::{FakeModel, Fault as MFault};
+
+    fn setup(fake: &FakeModel) -> Suite {
+        let s = Suite::new();
+        s.write("crontab", CRONTAB);
+        let now = Utc::now();
+        write_state(
+            &s,
+            "check-ratelimit",
+            &job_state(
+                "check-ratelimit",
+                Some((now - Duration::seconds(30), "failed", Some("disk full"))),
+                50,
+            ),
+        );
+        s.config(json!({"publish-report": {
+            "analysis": "model",
+            "model": {"enabled": true, "provider": "anthropic", "url": fake.anthropic_url(),
+                      "model": "claude-haiku-4-5", "api_key_env": "MODEL_KEY", "max_retries": 0}
+        }}));
+        s
+    }
+
+    fn run(s: &Suite, args: &[&str]) -> testkit::Run {
+        s.run_cmd(
+            s.cmd(bin())
+                .env("MODEL_KEY", "sk-ant-test-key-123456")
+                .args(args),
+        )
+    }
+
+    #[test]
+    fn model_writes_the_analysis() {
+        let fake = FakeModel::start().unwrap();
+        fake.set_reply("check-ratelimit has failed its last run (disk full); free space on the log volume first.");
+        let s = setup(&fake);
+        run(&s, &[]).silent_success();
+        let r = report_json(&s);
+        assert_eq!(r["analysis_source"], "model", "{r:#}");
+        assert!(
+            r["analysis"]
+                .as_str()
+                .unwrap()
+                .starts_with("check-ratelimit has failed")
+        );
+        assert_eq!(fake.requests(), 1);
+        let body = fake.bodies()[0].to_string();
+        assert!(
+            body.contains("disk full") && !body.contains("\\\"history\\\""),
+            "{body}"
+        );
+        let st = s.state("publish-report");
+        assert!(
+            st["data"]["tokens"]["calls"].as_u64().unwrap() == 1,
+            "{st:#}"
+        );
+        assert!(!st.to_string().contains("sk-ant-test-key-123456"));
+        let md = s.read(&format!("reports/{}.md", r["period"].as_str().unwrap()));
+        assert!(md.contains("_Written by the model"), "{md}");
+        // --print never calls the model.
+        run(&s, &["--print"]).code(0).stdout_has("## Analysis");
+        assert_eq!(fake.requests(), 1);
+    }
+
+    #[test]
+    fn open_circuit_skips_the_model_and_degrades_to_rules() {
+        let fake = FakeModel::start().unwrap();
+        let s = setup(&fake);
+        s.write(
+            "state/circuit.json",
+            &json!({"state": "open", "kind": "rate_limit", "reason": "API rate limit reached"})
+                .to_string(),
+        );
+        let out = run(&s, &[]);
+        out.code(0).stderr_has("rate-limit circuit is open");
+        assert_eq!(fake.requests(), 0);
+        let r = report_json(&s);
+        assert_eq!(r["analysis_source"], "rules");
+        assert!(
+            r["analysis"]
+                .as_str()
+                .unwrap()
+                .contains("check-ratelimit is failing"),
+            "{r:#}"
+        );
+        assert_eq!(s.state("publish-report")["last_run"]["outcome"], "degraded");
+    }
+
+    #[test]
+    fn model_failure_falls_back_to_rules() {
+        let fake = FakeModel::start().unwrap();
+        fake.push(MFault::SpendCap);
+        let s = setup(&fake);
+        run(&s, &[]).code(0).stderr_has("analysis written by rules");
+        assert_eq!(fake.requests(), 1, "a spend cap is not retried");
+        let r = report_json(&s);
+        assert_eq!(r["analysis_source"], "rules");
+        let st = s.state("publish-report");
+        assert_eq!(st["data"]["tokens"]["failures"]["quota"], 1, "{st:#}");
+    }
+}
