@@ -188,7 +188,10 @@ mod tests {
         let r2 = post(&w.url(), r#"{"text":"b"}"#).unwrap_or_default();
         assert!(r2.is_empty(), "dropped: {r2}");
         let r3 = post(&w.url(), r#"{"text":"c"}"#).unwrap();
-        assert!(r3.starts_with("HTTP/1.1 200") && r3.contains("msg-2"), "{r3}");
+        assert!(
+            r3.starts_with("HTTP/1.1 200") && r3.contains("msg-2"),
+            "{r3}"
+        );
         let rec = w.received();
         assert_eq!(rec.len(), 3);
         assert_eq!(
