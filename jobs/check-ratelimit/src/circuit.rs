@@ -508,6 +508,15 @@ pub fn manual_open(
             inc.reason
         ));
     }
+    if data
+        .incident
+        .as_ref()
+        .is_some_and(|i| i.phase == Phase::Closing)
+    {
+        // An interrupted close: finish it before opening a new incident.
+        drive(ctx, p, now, maint)?;
+    }
+    let data = &mut ctx.state.data;
     if data.incident.is_none() {
         let inc = new_incident(
             &run_id,
