@@ -78,7 +78,8 @@ pub fn chart(name: &str, h: &[HistoryPoint]) -> String {
         ));
     }
     for (i, p) in h.iter().enumerate() {
-        let bh = (base - 6.0) * scale(p.duration_ms);
+        // The top 16 px stay free for the "max" label.
+        let bh = (base - 16.0) * scale(p.duration_ms);
         let x = PAD + i as f64 * slot + slot * 0.15;
         o.push_str(&format!(
             "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"{}\"><title>{} {} {} ms</title></rect>",
