@@ -719,14 +719,6 @@ fn key_of(v: &Value, prop: &str) -> DateTime<Utc> {
         .unwrap_or(DateTime::UNIX_EPOCH)
 }
 
-fn id_of(v: &Value) -> String {
-    match v.get("id") {
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-        None => String::new(),
-    }
-}
-
 fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
 }
@@ -823,18 +815,30 @@ fn list(store: &Mutex<Store>, chat: &str, req: &Request) -> Reply {
             None => return odata(400, "BadRequest", "Invalid $skiptoken."),
         },
     };
-    let mut rows: Vec<(DateTime<Utc>, String, &Value)> = items
+    // Filter (dates, then the skiptoken position), then select the first `top + 1` in
+    // descending (time, id) order without sorting everything.
+    let mut rows: Vec<(i64, &str, &Value)> = items
         .iter()
-        .map(|v| (key_of(v, prop), id_of(v), v))
-        .filter(|(t, _, _)| gt.is_none_or(|g| *t > g) && lt.is_none_or(|l| *t < l))
-        .collect();
-    rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
-    if let Some((ns, id)) = &after {
-        rows.retain(|(t, i, _)| {
+        .filter_map(|v| {
+            let t = key_of(v, prop);
+            if gt.is_some_and(|g| t <= g) || lt.is_some_and(|l| t >= l) {
+                return None;
+            }
             let tn = t.timestamp_nanos_opt().unwrap_or(0);
-            tn < *ns || (tn == *ns && i < id)
-        });
+            let id = v.get("id").and_then(Value::as_str).unwrap_or("");
+            match &after {
+                Some((ns, aid)) if !(tn < *ns || (tn == *ns && id < aid.as_str())) => None,
+                _ => Some((tn, id, v)),
+            }
+        })
+        .collect();
+    let order =
+        |a: &(i64, &str, &Value), b: &(i64, &str, &Value)| b.0.cmp(&a.0).then_with(|| b.1.cmp(a.1));
+    if rows.len() > top + 1 {
+        rows.select_nth_unstable_by(top, order);
+        rows.truncate(top + 1);
     }
+    rows.sort_by(order);
     let page: Vec<Value> = rows
         .iter()
         .take(top)
@@ -847,7 +851,7 @@ fn list(store: &Mutex<Store>, chat: &str, req: &Request) -> Reply {
     if rows.len() > top
         && let Some((t, id, _)) = rows.get(top - 1)
     {
-        let token = hex(&format!("{}|{id}", t.timestamp_nanos_opt().unwrap_or(0)));
+        let token = hex(&format!("{t}|{id}"));
         let mut link = format!(
             "{}/v1.0/chats/{}/messages?$top={top}&$orderby={}",
             st.base,

@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// What happened to a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -121,18 +121,33 @@ impl Inbox {
         self.dir.join("new").join(name).exists() || self.dir.join("cur").join(name).exists()
     }
 
-    /// Write events durably into `new/`: each file fsynced in `tmp/` and renamed, then `new/`
-    /// fsynced once. Returns when every one is durable.
+    /// Write events durably into `new/`: every file is written to `tmp/`, all are fsynced (in
+    /// parallel, so the filesystem can commit them together), then renamed into `new/`, and
+    /// `new/` is fsynced once. Returns when every one is durable; a crash before that leaves at
+    /// most complete files in `tmp/` (removed at the next start) or in `new/`.
     pub fn deliver(&self, events: &[(String, Vec<u8>)]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
         let tmp = self.dir.join("tmp");
         let new = self.dir.join("new");
+        let mut files = Vec::with_capacity(events.len());
         for (name, bytes) in events {
             let t = tmp.join(format!("{name}.{}", std::process::id()));
-            write_synced(&t, bytes)?;
-            std::fs::rename(&t, new.join(name))
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&t)
+                .with_context(|| format!("cannot create {}", t.display()))?;
+            f.write_all(bytes)
+                .with_context(|| format!("cannot write {}", t.display()))?;
+            files.push((t, f));
+        }
+        sync_all_parallel(&files)?;
+        for ((t, _), (name, _)) in files.iter().zip(events) {
+            std::fs::rename(t, new.join(name))
                 .with_context(|| format!("cannot move {} into {}", t.display(), new.display()))?;
         }
         common::fsutil::sync_dir(&new)
@@ -146,17 +161,30 @@ impl Inbox {
     }
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))
+/// Threads used to fsync a batch (concurrent fsyncs share journal commits).
+const SYNC_THREADS: usize = 16;
+
+fn sync_all_parallel(files: &[(PathBuf, std::fs::File)]) -> Result<()> {
+    let chunk = files.len().div_ceil(SYNC_THREADS).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || -> Result<()> {
+                    for (p, f) in part {
+                        f.sync_all()
+                            .with_context(|| format!("cannot fsync {}", p.display()))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("an fsync thread panicked"))??;
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ use common::Ctx;
 use common::graph::{ChatMessage, Flow, Graph, ListQuery, Sender};
 use std::collections::HashSet;
 
+/// Messages handled between two checkpoints (their events are made durable together).
+const FLUSH_EVERY: usize = 500;
+
 /// Ids kept at the boundary timestamp (more sharing one millisecond is not realistic).
 const BOUNDARY_MAX: usize = 10_000;
 
@@ -413,7 +416,7 @@ pub fn poll_chat(
             }
         }
         batch.updates.push(update);
-        if batch.updates.len() >= cfg.page_size as usize {
+        if batch.updates.len() >= FLUSH_EVERY {
             report.delivered += flush(ctx, cfg, inbox, chat, &mut batch)?;
         }
     }
