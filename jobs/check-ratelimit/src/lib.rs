@@ -23,7 +23,7 @@ use config::Config;
 use rules::{Kind, Rules};
 use scan::{Scanner, Stats};
 
-/// Flags and subcommands of `check-ratelimit`.
+// Flags and subcommands of `check-ratelimit` (no doc comment: it would replace ABOUT in --help).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
