@@ -3,8 +3,9 @@
 //! Delivery: a webhook (JSON POST with a `text` field, accepted by Slack and Teams incoming
 //! webhooks), a command (argv, no shell, timeout; the text on stdin and in
 //! `AGENT_JOBS_ALERT_TEXT`), and/or a Teams chat (posted through [`crate::graph`] with the
-//! Graph settings of the `poll-teams` section, which must use the password grant to post). Every alert is also logged (WARN, or ERROR when critical), so
-//! cron mails it even when no channel is configured.
+//! Graph settings of the `poll-teams` section, which must use the password grant to post).
+//! Every alert is also logged: critical at ERROR and warnings at WARN (so cron mails them even
+//! with no channel configured); info alerts at INFO (log file only).
 //!
 //! Dedup: per key, at most one delivery per `min_interval_secs`, recorded in the job's state
 //! (`alerts`). The record is written *before* delivery (`status: sending`) and updated after, so
@@ -116,9 +117,11 @@ impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
             );
             return Ok(Delivery::Suppressed);
         }
+        // Info alerts (e.g. "recovered") reach the channels and the log file, not cron's mail.
         match severity {
             Severity::Critical => log::error!("{line}"),
-            _ => log::warn!("{line}"),
+            Severity::Warning => log::warn!("{line}"),
+            Severity::Info => log::info!("{line}"),
         }
         if self.dry_run {
             log::warn!("dry run: would deliver alert `{key}`");

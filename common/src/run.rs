@@ -327,7 +327,8 @@ fn build_cli<J: Job>() -> Command {
             J::EXAMPLES
         ));
     let cmd = CommonArgs::augment_args(cmd);
-    J::Args::augment_args(cmd)
+    // The derives set `about` from their doc comments; the job's own description wins.
+    J::Args::augment_args(cmd).about(J::ABOUT)
 }
 
 /// Run a job with explicit arguments (argv[0] included) and return its exit code.

@@ -556,3 +556,11 @@ fn alerts_go_to_a_teams_chat_once() {
             .contains(fakes::graph::AGENT_PASSWORD)
     );
 }
+
+#[test]
+fn help_shows_the_job_description() {
+    let s = Suite::new();
+    let r = s.run(bin(), &["--help"]);
+    r.code(0).stdout_has("Fixture job for the runtime tests.");
+    assert!(!r.stdout.contains("Flags every job has"), "{}", r.stdout);
+}
