@@ -868,13 +868,34 @@ impl Graph {
         Ok(out)
     }
 
-    /// Post an HTML message to a chat; returns the created message. Never repeated
-    /// automatically once it may have reached Graph (a transport error after sending says so
-    /// through [`crate::http::maybe_sent`]).
+    /// Post an HTML message to a chat; returns the created message. Repeated only after a 429
+    /// (not processed by Graph), never once it may have reached Graph (a transport error after
+    /// sending says so through [`crate::http::maybe_sent`]).
     pub fn post_message(&mut self, chat_id: &str, html: &str) -> Result<Posted> {
         let url = self.messages_url(chat_id);
         let body = serde_json::json!({"body": {"contentType": "html", "content": html}});
-        let resp = self.call(Method::POST, &url, Retry::Never, Some(&body))?;
+        // A 429 means Graph did not process the message: wait as told and try again (up to
+        // three times). Anything else is never repeated.
+        let mut throttled = 0;
+        let resp = loop {
+            let resp = self.call(Method::POST, &url, Retry::Never, Some(&body))?;
+            if resp.status == 429 && throttled < 3 {
+                throttled += 1;
+                let cap = self.http.config().retry_after_max_secs.clamp(0.0, 30.0);
+                let wait = resp
+                    .header("retry-after")
+                    .and_then(crate::http::parse_retry_after)
+                    .unwrap_or(std::time::Duration::from_secs(throttled))
+                    .min(std::time::Duration::from_secs_f64(cap));
+                log::debug!(
+                    "POST throttled (429); retrying in {:.1} s",
+                    wait.as_secs_f64()
+                );
+                std::thread::sleep(wait);
+                continue;
+            }
+            break resp;
+        };
         if !resp.is_success() {
             return Err(self.answer_error(&resp, "post a message to a chat"));
         }

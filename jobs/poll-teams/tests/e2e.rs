@@ -687,6 +687,28 @@ mod commands {
     }
 
     #[test]
+    fn a_throttled_reply_is_posted_once_after_retry_after() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, OP, "Operator", "/help");
+        g.fail_next(Route::Post, Fault::Throttle(Some("0.3".into())));
+        let s = suite(&g, json!({}));
+        run(&s, &[]).silent_success();
+        assert_eq!(g.count(Route::Post), 2, "one 429, one success");
+        assert_eq!(g.posted(CHAT).len(), 1);
+        // A 503 on the POST may have been processed: not repeated, reported.
+        g.add_message(CHAT, OP, "Operator", "/help");
+        g.fail_next(Route::Post, Fault::Unavailable(None));
+        run(&s, &[]).code(1).stderr_has("cannot reply to /help");
+        assert_eq!(g.count(Route::Post), 3);
+        run(&s, &[]).silent_success();
+        assert_eq!(
+            g.count(Route::Post),
+            3,
+            "a failed reply is not retried by later runs"
+        );
+    }
+
+    #[test]
     fn commands_from_others_are_not_executed_or_answered() {
         let g = FakeGraph::start();
         g.add_message(CHAT, TRUSTED, "Trusted", "/stop");
@@ -911,6 +933,26 @@ mod operating {
         assert_eq!(out.status.code(), Some(0));
         assert!(metric(&s, "passes") >= 3);
         assert_eq!(s.state("poll-teams")["runs"]["total"], 1);
+    }
+
+    #[test]
+    fn sigterm_stops_a_watch_cleanly_with_progress_saved() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "R", "m");
+        let s = suite(&g, json!({"poll-teams": {"watch_interval_secs": 0.5}}));
+        let child = cmd(&s, &["--watch", "60s"]).spawn().unwrap();
+        assert!(testkit::wait_until(Duration::from_secs(5), || kinds(&s)
+            .len()
+            == 1));
+        let t0 = std::time::Instant::now();
+        testkit::signal(&child, 15);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(143));
+        assert!(t0.elapsed() < Duration::from_secs(3));
+        let st = s.state("poll-teams");
+        assert!(st["data"]["chats"][CHAT]["watermark"].is_string(), "{st}");
+        run(&s, &[]).silent_success();
+        assert_eq!(kinds(&s).len(), 1);
     }
 
     #[test]
