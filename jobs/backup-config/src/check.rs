@@ -7,7 +7,7 @@
 //! written here, except by an enabled auto-restore (see [`crate::restore`]).
 
 use crate::config::{Config, FileConfig};
-use crate::data::{Data, FileState, Snapshot, Status, Validity};
+use crate::data::{Data, FileState, Snapshot, StatKey, Status, Validity};
 use crate::retention::{self, Item, Policy};
 use crate::store;
 use crate::validate::{self, Verdict};
@@ -17,6 +17,11 @@ use common::{Ctx, Delivery, Outcome, Severity};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// A good file is re-read at least this often even when its stat is unchanged.
+const REHASH_HOURS: i64 = 24;
+/// A stat is trusted only if the file's last change was this long before it was hashed.
+const RACY_NS: i64 = 2_000_000_000;
 
 /// "Once per distinct content": the dedup interval of content-keyed alerts.
 const ONCE: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
@@ -109,27 +114,55 @@ fn check_file(
     st.path = live.display().to_string();
     st.checked_at = Some(now);
 
-    let bytes = match std::fs::read(&live) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return file_missing(ctx, cfg, fc, &live, st, report);
-        }
-        Err(e) => {
+    let unreadable =
+        |ctx: &mut Ctx<Data>, mut st: FileState, report: &mut Report, e: std::io::Error| {
             let msg = format!("cannot read {}: {e}", live.display());
             st.status = Status::Error;
             st.problem = Some(msg.clone());
             put(ctx, &name, &st);
             report.parts.push(format!("{name}: unreadable"));
             report.errors.push(msg);
+        };
+    // stat before reading: a change after this point shows in the next run's stat.
+    let meta = match std::fs::metadata(&live) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return file_missing(ctx, cfg, fc, &live, st, report);
+        }
+        Err(e) => {
+            unreadable(ctx, st, report, e);
             return Ok(());
         }
     };
+    let stat = StatKey::of(&meta);
+    st.mode = Some(meta.mode() & 0o7777);
+    st.uid = Some(meta.uid());
+    st.gid = Some(meta.gid());
     ctx.state.alerts.remove(&format!("missing:{name}"));
-    if let Ok(m) = std::fs::metadata(&live) {
-        st.mode = Some(m.mode() & 0o7777);
-        st.uid = Some(m.uid());
-        st.gid = Some(m.gid());
+    if stat_unchanged(&st, &stat, &vkey, now) && !accept {
+        // Fast path: same file, same size and change times as when it was hashed and found
+        // good; its mtime was well before that hash, so no write can hide in the same tick.
+        if let Some(sha) = st.current_sha256.clone()
+            && let Some(s) = st.snapshot_mut(&sha)
+        {
+            s.last_seen_at = now;
+            put(ctx, &name, &st);
+            report.parts.push(format!("{name}: unchanged"));
+            return prune(ctx, cfg, &name, &dir, now);
+        }
     }
+    let bytes = match std::fs::read(&live) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return file_missing(ctx, cfg, fc, &live, st, report);
+        }
+        Err(e) => {
+            unreadable(ctx, st, report, e);
+            return Ok(());
+        }
+    };
+    st.stat = Some(stat);
+    st.hashed_at = Some(now);
     let sha = store::sha256_hex(&bytes);
     let size = bytes.len() as u64;
     let same = st.current_sha256.as_deref() == Some(sha.as_str()) && st.validation_key == vkey;
@@ -270,6 +303,20 @@ fn check_file(
     prune(ctx, cfg, &name, &dir, now)
 }
 
+/// Whether the file can be taken as unchanged and good without reading it.
+fn stat_unchanged(st: &FileState, stat: &StatKey, vkey: &str, now: DateTime<Utc>) -> bool {
+    let Some(hashed) = st.hashed_at else {
+        return false;
+    };
+    let hashed_ns = hashed.timestamp_nanos_opt().unwrap_or(0);
+    st.status == Status::Good
+        && st.validation_key == vkey
+        && st.stat.as_ref() == Some(stat)
+        && st.current_sha256.is_some()
+        && (now - hashed) < chrono::Duration::hours(REHASH_HOURS)
+        && stat.mtime_ns.max(stat.ctime_ns) < hashed_ns - RACY_NS
+}
+
 fn file_missing(
     ctx: &mut Ctx<Data>,
     cfg: &Config,
@@ -382,8 +429,9 @@ pub fn record_snapshot(
         validity,
         accepted_at: accepted.then_some(now),
     });
+    // Recorded in state at the end of the run (or by the caller's checkpoint); a run killed
+    // before that leaves an untracked file that the next run adopts (`find_untracked`).
     put(ctx, name, st);
-    ctx.checkpoint()?;
     Ok(true)
 }
 

@@ -117,6 +117,39 @@ pub struct FileState {
     pub validation_key: String,
     /// Oldest first.
     pub snapshots: Vec<Snapshot>,
+    /// `stat` of the live file when it was last hashed, and when that was: an unchanged stat
+    /// (device, inode, size, mtime, ctime) lets a run skip re-reading a good file.
+    pub stat: Option<StatKey>,
+    pub hashed_at: Option<DateTime<Utc>>,
+}
+
+/// The identity and change times of a file, as `stat(2)` reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatKey {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+}
+
+impl StatKey {
+    pub fn of(m: &std::fs::Metadata) -> StatKey {
+        use std::os::unix::fs::MetadataExt;
+        StatKey {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_ns: m
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(m.mtime_nsec()),
+            ctime_ns: m
+                .ctime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(m.ctime_nsec()),
+        }
+    }
 }
 
 impl FileState {

@@ -6,10 +6,15 @@
 //! reports; this single-pass parser takes a few milliseconds and says `line 3, column 5: expected
 //! `,` or `}` after an object member`. Strict JSON mode uses `serde_json` directly.
 //!
+//! Two modes: [`parse_json5`] builds a `serde_json::Value`; [`scan`] only checks the syntax and
+//! notes the kind of the values at the few key paths that validation asks about, allocating
+//! nothing for the rest (a 1 MiB config is checked in a few milliseconds).
+//!
 //! Limitations: `Infinity` and `NaN` are accepted (they are valid JSON5) but become `null` in
 //! the value, which is only used for structure checks (object, required keys).
 
 use serde_json::{Map, Number, Value};
+use std::collections::HashMap;
 use std::fmt;
 
 /// Nesting deeper than this is refused (a stack-safe bound; real configs nest < 20 levels).
@@ -52,33 +57,88 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
-/// Parse JSON5. Strict JSON is tried first (it is a subset and much the common case).
+/// Parse JSON5 into a value.
 pub fn parse_json5(text: &str) -> Result<Value, ParseError> {
-    if let Ok(v) = serde_json::from_str::<Value>(text) {
-        return Ok(v);
+    Parser::new(text, true, 0).document()
+}
+
+/// What [`scan`] found: the kind of the top-level value and of every value at a prefix of a
+/// wanted key path (`"gateway"`, `"gateway.mode"`), by dotted path.
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    pub root: &'static str,
+    pub kinds: HashMap<String, &'static str>,
+}
+
+/// Check JSON5 (or, with `strict`, RFC 8259 JSON) syntax and note the kinds of the values on
+/// the `wanted` dotted key paths, without building the document.
+pub fn scan(text: &str, strict: bool, wanted: &[String]) -> Result<Scan, ParseError> {
+    if strict {
+        serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| ParseError {
+            line: e.line(),
+            column: e.column(),
+            message: strip_position(&e.to_string()),
+        })?;
     }
-    let mut p = Parser {
-        s: text.as_bytes(),
-        text,
-        i: 0,
-        depth: 0,
-    };
-    p.skip_ws()?;
-    if p.i >= p.s.len() {
-        return Err(p.err_at(p.i, "the file is empty (no JSON value)"));
+    let max_depth = wanted
+        .iter()
+        .map(|w| w.split('.').count())
+        .max()
+        .unwrap_or(0);
+    let mut p = Parser::new(text, false, max_depth);
+    let root = p.document()?;
+    Ok(Scan {
+        root: kind(&root),
+        kinds: p.kinds,
+    })
+}
+
+/// The kind of a value, as words for messages.
+pub fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
-    let v = p.value()?;
-    p.skip_ws()?;
-    if p.i < p.s.len() {
-        return Err(p.err_at(
-            p.i,
-            &format!(
-                "unexpected {} after the end of the top-level value",
-                p.describe(p.i)
-            ),
-        ));
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str, build: bool, max_depth: usize) -> Self {
+        Parser {
+            s: text.as_bytes(),
+            text,
+            i: 0,
+            depth: 0,
+            build,
+            max_depth,
+            path: Vec::new(),
+            untracked: 0,
+            kinds: HashMap::new(),
+        }
     }
-    Ok(v)
+
+    fn document(&mut self) -> Result<Value, ParseError> {
+        let p = self;
+        p.skip_ws()?;
+        if p.i >= p.s.len() {
+            return Err(p.err_at(p.i, "the file is empty (no JSON value)"));
+        }
+        let v = p.value()?;
+        p.skip_ws()?;
+        if p.i < p.s.len() {
+            return Err(p.err_at(
+                p.i,
+                &format!(
+                    "unexpected {} after the end of the top-level value",
+                    p.describe(p.i)
+                ),
+            ));
+        }
+        Ok(v)
+    }
 }
 
 struct Parser<'a> {
@@ -86,6 +146,15 @@ struct Parser<'a> {
     text: &'a str,
     i: usize,
     depth: usize,
+    /// Build the value (else: placeholders of the right kind, nothing allocated).
+    build: bool,
+    /// Longest wanted key path (components); 0 = track nothing.
+    max_depth: usize,
+    /// Keys from the root to the current value while it is addressable.
+    path: Vec<String>,
+    /// > 0 inside an array or below the tracked depth.
+    untracked: usize,
+    kinds: HashMap<String, &'static str>,
 }
 
 impl<'a> Parser<'a> {
@@ -166,6 +235,7 @@ impl<'a> Parser<'a> {
         match b {
             b'{' => self.object(),
             b'[' => self.array(),
+            b'"' | b'\'' if !self.build => self.skip_string().map(|_| Value::String(String::new())),
             b'"' | b'\'' => self.string().map(Value::String),
             b'-' | b'+' | b'.' | b'0'..=b'9' => self.number(),
             _ => {
@@ -223,21 +293,45 @@ impl<'a> Parser<'a> {
                 }
                 _ => {}
             }
-            let key = self.key()?;
+            let tracked =
+                self.max_depth > 0 && self.untracked == 0 && self.path.len() < self.max_depth;
+            let key_at = self.i;
+            let key = if self.build || tracked {
+                self.key()?
+            } else {
+                self.skip_key()?;
+                String::new()
+            };
             self.skip_ws()?;
             if self.peek() != Some(b':') {
+                let shown = self.text.get(key_at..self.i).unwrap_or("").trim();
                 return Err(self.err_at(
                     self.i,
                     &format!(
-                        "expected `:` after key \"{key}\", found {}",
+                        "expected `:` after key {shown}, found {}",
                         self.describe(self.i)
                     ),
                 ));
             }
             self.i += 1;
             self.skip_ws()?;
-            let v = self.value()?;
-            map.insert(key, v);
+            let v = if tracked {
+                self.path.push(key.clone());
+                let v = self.value();
+                let joined = self.path.join(".");
+                self.path.pop();
+                let v = v?;
+                self.kinds.insert(joined, kind(&v));
+                v
+            } else {
+                self.untracked += 1;
+                let v = self.value();
+                self.untracked -= 1;
+                v?
+            };
+            if self.build {
+                map.insert(key, v);
+            }
             self.skip_ws()?;
             match self.peek() {
                 Some(b',') => self.i += 1,
@@ -267,6 +361,22 @@ impl<'a> Parser<'a> {
         }
         self.depth -= 1;
         Ok(Value::Object(map))
+    }
+
+    /// Skip a key without building it.
+    fn skip_key(&mut self) -> Result<(), ParseError> {
+        match self.peek() {
+            Some(b'"') | Some(b'\'') => self.skip_string(),
+            _ => {
+                let start = self.i;
+                let w = self.identifier_raw();
+                if w.is_empty() || w.as_bytes()[0].is_ascii_digit() {
+                    self.i = start;
+                    return self.key().map(|_| ());
+                }
+                Ok(())
+            }
+        }
     }
 
     fn key(&mut self) -> Result<String, ParseError> {
@@ -332,7 +442,13 @@ impl<'a> Parser<'a> {
                 }
                 _ => {}
             }
-            items.push(self.value()?);
+            self.untracked += 1;
+            let v = self.value();
+            self.untracked -= 1;
+            let v = v?;
+            if self.build {
+                items.push(v);
+            }
             self.skip_ws()?;
             match self.peek() {
                 Some(b',') => self.i += 1,
@@ -362,6 +478,45 @@ impl<'a> Parser<'a> {
         }
         self.depth -= 1;
         Ok(Value::Array(items))
+    }
+
+    /// Validate a string without building it.
+    fn skip_string(&mut self) -> Result<(), ParseError> {
+        let start = self.i;
+        let quote = self.s[self.i];
+        self.i += 1;
+        loop {
+            let rest = &self.s[self.i..];
+            let Some(off) = memchr::memchr3(quote, b'\\', b'\n', rest) else {
+                return Err(self.err_at(
+                    start,
+                    "unterminated string (it runs to the end of the file: truncated file?)",
+                ));
+            };
+            if let Some(cr) = memchr::memchr(b'\r', &rest[..off]) {
+                return Err(self.err_at(
+                    self.i + cr,
+                    "line break inside a string (close the quote, or escape the line break with `\\`)",
+                ));
+            }
+            self.i += off;
+            match self.s[self.i] {
+                b'\\' => {
+                    let mut sink = String::new();
+                    self.escape(&mut sink)?;
+                }
+                b'\n' => {
+                    return Err(self.err_at(
+                        self.i,
+                        "line break inside a string (close the quote, or escape the line break with `\\`)",
+                    ));
+                }
+                _ => {
+                    self.i += 1;
+                    return Ok(());
+                }
+            }
+        }
     }
 
     fn string(&mut self) -> Result<String, ParseError> {
@@ -657,6 +812,35 @@ mod tests {
             let e = parse_json5(text).unwrap_err();
             assert_eq!((e.line, e.column), (*line, *col), "{text:?}: {e}");
             assert!(e.message.contains(needle), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn scan_agrees_with_parse_and_notes_wanted_kinds() {
+        let wanted = vec!["gateway.mode".to_string(), "meta".to_string()];
+        let good = "{meta:{a:[{b:1}]}, gateway:{mode:'local', x:{y:null}}, list:[{gateway:1}],}";
+        let sc = scan(good, false, &wanted).unwrap();
+        assert_eq!(sc.root, "an object");
+        assert_eq!(sc.kinds.get("meta"), Some(&"an object"));
+        assert_eq!(sc.kinds.get("gateway"), Some(&"an object"));
+        assert_eq!(sc.kinds.get("gateway.mode"), Some(&"a string"));
+        // nothing below the wanted depth or inside arrays is tracked
+        assert!(!sc.kinds.contains_key("gateway.x.y") && !sc.kinds.contains_key("list.gateway"));
+        // scan and parse report the same error position on every broken input
+        let broken = [
+            "{\n  \"a\": 1\n  \"b\": 2\n}",
+            "{\"gateway\":{\"mode\":\"local\"}",
+            "garbage{\"a\":1}",
+            "{\n  \"a\": \"tru",
+            "{a: 'x\ny'}",
+            "{a: \"bad \\q escape ok\", b: \"\\x4\"}",
+            "{a: [1, 2,, 3]}",
+            "{a: 'x\ry'}",
+        ];
+        for b in broken {
+            let e1 = parse_json5(b).unwrap_err();
+            let e2 = scan(b, false, &wanted).unwrap_err();
+            assert_eq!(e1, e2, "{b:?}");
         }
     }
 

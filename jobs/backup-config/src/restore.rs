@@ -179,6 +179,14 @@ pub fn restore(
     let name = fc.name();
     let live = ctx.paths.resolve(&fc.path);
     let dir = cfg.snapshot_dir(&ctx.paths, fc);
+    if !ctx.dry_run {
+        for p in store::sweep_temps_of(&live) {
+            log::info!(
+                "removed leftover temp file {} from a killed restore",
+                p.display()
+            );
+        }
+    }
     let bytes = store::read_verified(&dir, snap).map_err(|d| {
         data_error(format!(
             "snapshot {name}/{} is damaged ({d}): it was not restored and {} was not touched; \
@@ -226,13 +234,6 @@ pub fn restore(
                 live.display()
             ),
         });
-    }
-
-    for p in store::sweep_temps_of(&live) {
-        log::info!(
-            "removed leftover temp file {} from a killed restore",
-            p.display()
-        );
     }
 
     // 2. keep a valid live version restorable.
@@ -318,6 +319,7 @@ pub fn restore(
     st.invalid_since = None;
     st.problem = None;
     st.validation_key = fc.validation_key();
+    st.stat = None;
     st.mode = Some(mode);
     if let Some((u, g)) = owner {
         st.uid = Some(u);

@@ -3,9 +3,8 @@
 //! operator can act on: the line and column of a parse error, the missing key.
 
 use crate::config::{FileConfig, Format};
-use crate::parse;
+use crate::parse::{self, Scan};
 use anyhow::Result;
-use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
@@ -36,28 +35,19 @@ pub fn check_content(bytes: &[u8], fc: &FileConfig) -> Verdict {
             bytes.len()
         ));
     }
-    let parsed = match fc.format {
-        Format::Json5 => parse::parse_json5(text),
-        Format::Json => parse::parse_json(text),
-    };
-    let value = match parsed {
-        Ok(v) => v,
+    let strict = fc.format == Format::Json;
+    let found = match parse::scan(text, strict, &fc.required_keys) {
+        Ok(f) => f,
         Err(e) => {
-            let kind = match fc.format {
-                Format::Json5 => "JSON5",
-                Format::Json => "JSON",
-            };
+            let kind = if strict { "JSON" } else { "JSON5" };
             return Verdict::Invalid(format!("not valid {kind}: {e}"));
         }
     };
-    if !value.is_object() {
-        return Verdict::Invalid(format!(
-            "the top level is {}, not an object",
-            type_name(&value)
-        ));
+    if found.root != "an object" {
+        return Verdict::Invalid(format!("the top level is {}, not an object", found.root));
     }
     for key in &fc.required_keys {
-        if let Some(why) = missing_key(&value, key) {
+        if let Some(why) = missing_key(&found, key) {
             return Verdict::Invalid(why);
         }
     }
@@ -65,47 +55,31 @@ pub fn check_content(bytes: &[u8], fc: &FileConfig) -> Verdict {
 }
 
 /// `Some(reason)` if the dotted key path is absent or null.
-pub fn missing_key(root: &Value, path: &str) -> Option<String> {
-    let mut cur = root;
-    let mut walked: Vec<&str> = Vec::new();
-    for part in path.split('.') {
-        let Value::Object(map) = cur else {
-            return Some(format!(
-                "required key `{path}` is missing: `{}` is {}, not an object",
-                walked.join("."),
-                type_name(cur)
-            ));
-        };
-        match map.get(part) {
-            Some(v) => cur = v,
-            None => {
-                return Some(if walked.is_empty() {
-                    format!("required key `{path}` is missing")
-                } else {
+pub fn missing_key(found: &Scan, path: &str) -> Option<String> {
+    let parts: Vec<&str> = path.split('.').collect();
+    for n in 1..=parts.len() {
+        let here = parts[..n].join(".");
+        let parent = parts[..n - 1].join(".");
+        let Some(kind) = found.kinds.get(&here) else {
+            return Some(if n == 1 {
+                format!("required key `{path}` is missing")
+            } else {
+                let pk = found.kinds.get(&parent).copied().unwrap_or("missing");
+                if pk == "an object" {
                     format!(
-                        "required key `{path}` is missing (`{}` has no key `{part}`)",
-                        walked.join(".")
+                        "required key `{path}` is missing (`{parent}` has no key `{}`)",
+                        parts[n - 1]
                     )
-                });
-            }
+                } else {
+                    format!("required key `{path}` is missing: `{parent}` is {pk}, not an object")
+                }
+            });
+        };
+        if n == parts.len() && *kind == "null" {
+            return Some(format!("required key `{path}` is null"));
         }
-        walked.push(part);
-    }
-    if cur.is_null() {
-        return Some(format!("required key `{path}` is null"));
     }
     None
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Run the external validator on `path`. `Ok(verdict)` when it ran to an exit code; `Err`

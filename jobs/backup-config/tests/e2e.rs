@@ -184,6 +184,34 @@ mod snapshots {
     }
 
     #[test]
+    fn a_same_size_edit_with_the_old_mtime_put_back_is_still_seen() {
+        let s = suite();
+        write_live(&s, GOOD);
+        let touch = |s: &Suite| {
+            let ok = std::process::Command::new("touch")
+                .args(["-d", "2026-01-01 00:00:00"])
+                .arg(s.path(LIVE))
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "touch failed");
+        };
+        touch(&s);
+        run(&s, &[]).silent_success();
+        run(&s, &[]).silent_success(); // unchanged: stat-only path
+        let edited = GOOD.replace("level: \"info\"", "level: \"warn\"");
+        assert_eq!(edited.len(), GOOD.len());
+        write_live(&s, &edited);
+        touch(&s);
+        run(&s, &[]).silent_success();
+        assert_eq!(snapshots(&s).len(), 2, "the edit was missed");
+        assert_eq!(
+            file_state(&s)["last_good"],
+            sha256_hex(edited.as_bytes()).as_str()
+        );
+    }
+
+    #[test]
     fn identical_content_is_never_stored_twice() {
         let s = suite();
         let v2 = good_v2();
