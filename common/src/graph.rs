@@ -13,7 +13,9 @@
 //! - **Chat messages**: [`Graph::list_messages`] pages through
 //!   `GET /chats/{id}/messages` following `@odata.nextLink` verbatim (only to the configured
 //!   Graph host, so the token never leaves for another host); [`Graph::recent_messages`] reads
-//!   the N newest; [`Graph::post_message`] posts HTML and returns the created message id.
+//!   the N newest; [`Graph::post_message`] posts HTML and returns the created message id
+//!   (retried only after a 429); [`Graph::channel_messages_delta`] reads a channel's root
+//!   messages through `messages/delta` and returns the delta link to store.
 //!
 //! Retries of 429/5xx/timeouts are those of [`crate::http::Http`] (Retry-After honoured).
 //! Malformed items in a page are returned as [`Page::malformed`], never silently dropped.
@@ -393,6 +395,17 @@ impl Default for ListQuery {
     }
 }
 
+/// Where a channel delta read starts.
+#[derive(Debug, Clone)]
+pub struct DeltaQuery {
+    /// The `@odata.deltaLink` stored after the previous read, if any.
+    pub delta_link: Option<String>,
+    /// Without a delta link: only messages modified after this.
+    pub modified_after: Option<DateTime<Utc>>,
+    /// Page size (Graph's maximum is 50).
+    pub top: u32,
+}
+
 /// Whether to go on paging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -756,7 +769,12 @@ impl Graph {
         origin(url).eq_ignore_ascii_case(origin(&self.cfg.graph_url))
     }
 
-    fn get_page(&mut self, url: &str, what: &str) -> Result<(Page, Option<String>)> {
+    /// One page: its messages, `@odata.nextLink` and `@odata.deltaLink`.
+    fn get_page(
+        &mut self,
+        url: &str,
+        what: &str,
+    ) -> Result<(Page, Option<String>, Option<String>)> {
         // A 200 with a body that is not JSON is retried twice (a proxy or a cut connection).
         let mut attempt = 0;
         loop {
@@ -790,20 +808,20 @@ impl Graph {
                     Err(e) => page.malformed.push(e),
                 }
             }
-            let next = v
-                .get("@odata.nextLink")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            if let Some(n) = &next
-                && !self.same_origin(n)
-            {
-                return Err(anyhow!(
-                    "cannot {what}: Graph's @odata.nextLink points at another host ({}); refusing to send the token there",
-                    n.split('?').next().unwrap_or(n)
-                ));
+            let link = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+            let (next, delta) = (link("@odata.nextLink"), link("@odata.deltaLink"));
+            for (k, l) in [("nextLink", &next), ("deltaLink", &delta)] {
+                if let Some(n) = l
+                    && !self.same_origin(n)
+                {
+                    return Err(anyhow!(
+                        "cannot {what}: Graph's @odata.{k} points at another host ({}); refusing to send the token there",
+                        n.split('?').next().unwrap_or(n)
+                    ));
+                }
             }
             self.stats.pages += 1;
-            return Ok((page, next));
+            return Ok((page, next, delta));
         }
     }
 
@@ -833,13 +851,73 @@ impl Graph {
         }
         let what = "list the messages of a chat".to_string();
         loop {
-            let (page, next) = self.get_page(&url, &what)?;
+            let (page, next, _) = self.get_page(&url, &what)?;
             if on_page(page)? == Flow::Stop {
                 return Ok(());
             }
             match next {
                 Some(n) => url = n,
                 None => return Ok(()),
+            }
+        }
+    }
+
+    /// Read a channel's root messages through `messages/delta`: from `query.delta_link` if
+    /// given (changes since that link was issued), else from scratch with
+    /// `$filter=lastModifiedDateTime gt <modified_after>`. Pages are passed to `on_page`; returns
+    /// the new `@odata.deltaLink` to store once every page has been handled (None if `on_page`
+    /// stopped early). An expired delta link fails with a [`GraphError`] whose code is
+    /// `resyncRequired`, `syncStateNotFound` or status 410: start again without it.
+    pub fn channel_messages_delta(
+        &mut self,
+        team_id: &str,
+        channel_id: &str,
+        query: &DeltaQuery,
+        mut on_page: impl FnMut(Page) -> Result<Flow>,
+    ) -> Result<Option<String>> {
+        let mut url = match &query.delta_link {
+            Some(l) => {
+                if !self.same_origin(l) {
+                    return Err(anyhow!(
+                        "the stored delta link does not point at the configured Graph host; refusing to send the token there"
+                    ));
+                }
+                l.clone()
+            }
+            None => {
+                let mut u = format!(
+                    "{}/teams/{}/channels/{}/messages/delta?$top={}",
+                    self.cfg.graph_url.trim_end_matches('/'),
+                    utf8_percent_encode(team_id, ENCODE),
+                    utf8_percent_encode(channel_id, ENCODE),
+                    query.top.clamp(1, 50)
+                );
+                if let Some(t) = query.modified_after {
+                    u.push_str("&$filter=");
+                    u.push_str(
+                        &utf8_percent_encode(
+                            &format!("lastModifiedDateTime gt {}", format_time(t)),
+                            ENCODE,
+                        )
+                        .to_string(),
+                    );
+                }
+                u
+            }
+        };
+        loop {
+            let (page, next, delta) = self.get_page(&url, "read the messages of a channel")?;
+            if on_page(page)? == Flow::Stop {
+                return Ok(None);
+            }
+            match (next, delta) {
+                (Some(n), _) => url = n,
+                (None, Some(d)) => return Ok(Some(d)),
+                (None, None) => {
+                    return Err(anyhow!(
+                        "cannot read the messages of a channel: Graph's last delta page has no @odata.deltaLink"
+                    ));
+                }
             }
         }
     }
@@ -854,7 +932,7 @@ impl Graph {
         );
         let mut out = Vec::new();
         loop {
-            let (page, next) = self.get_page(&url, "read the recent messages of a chat")?;
+            let (page, next, _) = self.get_page(&url, "read the recent messages of a chat")?;
             for e in &page.malformed {
                 log::warn!("skipping a malformed message: {e}");
             }

@@ -53,6 +53,8 @@ pub enum Route {
     List,
     /// `POST …/messages`.
     Post,
+    /// `GET /teams/{team}/channels/{channel}/messages/delta`.
+    Delta,
 }
 
 /// A scripted fault.
@@ -109,6 +111,7 @@ struct Store {
     users: BTreeMap<String, String>,
     mfa_users: BTreeSet<String>,
     missing_scope: bool,
+    delta_gen: u64,
     last_ms: i64,
     serial: u64,
 }
@@ -188,6 +191,7 @@ impl FakeGraph {
             missing_scope: false,
             last_ms: 0,
             serial: 0,
+            delta_gen: 0,
         }));
         let s2 = store.clone();
         let server = Server::start(port, move |req| handle(&s2, req))?;
@@ -403,6 +407,28 @@ impl FakeGraph {
         lock(&self.store).mfa_users.insert(user.into());
     }
 
+    /// The store key of a channel (use it with [`FakeGraph::edit_message`] and friends).
+    pub fn channel_key(team: &str, channel: &str) -> String {
+        format!("teams/{team}/channels/{channel}")
+    }
+
+    /// Add a root message to a channel (created if needed); returns its id.
+    pub fn add_channel_message(
+        &self,
+        team: &str,
+        channel: &str,
+        user_id: &str,
+        name: &str,
+        html: &str,
+    ) -> String {
+        self.add_message(&Self::channel_key(team, channel), user_id, name, html)
+    }
+
+    /// Invalidate every delta link issued so far (the next use answers 410 `resyncRequired`).
+    pub fn expire_delta_links(&self) {
+        lock(&self.store).delta_gen += 1;
+    }
+
     /// Answer Graph calls with 403 "Missing scope permissions".
     pub fn set_missing_scope(&self, on: bool) {
         lock(&self.store).missing_scope = on;
@@ -453,6 +479,12 @@ fn expired() -> Reply {
 fn route_of(req: &Request) -> Option<Route> {
     if req.path.ends_with("/oauth2/v2.0/token") {
         return Some(Route::Token);
+    }
+    if req.path.starts_with("/v1.0/teams/")
+        && req.path.ends_with("/messages/delta")
+        && req.method == "GET"
+    {
+        return Some(Route::Delta);
     }
     if req.path.starts_with("/v1.0/chats/") && req.path.ends_with("/messages") {
         return match req.method.as_str() {
@@ -568,7 +600,7 @@ fn handle(store: &Mutex<Store>, req: &Request) -> Reply {
 fn answer(store: &Mutex<Store>, route: Route, req: &Request) -> Reply {
     match route {
         Route::Token => token(store, req),
-        Route::List | Route::Post => {
+        Route::List | Route::Post | Route::Delta => {
             let auth = req.header("authorization").unwrap_or("");
             let Some(tok) = auth
                 .strip_prefix("Bearer ")
@@ -591,6 +623,9 @@ fn answer(store: &Mutex<Store>, route: Route, req: &Request) -> Reply {
                     "Forbidden",
                     "Missing scope permissions on the request. API requires one of 'Chat.Read, Chat.ReadWrite'. Scopes on the request 'User.Read'",
                 );
+            }
+            if route == Route::Delta {
+                return delta(store, req);
             }
             let chat = req
                 .path
@@ -863,6 +898,127 @@ fn list(store: &Mutex<Store>, chat: &str, req: &Request) -> Reply {
         }
         link.push_str(&format!("&$skiptoken={token}"));
         body["@odata.nextLink"] = json!(link);
+    }
+    body["value"] = Value::Array(page);
+    Reply::json(200, &body)
+}
+
+/// `GET /v1.0/teams/{team}/channels/{channel}/messages/delta`: root messages oldest first.
+/// A round starts with `$filter=lastModifiedDateTime gt X` (or nothing) and ends with an
+/// `@odata.deltaLink` whose `$deltatoken` returns what changed after the round's snapshot.
+fn delta(store: &Mutex<Store>, req: &Request) -> Reply {
+    let rest = req.path.trim_start_matches("/v1.0/teams/");
+    let Some((team, tail)) = rest.split_once("/channels/") else {
+        return odata(400, "BadRequest", "Malformed channel path.");
+    };
+    let channel = tail.trim_end_matches("/messages/delta");
+    let key = FakeGraph::channel_key(team, channel);
+    let mut st = lock(store);
+    let generation = st.delta_gen;
+    let top: usize = match req.param("$top").map(str::parse::<usize>) {
+        None => 50,
+        Some(Ok(n)) if (1..=50).contains(&n) => n,
+        Some(_) => return odata(400, "BadRequest", "Invalid page size; the maximum is 50."),
+    };
+    // (since, snapshot, cursor) in nanoseconds.
+    let parse = |t: &str| -> Option<Vec<String>> {
+        Some(unhex(t)?.split('|').map(str::to_string).collect())
+    };
+    let (since, snap, cursor): (i64, i64, Option<(i64, String)>) = if let Some(t) =
+        req.param("$skiptoken")
+    {
+        match parse(t).as_deref() {
+            Some([g, a, b, c, id]) if g.parse::<u64>().ok() == Some(generation) => {
+                let n = |x: &str| x.parse::<i64>().unwrap_or(0);
+                (n(a), n(b), Some((n(c), id.clone())))
+            }
+            _ => return odata(410, "resyncRequired", "The sync state is no longer valid."),
+        }
+    } else if let Some(t) = req.param("$deltatoken") {
+        match parse(t).as_deref() {
+            Some([g, a]) if g.parse::<u64>().ok() == Some(generation) => {
+                (a.parse().unwrap_or(0), i64::MAX, None)
+            }
+            _ => {
+                return odata(
+                    410,
+                    "resyncRequired",
+                    "Resync required: the delta token expired.",
+                );
+            }
+        }
+    } else {
+        let since = match req.param("$filter") {
+            None => 0,
+            Some(f) => {
+                let parts: Vec<&str> = f.split_whitespace().collect();
+                match parts.as_slice() {
+                    [p, "gt", v] if p.eq_ignore_ascii_case("lastModifiedDateTime") => {
+                        match DateTime::parse_from_rfc3339(v) {
+                            Ok(t) => t.timestamp_nanos_opt().unwrap_or(0),
+                            Err(_) => return odata(400, "BadRequest", "Invalid date in filter."),
+                        }
+                    }
+                    _ => {
+                        return odata(
+                            400,
+                            "BadRequest",
+                            "Only lastModifiedDateTime gt is supported.",
+                        );
+                    }
+                }
+            }
+        };
+        (since, i64::MAX, None)
+    };
+    // The round's snapshot: everything up to now; later messages get later timestamps.
+    let snap = if snap == i64::MAX {
+        let ms = Utc::now().timestamp_millis().max(st.last_ms);
+        st.last_ms = ms;
+        ms * 1_000_000
+    } else {
+        snap
+    };
+    let Some(items) = st.chats.get(&key) else {
+        return odata(404, "NotFound", "Channel not found or not accessible.");
+    };
+    let mut rows: Vec<(i64, &str, &Value)> = items
+        .iter()
+        .filter_map(|v| {
+            let t = key_of(v, "lastModifiedDateTime")
+                .timestamp_nanos_opt()
+                .unwrap_or(0);
+            let id = v.get("id").and_then(Value::as_str).unwrap_or("");
+            let after_cursor = cursor
+                .as_ref()
+                .is_none_or(|(cn, cid)| t > *cn || (t == *cn && id > cid.as_str()));
+            (t > since && t <= snap && after_cursor).then_some((t, id, v))
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+    let page: Vec<Value> = rows
+        .iter()
+        .take(top)
+        .map(|(_, _, v)| (*v).clone())
+        .collect();
+    let base = format!(
+        "{}/v1.0/teams/{team}/channels/{channel}/messages/delta",
+        st.base
+    );
+    let mut body = json!({
+        "@odata.context": format!("{}/v1.0/$metadata#Collection(chatMessage)", st.base),
+    });
+    if rows.len() > top {
+        let (t, id, _) = rows[top - 1];
+        body["@odata.nextLink"] = json!(format!(
+            "{base}?$skiptoken={}",
+            hex(&format!("{generation}|{since}|{snap}|{t}|{id}"))
+        ));
+    } else {
+        body["@odata.deltaLink"] = json!(format!(
+            "{base}?$deltatoken={}",
+            hex(&format!("{generation}|{snap}"))
+        ));
     }
     body["value"] = Value::Array(page);
     Reply::json(200, &body)

@@ -15,6 +15,8 @@ pub struct Config {
     pub graph: GraphConfig,
     /// Chat ids to read (1:1 `19:…@unq.gbl.spaces` and group `19:…@thread.v2`).
     pub chats: Vec<String>,
+    /// Channels to read through `messages/delta` (root messages; no commands there).
+    pub channels: Vec<ChannelRef>,
     /// AAD object id of the agent's own account: its messages are skipped.
     pub self_user_id: Option<String>,
     /// AAD object ids with full access (messages delivered, commands executed).
@@ -44,6 +46,7 @@ impl Default for Config {
         Config {
             graph: GraphConfig::default(),
             chats: Vec::new(),
+            channels: Vec::new(),
             self_user_id: None,
             operators: Vec::new(),
             trusted: Vec::new(),
@@ -57,6 +60,14 @@ impl Default for Config {
             commands: CommandsConfig::default(),
         }
     }
+}
+
+/// One channel: `{"team": "<team id>", "channel": "19:…@thread.tacv2"}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelRef {
+    pub team: String,
+    pub channel: String,
 }
 
 /// `poll-teams.commands`.
@@ -99,10 +110,19 @@ impl Config {
         self.graph
             .validate("poll-teams.graph")
             .map_err(|e| config_error(format!("{f}: {e}")))?;
-        if self.chats.is_empty() {
+        if self.chats.is_empty() && self.channels.is_empty() {
             return Err(config_error(format!(
                 "{f}: `poll-teams.chats` is empty: list the chat ids to read (Graph: GET /me/chats)"
             )));
+        }
+        for (i, c) in self.channels.iter().enumerate() {
+            for (k, v) in [("team", &c.team), ("channel", &c.channel)] {
+                if v.trim().is_empty() || v.chars().any(char::is_control) {
+                    return Err(config_error(format!(
+                        "{f}: `poll-teams.channels[{i}].{k}` is empty or has control characters"
+                    )));
+                }
+            }
         }
         for (i, c) in self.chats.iter().enumerate() {
             if c.trim().is_empty() || c.chars().any(char::is_control) {

@@ -48,7 +48,11 @@ pub struct SenderInfo {
 pub struct Event {
     pub schema: u32,
     pub event: Kind,
-    pub chat_id: String,
+    /// The chat (null for channel messages).
+    pub chat_id: Option<String>,
+    /// The team and channel (null for chat messages).
+    pub team_id: Option<String>,
+    pub channel_id: Option<String>,
     pub message_id: String,
     pub sender: SenderInfo,
     pub created: Option<DateTime<Utc>>,

@@ -76,6 +76,8 @@ pub struct ChatState {
     pub known: BTreeMap<String, String>,
     pub last_poll: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// Channels: the `@odata.deltaLink` to read changes from next time.
+    pub delta_link: Option<String>,
 }
 
 /// The job's state (`state/poll-teams.json`, `data`).
@@ -83,6 +85,8 @@ pub struct ChatState {
 #[serde(default)]
 pub struct Data {
     pub chats: BTreeMap<String, ChatState>,
+    /// Per-channel progress, by `<team id>/<channel id>`.
+    pub channels: BTreeMap<String, ChatState>,
     /// Operator commands by `<chat>#<message id>`.
     pub commands: BTreeMap<String, commands::Record>,
     /// Denied sender id → day (UTC) it was last logged.
@@ -160,20 +164,34 @@ fn run_passes(
         if reply_failures > 0 {
             failures.push(format!("{reply_failures} reply(ies) could not be posted"));
         }
-        for chat in &cfg.chats {
+        let sources =
+            cfg.chats
+                .iter()
+                .map(|c| poll::Source::Chat(c))
+                .chain(cfg.channels.iter().map(|c| poll::Source::Channel {
+                    team: &c.team,
+                    channel: &c.channel,
+                }));
+        for src in sources {
             if ctx.should_stop() {
                 break;
             }
-            match poll::poll_chat(ctx, cfg, graph, inbox, chat) {
+            let label = match src {
+                poll::Source::Chat(c) => format!("chat {c}"),
+                poll::Source::Channel { team, channel } => {
+                    format!("channel {channel} of team {team}")
+                }
+            };
+            match poll::poll_source(ctx, cfg, graph, inbox, src) {
                 Ok(r) => {
                     fetched += r.fetched;
                     delivered += r.delivered;
-                    let cs = ctx.state.data.chats.entry(chat.clone()).or_default();
+                    let cs = poll::state_of(&mut ctx.state.data, &src);
                     cs.last_poll = Some(Utc::now());
                     cs.last_error = None;
                     if r.commands_failed > 0 {
                         failures.push(format!(
-                            "{} command(s) failed in chat {chat}",
+                            "{} command(s) failed in {label}",
                             r.commands_failed
                         ));
                     }
@@ -184,14 +202,9 @@ fn run_passes(
                         return Err(e);
                     }
                     let m = common::exit::one_line(&e);
-                    log::error!("chat {chat}: {m}; its watermark did not move");
-                    ctx.state
-                        .data
-                        .chats
-                        .entry(chat.clone())
-                        .or_default()
-                        .last_error = Some(m.clone());
-                    failures.push(format!("chat {chat}: {m}"));
+                    log::error!("{label}: {m}; its watermark did not move");
+                    poll::state_of(&mut ctx.state.data, &src).last_error = Some(m.clone());
+                    failures.push(format!("{label}: {m}"));
                 }
             }
         }
@@ -209,8 +222,9 @@ fn run_passes(
     }
     ctx.metric_set("passes", passes);
     let summary = format!(
-        "{delivered} event(s) delivered, {fetched} message(s) fetched from {} chat(s) in {passes} pass(es)",
-        cfg.chats.len()
+        "{delivered} event(s) delivered, {fetched} message(s) fetched from {} chat(s) and {} channel(s) in {passes} pass(es)",
+        cfg.chats.len(),
+        cfg.channels.len()
     );
     if !failures.is_empty() {
         return Ok(Outcome::failed(summary, failures.join("; ")));
@@ -240,7 +254,27 @@ fn print_status(ctx: &Ctx<Data>, cfg: &Config) {
                 .unwrap_or_default()
         );
     }
+    for c in &cfg.channels {
+        let cs = d
+            .channels
+            .get(&format!("{}/{}", c.team, c.channel))
+            .cloned()
+            .unwrap_or_default();
+        println!(
+            "  channel {} of team {}\n    watermark: {}\n    delta link stored: {}{}",
+            c.channel,
+            c.team,
+            cs.watermark
+                .map(common::graph::format_time)
+                .unwrap_or_else(|| "none".into()),
+            if cs.delta_link.is_some() { "yes" } else { "no" },
+            cs.last_error
+                .map(|e| format!("\n    last error: {e}"))
+                .unwrap_or_default()
+        );
+    }
     let ib = ctx.paths.resolve(&cfg.inbox_dir);
+
     let count = |sub: &str| {
         std::fs::read_dir(ib.join(sub))
             .map(|r| r.count())

@@ -18,7 +18,7 @@ use crate::{ChatState, Data};
 use anyhow::Result;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use common::Ctx;
-use common::graph::{ChatMessage, Flow, Graph, ListQuery, Sender};
+use common::graph::{ChatMessage, DeltaQuery, Flow, Graph, GraphError, ListQuery, Page, Sender};
 use std::collections::HashSet;
 
 /// Messages handled between two checkpoints (their events are made durable together).
@@ -26,6 +26,40 @@ const FLUSH_EVERY: usize = 500;
 
 /// Ids kept at the boundary timestamp (more sharing one millisecond is not realistic).
 const BOUNDARY_MAX: usize = 10_000;
+
+/// Where messages come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// A 1:1 or group chat, listed by `lastModifiedDateTime`.
+    Chat(&'a str),
+    /// A channel's root messages, read through `messages/delta`.
+    Channel { team: &'a str, channel: &'a str },
+}
+
+impl Source<'_> {
+    /// Key in the state and in event file names.
+    pub fn key(&self) -> String {
+        match self {
+            Source::Chat(c) => c.to_string(),
+            Source::Channel { team, channel } => format!("{team}/{channel}"),
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Source::Chat(c) => format!("chat {c}"),
+            Source::Channel { team, channel } => format!("channel {channel} of team {team}"),
+        }
+    }
+}
+
+/// The progress record of a source.
+pub fn state_of<'d>(d: &'d mut Data, src: &Source) -> &'d mut ChatState {
+    match src {
+        Source::Chat(c) => d.chats.entry(c.to_string()).or_default(),
+        Source::Channel { .. } => d.channels.entry(src.key()).or_default(),
+    }
+}
 
 /// What one chat pass did.
 #[derive(Debug, Default)]
@@ -80,7 +114,13 @@ fn tier(cfg: &Config, id: &str) -> Option<&'static str> {
     }
 }
 
-fn decide(cfg: &Config, cs: &ChatState, m: &ChatMessage, at: DateTime<Utc>) -> Action {
+fn decide(
+    cfg: &Config,
+    cs: &ChatState,
+    m: &ChatMessage,
+    at: DateTime<Utc>,
+    commands_here: bool,
+) -> Action {
     if let Some(w) = cs.watermark
         && (at < w || (at == w && cs.boundary.iter().any(|b| b == &m.id)))
     {
@@ -111,7 +151,7 @@ fn decide(cfg: &Config, cs: &ChatState, m: &ChatMessage, at: DateTime<Utc>) -> A
     {
         return match (t, known) {
             (_, Some(_)) => Action::Skip("edited command message"),
-            (Some("operator"), None) if cfg.commands.enabled => Action::Command(c),
+            (Some("operator"), None) if cfg.commands.enabled && commands_here => Action::Command(c),
             _ => Action::Refuse(c),
         };
     }
@@ -137,7 +177,7 @@ fn cut(s: &str, max: usize) -> &str {
     &s[..i]
 }
 
-fn build_event(cfg: &Config, chat: &str, m: &ChatMessage, kind: Kind) -> Event {
+fn build_event(cfg: &Config, src: &Source, m: &ChatMessage, kind: Kind) -> Event {
     let (id, name) = match &m.from {
         Sender::User { id, name, .. } => (Some(id.clone()), name.clone()),
         _ => (None, None),
@@ -161,7 +201,18 @@ fn build_event(cfg: &Config, chat: &str, m: &ChatMessage, kind: Kind) -> Event {
     Event {
         schema: 1,
         event: kind,
-        chat_id: chat.to_string(),
+        chat_id: match src {
+            Source::Chat(c) => Some(c.to_string()),
+            Source::Channel { .. } => None,
+        },
+        team_id: match src {
+            Source::Channel { team, .. } => Some(team.to_string()),
+            Source::Chat(_) => None,
+        },
+        channel_id: match src {
+            Source::Channel { channel, .. } => Some(channel.to_string()),
+            Source::Chat(_) => None,
+        },
         message_id: m.id.clone(),
         sender: SenderInfo { id, name, tier },
         created: m.created,
@@ -228,12 +279,12 @@ impl Batch {
     }
 }
 
-/// Make the batch durable, then move the chat's state past it and checkpoint.
+/// Make the batch durable, then move the source's state past it and checkpoint.
 fn flush(
     ctx: &mut Ctx<Data>,
     cfg: &Config,
     inbox: &Inbox,
-    chat: &str,
+    src: &Source,
     b: &mut Batch,
 ) -> Result<u64> {
     if b.updates.is_empty() {
@@ -242,12 +293,12 @@ fn flush(
     let n = b.files.len() as u64;
     if ctx.dry_run {
         if n > 0 {
-            log::warn!("dry run: would deliver {n} event(s) from chat {chat}");
+            log::warn!("dry run: would deliver {n} event(s) from {}", src.label());
         }
     } else {
         inbox.deliver(&b.files)?;
     }
-    let cs = ctx.state.data.chats.entry(chat.to_string()).or_default();
+    let cs = state_of(&mut ctx.state.data, src);
     for u in &b.updates {
         apply(cs, u, cfg.remember_messages);
     }
@@ -259,6 +310,17 @@ fn flush(
     Ok(n)
 }
 
+/// Whether an error says a channel delta link is no longer valid.
+fn needs_resync(e: &anyhow::Error) -> bool {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<GraphError>())
+        .is_some_and(|g| {
+            g.status == 410
+                || g.code.eq_ignore_ascii_case("resyncRequired")
+                || g.code.eq_ignore_ascii_case("syncStateNotFound")
+        })
+}
+
 /// Poll one chat.
 pub fn poll_chat(
     ctx: &mut Ctx<Data>,
@@ -267,26 +329,35 @@ pub fn poll_chat(
     inbox: &Inbox,
     chat: &str,
 ) -> Result<ChatReport> {
+    poll_source(ctx, cfg, graph, inbox, Source::Chat(chat))
+}
+
+/// Poll one chat or channel.
+pub fn poll_source(
+    ctx: &mut Ctx<Data>,
+    cfg: &Config,
+    graph: &mut Graph,
+    inbox: &Inbox,
+    src: Source,
+) -> Result<ChatReport> {
+    let label = src.label();
+    let key = src.key();
     let mut report = ChatReport::default();
-    let cs = ctx.state.data.chats.get(chat).cloned().unwrap_or_default();
+    let cs = state_of(&mut ctx.state.data, &src).clone();
     let since = match cs.watermark {
         Some(w) => w - ChronoDuration::milliseconds(1),
         None => Utc::now() - ChronoDuration::seconds(cfg.backfill_secs as i64),
     };
-    // 1. List everything changed (newest first, page by page); nothing is handled until the
-    //    listing is complete, so an interrupted listing changes nothing.
+    // 1. List everything changed, page by page; nothing is handled until the listing is
+    //    complete, so an interrupted listing changes nothing.
     let mut msgs: Vec<ChatMessage> = Vec::new();
     let mut malformed = 0u64;
     let mut stopped = false;
     let stop = ctx.stop.clone();
     let deadline = ctx.deadline();
-    let query = ListQuery {
-        modified_after: Some(since),
-        top: cfg.page_size,
-    };
-    graph.list_messages(chat, &query, |page| {
+    let mut collect = |page: Page| -> Result<Flow> {
         for e in &page.malformed {
-            log::warn!("chat {chat}: skipping a malformed message: {e}");
+            log::warn!("{label}: skipping a malformed message: {e}");
         }
         malformed += page.malformed.len() as u64;
         msgs.extend(page.messages);
@@ -295,7 +366,35 @@ pub fn poll_chat(
             return Ok(Flow::Stop);
         }
         Ok(Flow::Continue)
-    })?;
+    };
+    let mut new_delta = None;
+    match src {
+        Source::Chat(chat) => {
+            let query = ListQuery {
+                modified_after: Some(since),
+                top: cfg.page_size,
+            };
+            graph.list_messages(chat, &query, &mut collect)?;
+        }
+        Source::Channel { team, channel } => {
+            let mut query = DeltaQuery {
+                delta_link: cs.delta_link.clone(),
+                modified_after: Some(since),
+                top: cfg.page_size,
+            };
+            new_delta = match graph.channel_messages_delta(team, channel, &query, &mut collect) {
+                Err(e) if query.delta_link.is_some() && needs_resync(&e) => {
+                    log::warn!(
+                        "{label}: the stored delta link expired ({}); reading again from the watermark",
+                        common::exit::one_line(&e)
+                    );
+                    query.delta_link = None;
+                    graph.channel_messages_delta(team, channel, &query, &mut collect)?
+                }
+                other => other?,
+            };
+        }
+    }
     report.fetched = msgs.len() as u64;
     ctx.metric_add("fetched", report.fetched);
     if malformed > 0 {
@@ -312,7 +411,7 @@ pub fn poll_chat(
             Some(t) => timed.push((t, m)),
             None => {
                 log::warn!(
-                    "chat {chat}: message {:?} has neither lastModifiedDateTime nor createdDateTime; skipped",
+                    "{label}: message {:?} has neither lastModifiedDateTime nor createdDateTime; skipped",
                     m.id
                 );
                 ctx.metric_add("malformed", 1);
@@ -322,13 +421,14 @@ pub fn poll_chat(
     timed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
     let mut batch = Batch::new();
     let today = Utc::now().format("%Y-%m-%d").to_string();
+    let commands_here = matches!(src, Source::Chat(_));
     for (at, m) in timed {
         if ctx.should_stop() {
             report.stopped = true;
             break;
         }
-        let cs = ctx.state.data.chats.entry(chat.to_string()).or_default();
-        let action = decide(cfg, cs, &m, at);
+        let cs = state_of(&mut ctx.state.data, &src);
+        let action = decide(cfg, cs, &m, at, commands_here);
         let mut update = Update {
             id: m.id.clone(),
             at,
@@ -340,7 +440,7 @@ pub fn poll_chat(
                 continue;
             }
             Action::Skip(why) => {
-                log::debug!("chat {chat}: message {:?} skipped: {why}", m.id);
+                log::debug!("{label}: message {:?} skipped: {why}", m.id);
                 ctx.metric_add(
                     if why == "unchanged" {
                         "unchanged"
@@ -359,52 +459,57 @@ pub fn poll_chat(
                 let logged = ctx.state.data.denied_logged.get(&uid) == Some(&today);
                 if !logged {
                     log::warn!(
-                        "chat {chat}: message from {} ({uid}) denied: not in operators or trusted (logged once a day per sender)",
+                        "{label}: message from {} ({uid}) denied: not in operators or trusted (logged once a day per sender)",
                         uname.as_deref().unwrap_or("unknown name")
                     );
                     ctx.state.data.denied_logged.retain(|_, d| *d == today);
                     ctx.state.data.denied_logged.insert(uid, today.clone());
                 }
                 if cfg.keep_rejected && !ctx.dry_run {
-                    let ev = build_event(cfg, chat, &m, Kind::Message);
-                    let name = file_name(chat, &m.id, Kind::Message, at);
+                    let ev = build_event(cfg, &src, &m, Kind::Message);
+                    let name = file_name(&key, &m.id, Kind::Message, at);
                     inbox.reject(&name, &serde_json::to_vec_pretty(&ev)?)?;
                 }
             }
             Action::Refuse(c) => {
                 ctx.metric_add("commands_refused", 1);
                 log::warn!(
-                    "chat {chat}: {c} from a sender who is not an operator (message {:?}): not executed, not answered",
-                    m.id
+                    "{label}: {c} (message {:?}) not executed and not answered: {}",
+                    m.id,
+                    if commands_here {
+                        "the sender is not an operator"
+                    } else {
+                        "commands are only taken in chats"
+                    }
                 );
                 update.known = Some(content_hash(&m));
             }
             Action::Command(c) => {
-                flush(ctx, cfg, inbox, chat, &mut batch)?;
+                flush(ctx, cfg, inbox, &src, &mut batch)?;
                 let (uid, uname) = match &m.from {
                     Sender::User { id, name, .. } => (id.clone(), name.clone()),
                     _ => (String::new(), None),
                 };
                 let ok =
-                    commands::handle(ctx, cfg, graph, chat, &m.id, c, (&uid, uname.as_deref()))?;
+                    commands::handle(ctx, cfg, graph, &key, &m.id, c, (&uid, uname.as_deref()))?;
                 if !ok {
                     report.commands_failed += 1;
                 }
                 update.known = Some(content_hash(&m));
                 batch.updates.push(update);
-                flush(ctx, cfg, inbox, chat, &mut batch)?;
+                flush(ctx, cfg, inbox, &src, &mut batch)?;
                 continue;
             }
             Action::Deliver(kind) => {
-                let name = file_name(chat, &m.id, kind, at);
+                let name = file_name(&key, &m.id, kind, at);
                 update.known = Some(content_hash(&m));
                 if batch.names.contains(&name) || inbox.contains(&name) {
                     log::info!(
-                        "chat {chat}: event {name} is already in the inbox (earlier run stopped before saving its progress)"
+                        "{label}: event {name} is already in the inbox (earlier run stopped before saving its progress)"
                     );
                     ctx.metric_add("duplicates_skipped", 1);
                 } else {
-                    let ev = build_event(cfg, chat, &m, kind);
+                    let ev = build_event(cfg, &src, &m, kind);
                     let mut bytes = serde_json::to_vec_pretty(&ev)?;
                     bytes.push(b'\n');
                     batch.names.insert(name.clone());
@@ -417,10 +522,17 @@ pub fn poll_chat(
         }
         batch.updates.push(update);
         if batch.updates.len() >= FLUSH_EVERY {
-            report.delivered += flush(ctx, cfg, inbox, chat, &mut batch)?;
+            report.delivered += flush(ctx, cfg, inbox, &src, &mut batch)?;
         }
     }
-    report.delivered += flush(ctx, cfg, inbox, chat, &mut batch)?;
+    report.delivered += flush(ctx, cfg, inbox, &src, &mut batch)?;
+    // 3. Only now may the channel's delta link move on.
+    if !report.stopped
+        && let Some(link) = new_delta
+    {
+        state_of(&mut ctx.state.data, &src).delta_link = Some(link);
+        ctx.checkpoint()?;
+    }
     Ok(report)
 }
 
@@ -453,27 +565,27 @@ mod tests {
         let mut cs = ChatState::default();
         let t = msg("1", "op", "x").created.unwrap();
         assert!(matches!(
-            decide(&c, &cs, &msg("1", "op", "hi"), t),
+            decide(&c, &cs, &msg("1", "op", "hi"), t, true),
             Action::Deliver(Kind::Message)
         ));
         assert!(matches!(
-            decide(&c, &cs, &msg("1", "tr", "hi"), t),
+            decide(&c, &cs, &msg("1", "tr", "hi"), t, true),
             Action::Deliver(Kind::Message)
         ));
         assert!(matches!(
-            decide(&c, &cs, &msg("1", "x", "hi"), t),
+            decide(&c, &cs, &msg("1", "x", "hi"), t, true),
             Action::Deny
         ));
         assert!(matches!(
-            decide(&c, &cs, &msg("1", "me", "hi"), t),
+            decide(&c, &cs, &msg("1", "me", "hi"), t, true),
             Action::Skip(_)
         ));
         assert!(matches!(
-            decide(&c, &cs, &msg("1", "op", "<p>/status</p>"), t),
+            decide(&c, &cs, &msg("1", "op", "<p>/status</p>"), t, true),
             Action::Command("/status")
         ));
         assert!(matches!(
-            decide(&c, &cs, &msg("1", "tr", "/stop"), t),
+            decide(&c, &cs, &msg("1", "tr", "/stop"), t, true),
             Action::Refuse("/stop")
         ));
         apply(
@@ -486,20 +598,20 @@ mod tests {
             10,
         );
         assert!(matches!(
-            decide(&c, &cs, &msg("1", "op", "hi"), t),
+            decide(&c, &cs, &msg("1", "op", "hi"), t, true),
             Action::Duplicate
         ));
         assert!(matches!(
-            decide(&c, &cs, &msg("2", "op", "hi"), t),
+            decide(&c, &cs, &msg("2", "op", "hi"), t, true),
             Action::Deliver(Kind::Message)
         ));
         let later = t + ChronoDuration::seconds(1);
         assert!(matches!(
-            decide(&c, &cs, &msg("1", "op", "hi"), later),
+            decide(&c, &cs, &msg("1", "op", "hi"), later, true),
             Action::Skip("unchanged")
         ));
         assert!(matches!(
-            decide(&c, &cs, &msg("1", "op", "hi!"), later),
+            decide(&c, &cs, &msg("1", "op", "hi!"), later, true),
             Action::Deliver(Kind::Edited)
         ));
     }
@@ -528,7 +640,12 @@ mod tests {
         let mut c = cfg();
         c.max_body_bytes = 300;
         let body = "é".repeat(1000);
-        let ev = build_event(&c, "chat", &msg("1", "op", &body), Kind::Message);
+        let ev = build_event(
+            &c,
+            &Source::Chat("chat"),
+            &msg("1", "op", &body),
+            Kind::Message,
+        );
         assert!(ev.truncated && ev.original_bytes == 2000);
         assert!(ev.html.contains("[truncated: 2000 bytes"), "{}", ev.html);
     }

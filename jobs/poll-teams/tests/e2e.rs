@@ -968,3 +968,74 @@ mod operating {
             .stdout_has("1 new");
     }
 }
+
+mod channels {
+    use super::*;
+
+    const TEAM: &str = "172b0cce-e65d-44ce-9a49-91d9f2e8493a";
+    const CHANNEL: &str = "19:4a95f7d8db4c4e7fae857bcebe0623e6@thread.tacv2";
+
+    fn channel_events(s: &Suite) -> Vec<(String, String)> {
+        events(s)
+            .into_iter()
+            .filter(|(_, v)| {
+                v["channel_id"] == CHANNEL && v["team_id"] == TEAM && v["chat_id"].is_null()
+            })
+            .map(|(_, v)| {
+                (
+                    v["message_id"].as_str().unwrap().to_string(),
+                    v["event"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn delta_link_reads_only_changes_and_recovers_from_expiry() {
+        let g = FakeGraph::start();
+        let mut ids = Vec::new();
+        for i in 0..7 {
+            ids.push(g.add_channel_message(TEAM, CHANNEL, TRUSTED, "R", &format!("<p>c{i}</p>")));
+        }
+        g.add_channel_message(TEAM, CHANNEL, OP, "Op", "/stop");
+        let s = suite(
+            &g,
+            json!({"poll-teams": {"chats": [], "page_size": 5,
+                   "channels": [{"team": TEAM, "channel": CHANNEL}]}}),
+        );
+        run(&s, &[])
+            .code(0)
+            .stderr_has("commands are only taken in chats");
+        assert_eq!(channel_events(&s).len(), 7);
+        assert!(
+            s.read("state/control.json").is_empty(),
+            "no command from a channel"
+        );
+        let key = format!("{TEAM}/{CHANNEL}");
+        assert!(s.state("poll-teams")["data"]["channels"][&key]["delta_link"].is_string());
+        assert_eq!(g.count(Route::Delta), 2, "8 messages at 5 per page");
+        // Changes only, through the stored delta link.
+        std::thread::sleep(Duration::from_millis(3));
+        assert!(g.edit_message(
+            &FakeGraph::channel_key(TEAM, CHANNEL),
+            &ids[2],
+            "<p>c2 edited</p>"
+        ));
+        g.add_channel_message(TEAM, CHANNEL, TRUSTED, "R", "c7");
+        run(&s, &[]).silent_success();
+        assert_eq!(channel_events(&s).len(), 9);
+        assert!(channel_events(&s).contains(&(ids[2].clone(), "edited".to_string())));
+        assert!(g.requests().last().unwrap().contains("deltatoken"));
+        // An expired delta link: read again from the watermark, no duplicates.
+        g.expire_delta_links();
+        g.add_channel_message(TEAM, CHANNEL, TRUSTED, "R", "c8");
+        let r = run(&s, &[]);
+        r.code(0).stderr_has("delta link expired");
+        let evs = channel_events(&s);
+        assert_eq!(evs.len(), 10, "{evs:?}");
+        let set: BTreeSet<_> = evs.iter().cloned().collect();
+        assert_eq!(set.len(), 10);
+        run(&s, &[]).silent_success();
+        assert_eq!(channel_events(&s).len(), 10);
+    }
+}
