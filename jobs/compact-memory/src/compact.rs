@@ -435,11 +435,11 @@ fn label_of(name: &str, version: u32) -> String {
 
 /// Periods handled together: their archive copies, digests and removals are each fsynced as
 /// one group (one directory fsync per group instead of one per file).
-const BATCH_PERIODS: usize = 16;
+const BATCH_PERIODS: usize = 64;
 /// Bytes of new archive copies held in memory at most per batch (roughly).
 const BATCH_BYTES: usize = 64 << 20;
 /// Files written in parallel (fsync latency, not CPU, is what they wait on).
-const WRITERS: usize = 8;
+const WRITERS: usize = 32;
 
 struct NewVersion {
     name: String,
@@ -447,6 +447,38 @@ struct NewVersion {
     sha: String,
     rel: String,
     mode: u32,
+}
+
+/// Enough of a file's metadata to tell it was not modified or replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+impl Identity {
+    fn of(m: &fs::Metadata) -> Identity {
+        use std::os::unix::fs::MetadataExt;
+        Identity {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: m.mtime(),
+            mtime_nsec: m.mtime_nsec(),
+        }
+    }
+}
+
+/// An original to remove once a digest lists its archived copy.
+struct Removal {
+    path: PathBuf,
+    name: String,
+    /// As it was when read and hashed.
+    seen: Identity,
+    len: u64,
 }
 
 /// What one period needs, decided before anything is written.
@@ -458,8 +490,8 @@ struct Prepared {
     known: HashMap<String, String>,
     archived_sha: HashMap<String, String>,
     new_versions: Vec<NewVersion>,
-    /// (path, name, sha256 when read) of originals to remove once the digest exists.
-    removals: Vec<(PathBuf, String, String)>,
+    /// Originals to remove once the digest exists.
+    removals: Vec<Removal>,
     /// The digest must be (re)written.
     rebuild: bool,
     /// Only to try the model on an unchanged period (`--upgrade`).
@@ -556,14 +588,15 @@ impl Runner<'_> {
         let mut archived_sha: HashMap<String, String> = HashMap::new();
 
         let mut new_versions: Vec<NewVersion> = Vec::new();
-        let mut removals: Vec<(PathBuf, String, String)> = Vec::new();
+        let mut removals: Vec<Removal> = Vec::new();
         for f in &plan.in_place {
             let bytes =
                 fs::read(&f.path).with_context(|| format!("cannot read {}", f.path.display()))?;
-            let mode = fs::metadata(&f.path)
-                .map(|m| m.permissions().mode() & 0o7777)
-                .unwrap_or(0o600);
+            let meta = fs::metadata(&f.path)
+                .with_context(|| format!("cannot stat {}", f.path.display()))?;
+            let mode = meta.permissions().mode() & 0o7777;
             let sha = sha256_hex(&bytes);
+            let len = bytes.len() as u64;
             let versions: Vec<&Archived> =
                 plan.archived.iter().filter(|a| a.name == f.name).collect();
             let mut matched = false;
@@ -604,7 +637,12 @@ impl Runner<'_> {
                     mode,
                 });
             }
-            removals.push((f.path.clone(), f.name.clone(), sha));
+            removals.push(Removal {
+                path: f.path.clone(),
+                name: f.name.clone(),
+                seen: Identity::of(&meta),
+                len,
+            });
         }
 
         let mut desired: Vec<String> = plan.archived.iter().map(|a| a.rel.clone()).collect();
@@ -634,7 +672,7 @@ impl Runner<'_> {
                     desired.len()
                 );
             }
-            for (_, name, _) in &removals {
+            for Removal { name, .. } in &removals {
                 log::info!("dry run: would remove memory/{name} (archived)");
             }
             return Ok(None);
@@ -657,6 +695,7 @@ impl Runner<'_> {
     /// Archive, digest and remove for a batch of periods, in that order, each step fsynced
     /// as a group before the next begins.
     fn execute(&mut self, ctx: &mut Ctx<Data>, mut batch: Vec<Prepared>) {
+        let t0 = std::time::Instant::now();
         // 1. Archive copies: written in parallel, fsynced, directories fsynced, verified.
         let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
         for p in batch.iter_mut() {
@@ -727,6 +766,7 @@ impl Runner<'_> {
             }
         }
         self.stats.files_archived += archived;
+        let t_archive = t0.elapsed();
 
         // 2. Digests: summarized one by one, written in parallel, directory fsynced once.
         let mut writes: Vec<(usize, PathBuf, String, DigestRecord)> = Vec::new();
@@ -798,6 +838,7 @@ impl Runner<'_> {
             }
         }
 
+        let t_digests = t0.elapsed();
         // 3. Originals: removed only where a digest listing their archived copies exists.
         let mut removed = 0;
         let mut any = false;
@@ -813,7 +854,13 @@ impl Runner<'_> {
                 .map(|r| r.sources.iter().map(|s| s.name.as_str()).collect())
                 .unwrap_or_default();
             let digest = self.memory.join(format!("digests/{}.md", p.key));
-            for (path, name, sha) in &p.removals {
+            for Removal {
+                path,
+                name,
+                seen,
+                len,
+            } in &p.removals
+            {
                 if !digest.is_file() || !listed.contains(name.as_str()) {
                     log::warn!(
                         "{}: memory/{name} left in place: no digest lists it yet (the next run retries)",
@@ -821,15 +868,17 @@ impl Runner<'_> {
                     );
                     continue;
                 }
-                let now = match fs::read(path) {
-                    Ok(b) => sha256_hex(&b),
+                // The same file, untouched since it was read and hashed: same inode, size and
+                // modification time (an append changes the size and the time).
+                let now = match fs::metadata(path) {
+                    Ok(m) => Identity::of(&m),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(e) => {
-                        log::error!("cannot read {}: {e}", path.display());
+                        log::error!("cannot stat {}: {e}", path.display());
                         continue;
                     }
                 };
-                if &now != sha {
+                if &now != seen || now.len != *len {
                     log::warn!(
                         "memory/{name} changed while it was being compacted; left in place, it is compacted at the next run"
                     );
@@ -848,6 +897,13 @@ impl Runner<'_> {
             log::error!("{}", one_line(&e));
         }
         self.stats.originals_removed += removed;
+        log::debug!(
+            "batch of {} period(s): archived {archived} file(s) by {} ms, digests by {} ms, removed {removed} by {} ms",
+            batch.len(),
+            t_archive.as_millis(),
+            t_digests.as_millis(),
+            t0.elapsed().as_millis()
+        );
     }
 
     /// Summarize a period and render its digest; `None` when an upgrade found no model.

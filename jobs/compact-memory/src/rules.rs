@@ -3,8 +3,10 @@
 //! cap) and, when even that finds nothing to say, the raw text truncated with pointers to the
 //! archive. Both take arbitrary bytes (huge lines, binary, invalid UTF-8) and never fail hard.
 
+use aho_corasick::AhoCorasick;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 /// Longest line kept in a digest, in characters.
 pub const MAX_LINE_CHARS: usize = 240;
@@ -57,6 +59,9 @@ pub fn looks_binary(bytes: &[u8]) -> bool {
 /// `max` characters (an ellipsis marks the cut).
 pub fn clean_line(line: &str, max: usize) -> String {
     let mut out = String::with_capacity(line.len().min(max * 4));
+    if line.len() <= max && line.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return line.trim().to_string();
+    }
     let mut n = 0;
     let mut cut = false;
     for c in line.chars() {
@@ -78,32 +83,108 @@ pub fn clean_line(line: &str, max: usize) -> String {
     s
 }
 
-fn norm_key(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-fn has_any(hay: &str, needles: &[&str]) -> bool {
-    needles.iter().any(|n| hay.contains(n))
-}
-
-fn is_number_line(lower: &str) -> bool {
-    if !lower.bytes().any(|c| c.is_ascii_digit()) {
-        return false;
+/// A hash of a line's letters and digits, lowercased: lines that differ only in case,
+/// punctuation or spacing count as duplicates (FNV-1a).
+fn norm_hash(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    for c in s.chars() {
+        if c.is_ascii() {
+            if c.is_ascii_alphanumeric() {
+                eat(c.to_ascii_lowercase() as u8);
+            }
+        } else if c.is_alphanumeric() {
+            for l in c.to_lowercase() {
+                let mut buf = [0u8; 4];
+                for b in l.encode_utf8(&mut buf).bytes() {
+                    eat(b);
+                }
+            }
+        }
     }
-    lower.contains('%')
-        || lower.contains('$')
-        || lower.contains('€')
-        || lower.contains('£')
-        || has_any(
-            lower,
-            &[
-                " rps", " ms", " gb", " mb", " kb", " tokens", " usd", " eur", " users", " hours",
-                " days", " minutes",
-            ],
-        )
+    h
+}
+
+/// Keywords of each category (matched ASCII-case-insensitively), in priority order.
+const KEYWORDS: &[(Cat, &[&str])] = &[
+    (
+        Cat::Decision,
+        &["decision", "decided", "agreed", "we will ", "going forward"],
+    ),
+    (
+        Cat::Lesson,
+        &[
+            "lesson",
+            "learned",
+            "learnt",
+            "gotcha",
+            "note to self",
+            "turns out",
+        ],
+    ),
+    (
+        Cat::Todo,
+        &[
+            "todo",
+            "to do:",
+            "follow up",
+            "follow-up",
+            "action item",
+            "remind",
+        ],
+    ),
+    (
+        Cat::Number,
+        &[
+            "%", "$", "€", "£", " rps", " ms", " gb", " mb", " kb", " tokens", " usd", " eur",
+            " users", " hours", " days", " minutes",
+        ],
+    ),
+];
+
+fn matcher() -> Option<&'static (AhoCorasick, Vec<Cat>)> {
+    static M: OnceLock<Option<(AhoCorasick, Vec<Cat>)>> = OnceLock::new();
+    M.get_or_init(|| {
+        let mut pats = Vec::new();
+        let mut cats = Vec::new();
+        for (cat, words) in KEYWORDS {
+            for w in *words {
+                pats.push(*w);
+                cats.push(*cat);
+            }
+        }
+        let ac = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&pats)
+            .ok()?;
+        Some((ac, cats))
+    })
+    .as_ref()
+}
+
+/// The category of a line, if any: the highest-priority keyword found. A "number" line must
+/// also hold a digit.
+fn classify(body: &str, checkbox: bool) -> Option<Cat> {
+    let mut best: Option<Cat> = if checkbox { Some(Cat::Todo) } else { None };
+    let Some((ac, cats)) = matcher() else {
+        return best;
+    };
+    for m in ac.find_overlapping_iter(body) {
+        let c = cats[m.pattern().as_usize()];
+        if c == Cat::Number && !body.bytes().any(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if best.is_none_or(|b| c < b) {
+            best = Some(c);
+            if c == Cat::Decision {
+                break;
+            }
+        }
+    }
+    best
 }
 
 const PERSON_CUES: &[&str] = &[
@@ -115,14 +196,14 @@ fn people_in(line: &str, people: &mut BTreeMap<String, u32>) {
     if !line.contains('@') && !line.bytes().any(|c| c.is_ascii_uppercase()) {
         return;
     }
-    let words: Vec<&str> = line.split_whitespace().take(200).collect();
-    for (i, w) in words.iter().enumerate() {
+    let mut words = line.split_whitespace().take(200);
+    while let Some(w) = words.next() {
         if let Some(h) = w.strip_prefix('@') {
             let h: String = h
                 .chars()
                 .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
                 .collect();
-            let h = h.trim_end_matches('.').to_string();
+            let h = h.trim_end_matches('.');
             if h.len() >= 2 {
                 *people.entry(format!("@{h}")).or_default() += 1;
             }
@@ -132,8 +213,8 @@ fn people_in(line: &str, people: &mut BTreeMap<String, u32>) {
         if !PERSON_CUES.iter().any(|p| p.eq_ignore_ascii_case(cue)) {
             continue;
         }
-        let mut name = Vec::new();
-        for next in words.iter().skip(i + 1).take(2) {
+        let mut name: Vec<&str> = Vec::new();
+        for next in words.clone().take(2) {
             let t = next.trim_matches(|c: char| !c.is_alphanumeric());
             let mut cs = t.chars();
             let cap = cs.next().is_some_and(|c| c.is_uppercase());
@@ -165,7 +246,10 @@ fn is_date_heading(h: &str) -> bool {
 /// nothing to extract (every source empty or binary), so the caller falls back to raw text.
 pub fn rules_digest(sources: &[SourceText<'_>], cap: usize) -> Result<String, String> {
     let mut items: Vec<(Cat, String)> = Vec::new();
-    let mut seen: HashSet<String> = HashSet::new();
+    let mut seen: HashSet<u64> = HashSet::new();
+    // Characters kept per category so far: past the cap, lines are only counted.
+    let mut kept = [0usize; 5];
+    let mut dropped = 0usize;
     let mut people: BTreeMap<String, u32> = BTreeMap::new();
     let mut binary = Vec::new();
     let mut lines_read = 0u64;
@@ -201,62 +285,34 @@ pub fn rules_digest(sources: &[SourceText<'_>], cap: usize) -> Result<String, St
                 continue;
             }
             people_in(&body, &mut people);
-            let lower = body.to_lowercase();
-            let cat = if has_any(
-                &lower,
-                &["decision", "decided", "agreed", "we will ", "going forward"],
-            ) {
-                Some(Cat::Decision)
-            } else if has_any(
-                &lower,
-                &[
-                    "lesson",
-                    "learned",
-                    "learnt",
-                    "gotcha",
-                    "note to self",
-                    "turns out",
-                ],
-            ) {
-                Some(Cat::Lesson)
-            } else if has_any(
-                &lower,
-                &[
-                    "todo",
-                    "to do:",
-                    "follow up",
-                    "follow-up",
-                    "action item",
-                    "remind",
-                ],
-            ) || line.starts_with("- [ ]")
-            {
-                Some(Cat::Todo)
-            } else if is_number_line(&lower) {
-                Some(Cat::Number)
+            let cat = classify(&body, line.starts_with("- [ ]"));
+            let c = match cat {
+                Some(c) => c,
+                None if want_first => Cat::Timeline,
+                None => continue,
+            };
+            want_first = false;
+            if !seen.insert(norm_hash(&body)) {
+                continue;
+            }
+            if kept[c as usize] > cap {
+                dropped += 1;
+                continue;
+            }
+            let text = if c == Cat::Timeline {
+                let h = heading.as_deref().unwrap_or("");
+                format!("{} {h}: {body}", src.label)
             } else {
-                None
+                format!("{body} ({})", src.label)
             };
-            let entry = match cat {
-                Some(c) => Some((c, format!("{body} ({})", src.label))),
-                None if want_first => {
-                    let h = heading.as_deref().unwrap_or("");
-                    Some((Cat::Timeline, format!("{} {h}: {body}", src.label)))
-                }
-                None => None,
-            };
-            if let Some((c, text)) = entry {
-                want_first = false;
-                if seen.insert(norm_key(&body)) {
-                    items.push((c, text));
-                }
-            }
+            kept[c as usize] += text.len() + 3;
+            items.push((c, text));
         }
-        if want_first && let Some(h) = heading {
-            let key = norm_key(&h);
-            if seen.insert(key) {
-                items.push((Cat::Timeline, format!("{} {h}", src.label)));
-            }
+        if want_first
+            && let Some(h) = heading
+            && seen.insert(norm_hash(&h))
+        {
+            items.push((Cat::Timeline, format!("{} {h}", src.label)));
         }
     }
     if items.is_empty() && people.is_empty() {
@@ -268,7 +324,7 @@ pub fn rules_digest(sources: &[SourceText<'_>], cap: usize) -> Result<String, St
     }
     items.sort_by_key(|(c, _)| *c);
     let mut out = String::new();
-    let mut omitted = 0usize;
+    let mut omitted = dropped;
     let mut current: Option<Cat> = None;
     let people_line = if people.is_empty() {
         String::new()
