@@ -1,7 +1,9 @@
 //! HTTP for the jobs that talk to Graph, the model provider and webhooks.
 //!
 //! reqwest blocking with rustls, built lazily (a client costs milliseconds to build, so a run
-//! that makes no request never builds one). Connect and total timeouts; retries with exponential
+//! that makes no request never builds one). Loading the system's root certificates alone takes
+//! several milliseconds, so `http://` requests (loopback fakes, local relays) use a client with
+//! no root store and only the first `https://` request pays for the roots. Connect and total timeouts; retries with exponential
 //! backoff and full jitter for connection errors, 429 and 5xx, on idempotent requests only
 //! (a request that never reached the server — a connect error — is retried for any method);
 //! `Retry-After` honoured (seconds, decimals allowed, or an HTTP date), capped by the run's
@@ -109,7 +111,10 @@ impl std::error::Error for TransportError {}
 /// The HTTP client of one run.
 #[derive(Debug, Clone)]
 pub struct Http {
-    client: reqwest::blocking::Client,
+    /// For `http://` URLs: no TLS roots loaded.
+    plain: std::cell::OnceCell<reqwest::blocking::Client>,
+    /// For `https://` URLs: the system's roots (platform verifier).
+    tls: std::cell::OnceCell<reqwest::blocking::Client>,
     cfg: HttpConfig,
     deadline: Option<Instant>,
     stop: Option<crate::signals::StopFlag>,
@@ -117,18 +122,35 @@ pub struct Http {
 
 impl Http {
     pub fn new(cfg: &HttpConfig, deadline: Option<Instant>) -> Result<Http> {
-        let client = reqwest::blocking::Client::builder()
-            .connect_timeout(secs(cfg.connect_timeout_secs))
-            .timeout(secs(cfg.timeout_secs))
-            .user_agent(concat!("agent-jobs/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
         Ok(Http {
-            client,
+            plain: std::cell::OnceCell::new(),
+            tls: std::cell::OnceCell::new(),
             cfg: cfg.clone(),
             deadline,
             stop: None,
         })
+    }
+
+    /// The client for `url`, built on first use.
+    fn client_for(&self, url: &str) -> Result<&reqwest::blocking::Client> {
+        let plain = url
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("http://"));
+        let cell = if plain { &self.plain } else { &self.tls };
+        if let Some(c) = cell.get() {
+            return Ok(c);
+        }
+        let mut b = reqwest::blocking::Client::builder()
+            .connect_timeout(secs(self.cfg.connect_timeout_secs))
+            .timeout(secs(self.cfg.timeout_secs))
+            .user_agent(concat!("agent-jobs/", env!("CARGO_PKG_VERSION")));
+        if plain {
+            b = b.tls_certs_only(Vec::new());
+        }
+        let c = b
+            .build()
+            .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
+        Ok(cell.get_or_init(|| c))
     }
 
     /// Stop retrying once this flag is raised (SIGINT/SIGTERM).
@@ -157,7 +179,7 @@ impl Http {
         let mut throttled = 0;
         loop {
             attempt += 1;
-            let mut req = build(self.client.request(method.clone(), url));
+            let mut req = build(self.client_for(url)?.request(method.clone(), url));
             if let Some(rem) = self.remaining() {
                 if rem.is_zero() {
                     return Err(TransportError {
