@@ -442,6 +442,7 @@ fn clear_alerts(ctx: &mut Ctx<Data>, name: &str) {
         format!("invalid:{name}:"),
         format!("suspicious:{name}:"),
         format!("missing:{name}"),
+        format!("auto-restore:{name}:"),
     ];
     ctx.state
         .alerts

@@ -434,3 +434,116 @@ pub fn recover_pending(ctx: &mut Ctx<Data>) -> Result<()> {
     );
     ctx.checkpoint()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::data::FileState;
+    use chrono::TimeZone;
+
+    fn snap(id_ts: &str, sha: &str) -> Snapshot {
+        let at = Utc.with_ymd_and_hms(2026, 2, 20, 22, 7, 39).unwrap();
+        Snapshot {
+            id: format!("{id_ts}-{}", &sha[..12]),
+            sha256: sha.to_string(),
+            size: 10,
+            taken_at: at,
+            last_seen_at: at,
+            validity: Validity::Good,
+            accepted_at: None,
+        }
+    }
+
+    fn setup() -> (Config, Data) {
+        let mut cfg = Config::default();
+        cfg.files.push(FileConfig {
+            path: "/x/jobs.json".into(),
+            required_keys: vec![],
+            ..Default::default()
+        });
+        let mut data = Data::default();
+        let a = "aaaa1111".repeat(8);
+        let b = "aaaa2222".repeat(8);
+        let c = "cccc3333".repeat(8);
+        data.files.insert(
+            "openclaw.json".into(),
+            FileState {
+                snapshots: vec![snap("20260101T000000Z", &a), snap("20260102T000000Z", &b)],
+                last_good: Some(b.clone()),
+                ..Default::default()
+            },
+        );
+        data.files.insert(
+            "jobs.json".into(),
+            FileState {
+                snapshots: vec![snap("20260103T000000Z", &c)],
+                last_good: Some(c.clone()),
+                ..Default::default()
+            },
+        );
+        (cfg, data)
+    }
+
+    fn pick(
+        cfg: &Config,
+        data: &Data,
+        sel: Option<&str>,
+        file: Option<&str>,
+    ) -> Result<(String, String)> {
+        select(cfg, data, sel, file).map(|(f, s)| (f.name(), s.id))
+    }
+
+    #[test]
+    fn selection_by_default_name_id_and_prefix() {
+        let (cfg, data) = setup();
+        let last_good = (
+            "openclaw.json".to_string(),
+            "20260102T000000Z-aaaa2222aaaa".to_string(),
+        );
+        assert_eq!(pick(&cfg, &data, None, None).unwrap(), last_good);
+        assert_eq!(
+            pick(&cfg, &data, Some("openclaw.json"), None).unwrap(),
+            last_good
+        );
+        assert_eq!(
+            pick(&cfg, &data, None, Some("jobs.json")).unwrap().1,
+            "20260103T000000Z-cccc3333cccc"
+        );
+        assert_eq!(
+            pick(
+                &cfg,
+                &data,
+                Some("openclaw.json/20260101T000000Z-aaaa1111aaaa.json"),
+                None
+            )
+            .unwrap()
+            .1,
+            "20260101T000000Z-aaaa1111aaaa"
+        );
+        assert_eq!(
+            pick(&cfg, &data, Some("aaaa1"), None).unwrap().1,
+            "20260101T000000Z-aaaa1111aaaa"
+        );
+        assert_eq!(
+            pick(&cfg, &data, Some("cccc"), None).unwrap().0,
+            "jobs.json"
+        );
+    }
+
+    #[test]
+    fn ambiguous_unknown_and_empty_are_errors() {
+        let (cfg, mut data) = setup();
+        let e = pick(&cfg, &data, Some("aaaa"), None).unwrap_err();
+        assert!(e.to_string().contains("matches 2 snapshots"), "{e}");
+        assert_eq!(common::exit::code_of(&e), Exit::Usage);
+        let e = pick(&cfg, &data, Some("ffff"), None).unwrap_err();
+        assert!(e.to_string().contains("no snapshot matches"), "{e}");
+        // a prefix scoped to another file does not match
+        assert!(pick(&cfg, &data, Some("aaaa1"), Some("jobs.json")).is_err());
+        data.files.clear();
+        let e = pick(&cfg, &data, None, None).unwrap_err();
+        assert_eq!(common::exit::code_of(&e), Exit::DataErr);
+        assert!(e.to_string().contains("no good snapshot"), "{e}");
+    }
+}
