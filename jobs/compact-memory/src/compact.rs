@@ -501,7 +501,12 @@ struct Prepared {
 
 /// Run `f` over `items` on up to [`WRITERS`] threads; results in input order.
 fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let n = items.len().clamp(1, WRITERS);
+    parallel_n(items, WRITERS, f)
+}
+
+/// Run `f` over `items` on up to `threads` threads; results in input order.
+fn parallel_n<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let n = items.len().clamp(1, threads.max(1));
     if n == 1 {
         return items.iter().map(&f).collect();
     }
@@ -768,24 +773,64 @@ impl Runner<'_> {
         self.stats.files_archived += archived;
         let t_archive = t0.elapsed();
 
-        // 2. Digests: summarized one by one, written in parallel, directory fsynced once.
-        let mut writes: Vec<(usize, PathBuf, String, DigestRecord)> = Vec::new();
+        // 2. Digests: sources gathered, summarized (rules on every core, the model one call
+        // at a time), written in parallel, directory fsynced once.
+        let mut gathered: Vec<(usize, Vec<Src>)> = Vec::new();
         for (i, p) in batch.iter_mut().enumerate() {
             if p.failed || !p.rebuild {
                 continue;
             }
-            if ctx.should_stop() {
-                break;
-            }
-            match self.digest_text(ctx, p) {
-                Ok(Some((path, text, rec))) => writes.push((i, path, text, rec)),
-                Ok(None) => {}
+            match self.gather(p) {
+                Ok(srcs) => gathered.push((i, srcs)),
                 Err(e) => {
                     p.failed = true;
                     let key = p.key.clone();
                     self.fail(&key, &e);
                 }
             }
+        }
+        let cap = self.cfg.digest_max_chars;
+        let model_on = self.cfg.model.enabled;
+        let by_rules: Vec<usize> = (0..gathered.len())
+            .filter(|&k| !(model_on && batch[gathered[k].0].complete))
+            .collect();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let ruled = parallel_n(&by_rules, cores, |&k| {
+            rules_or_raw(
+                &batch[gathered[k].0].key,
+                &texts_of(&gathered[k].1),
+                cap,
+                None,
+            )
+        });
+        let mut summaries: Vec<Option<Summary>> = (0..gathered.len()).map(|_| None).collect();
+        for (k, sm) in by_rules.iter().zip(ruled) {
+            summaries[*k] = Some(sm);
+        }
+        for (k, (i, srcs)) in gathered.iter().enumerate() {
+            if summaries[k].is_some() {
+                continue;
+            }
+            if ctx.should_stop() {
+                break;
+            }
+            let (key, complete) = (batch[*i].key.clone(), batch[*i].complete);
+            summaries[k] = Some(self.summarize(ctx, &key, complete, srcs));
+        }
+        let mut writes: Vec<(usize, PathBuf, String, DigestRecord)> = Vec::new();
+        for ((i, srcs), summary) in gathered.into_iter().zip(summaries) {
+            let Some(summary) = summary else { continue };
+            let p = &batch[i];
+            if p.upgrade_only && summary.method != Method::Model {
+                log::info!(
+                    "{}: not upgraded ({}); the existing digest stays",
+                    p.key,
+                    summary.fallback.as_deref().unwrap_or("model unavailable")
+                );
+                continue;
+            }
+            let (path, text, rec) = self.finish_digest(p, summary, srcs);
+            writes.push((i, path, text, rec));
         }
         if !writes.is_empty() {
             let dir = self.memory.join("digests");
@@ -839,9 +884,9 @@ impl Runner<'_> {
         }
 
         let t_digests = t0.elapsed();
-        // 3. Originals: removed only where a digest listing their archived copies exists.
-        let mut removed = 0;
-        let mut any = false;
+        // 3. Originals: removed only where a digest listing their archived copies exists
+        // (in parallel: each unlink waits on the journal, not the CPU).
+        let mut doomed: Vec<&Removal> = Vec::new();
         for p in &batch {
             if p.failed || p.removals.is_empty() {
                 continue;
@@ -854,45 +899,47 @@ impl Runner<'_> {
                 .map(|r| r.sources.iter().map(|s| s.name.as_str()).collect())
                 .unwrap_or_default();
             let digest = self.memory.join(format!("digests/{}.md", p.key));
-            for Removal {
-                path,
-                name,
-                seen,
-                len,
-            } in &p.removals
-            {
-                if !digest.is_file() || !listed.contains(name.as_str()) {
+            let digest_there = digest.is_file();
+            for r in &p.removals {
+                if !digest_there || !listed.contains(r.name.as_str()) {
                     log::warn!(
-                        "{}: memory/{name} left in place: no digest lists it yet (the next run retries)",
-                        p.key
+                        "{}: memory/{} left in place: no digest lists it yet (the next run retries)",
+                        p.key,
+                        r.name
                     );
                     continue;
                 }
-                // The same file, untouched since it was read and hashed: same inode, size and
-                // modification time (an append changes the size and the time).
-                let now = match fs::metadata(path) {
-                    Ok(m) => Identity::of(&m),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => {
-                        log::error!("cannot stat {}: {e}", path.display());
-                        continue;
-                    }
-                };
-                if &now != seen || now.len != *len {
-                    log::warn!(
-                        "memory/{name} changed while it was being compacted; left in place, it is compacted at the next run"
-                    );
-                    continue;
-                }
-                match fs::remove_file(path) {
-                    Ok(()) => {
-                        removed += 1;
-                        any = true;
-                    }
-                    Err(e) => log::error!("cannot remove {}: {e}", path.display()),
-                }
+                doomed.push(r);
             }
         }
+        let outcomes = parallel(&doomed, |r| -> Result<bool, String> {
+            // The same file, untouched since it was read and hashed: same inode, size and
+            // modification time (an append changes the size and the time).
+            let now = match fs::metadata(&r.path) {
+                Ok(m) => Identity::of(&m),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(format!("cannot stat {}: {e}", r.path.display())),
+            };
+            if now != r.seen || now.len != r.len {
+                log::warn!(
+                    "memory/{} changed while it was being compacted; left in place, it is compacted at the next run",
+                    r.name
+                );
+                return Ok(false);
+            }
+            fs::remove_file(&r.path)
+                .map(|()| true)
+                .map_err(|e| format!("cannot remove {}: {e}", r.path.display()))
+        });
+        let mut removed = 0;
+        for o in outcomes {
+            match o {
+                Ok(true) => removed += 1,
+                Ok(false) => {}
+                Err(e) => log::error!("{e}"),
+            }
+        }
+        let any = removed > 0;
         if any && let Err(e) = fsutil::sync_dir(&self.memory) {
             log::error!("{}", one_line(&e));
         }
@@ -906,15 +953,10 @@ impl Runner<'_> {
         );
     }
 
-    /// Summarize a period and render its digest; `None` when an upgrade found no model.
-    fn digest_text(
-        &mut self,
-        ctx: &mut Ctx<Data>,
-        p: &mut Prepared,
-    ) -> Result<Option<(PathBuf, String, DigestRecord)>> {
-        let key = p.key.clone();
-        // Every source's bytes: archived ones from the archive, new ones from memory.
-        let mut sources: Vec<(SourceRecord, u32, Vec<u8>)> = Vec::new();
+    /// Every source of a period with its bytes: archived ones read from the archive, new ones
+    /// taken from memory (they were just archived).
+    fn gather(&mut self, p: &mut Prepared) -> Result<Vec<Src>> {
+        let mut sources: Vec<Src> = Vec::new();
         for a in &p.archived {
             let bytes =
                 fs::read(&a.path).with_context(|| format!("cannot read {}", a.path.display()))?;
@@ -958,18 +1000,19 @@ impl Runner<'_> {
             ));
         }
         sources.sort_by(|a, b| (&a.0.name, a.1).cmp(&(&b.0.name, b.1)));
+        Ok(sources)
+    }
 
-        let summary = self.summarize(ctx, &key, p.complete, &sources)?;
-        if p.upgrade_only && summary.method != Method::Model {
-            log::info!(
-                "{key}: not upgraded ({}); the existing digest stays",
-                summary.fallback.as_deref().unwrap_or("model unavailable")
-            );
-            return Ok(None);
-        }
+    /// Render a period's digest and its state record.
+    fn finish_digest(
+        &self,
+        p: &Prepared,
+        summary: Summary,
+        sources: Vec<Src>,
+    ) -> (PathBuf, String, DigestRecord) {
         let records: Vec<SourceRecord> = sources.into_iter().map(|s| s.0).collect();
         let text = render(
-            &key,
+            &p.key,
             &p.period,
             p.complete,
             &summary,
@@ -977,7 +1020,7 @@ impl Runner<'_> {
             self.now,
             &self.cfg.model.model,
         );
-        let rel = format!("digests/{key}.md");
+        let rel = format!("digests/{}.md", p.key);
         let rec = DigestRecord {
             path: rel.clone(),
             method: summary.method,
@@ -985,32 +1028,26 @@ impl Runner<'_> {
             written_at: self.now,
             chars: text.chars().count() as u64,
             sha256: sha256_hex(text.as_bytes()),
-            fallback: summary.fallback.clone(),
+            fallback: summary.fallback,
             tokens: summary.tokens,
             sources: records,
         };
-        Ok(Some((self.memory.join(rel), text, rec)))
+        (self.memory.join(rel), text, rec)
     }
 
+    /// The model's summary if it is wanted and works, else [`rules_or_raw`].
     fn summarize(
         &mut self,
         ctx: &mut Ctx<Data>,
         key: &str,
         complete: bool,
-        sources: &[(SourceRecord, u32, Vec<u8>)],
-    ) -> Result<Summary> {
-        let texts: Vec<SourceText<'_>> = sources
-            .iter()
-            .map(|(r, v, b)| SourceText {
-                label: label_of(&r.name, *v),
-                archive: r.archive.clone(),
-                bytes: b,
-            })
-            .collect();
+        sources: &[Src],
+    ) -> Summary {
+        let texts = texts_of(sources);
         let mut fallback = None;
         if self.cfg.model.enabled && complete {
             match self.try_model(ctx, key, &texts) {
-                Ok(s) => return Ok(s),
+                Ok(s) => return s,
                 Err(why) => {
                     if !self.degraded.contains(&why) {
                         self.degraded.push(why.clone());
@@ -1019,27 +1056,7 @@ impl Runner<'_> {
                 }
             }
         }
-        match rules::rules_digest(&texts, self.cfg.digest_max_chars) {
-            Ok(body) => Ok(Summary {
-                body,
-                method: Method::Rules,
-                fallback,
-                tokens: 0,
-            }),
-            Err(why) => {
-                log::warn!("{key}: rule-based digest impossible ({why}); writing the raw text");
-                let why = format!("rules: {why}");
-                Ok(Summary {
-                    body: rules::raw_digest(&texts, self.cfg.digest_max_chars),
-                    method: Method::Raw,
-                    fallback: Some(match fallback {
-                        Some(f) => format!("{f}; {why}"),
-                        None => why,
-                    }),
-                    tokens: 0,
-                })
-            }
-        }
+        rules_or_raw(key, &texts, self.cfg.digest_max_chars, fallback)
     }
 
     /// Ask the model; `Err` says why not (for the digest and the log).
@@ -1153,6 +1170,50 @@ impl Runner<'_> {
         }
         ctx.state.data.digests.remove(key);
         Ok(())
+    }
+}
+
+/// A source of a digest: its record, archive version and bytes.
+type Src = (SourceRecord, u32, Vec<u8>);
+
+fn texts_of(sources: &[Src]) -> Vec<SourceText<'_>> {
+    sources
+        .iter()
+        .map(|(r, v, b)| SourceText {
+            label: label_of(&r.name, *v),
+            archive: r.archive.clone(),
+            bytes: b,
+        })
+        .collect()
+}
+
+/// The rule-based summary, or the raw text when rules find nothing.
+fn rules_or_raw(
+    key: &str,
+    texts: &[SourceText<'_>],
+    cap: usize,
+    fallback: Option<String>,
+) -> Summary {
+    match rules::rules_digest(texts, cap) {
+        Ok(body) => Summary {
+            body,
+            method: Method::Rules,
+            fallback,
+            tokens: 0,
+        },
+        Err(why) => {
+            log::warn!("{key}: rule-based digest impossible ({why}); writing the raw text");
+            let why = format!("rules: {why}");
+            Summary {
+                body: rules::raw_digest(texts, cap),
+                method: Method::Raw,
+                fallback: Some(match fallback {
+                    Some(f) => format!("{f}; {why}"),
+                    None => why,
+                }),
+                tokens: 0,
+            }
+        }
     }
 }
 
