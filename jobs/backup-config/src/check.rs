@@ -94,22 +94,6 @@ fn check_file(
     let dir = cfg.snapshot_dir(&ctx.paths, fc);
     let now = Utc::now();
     let vkey = fc.validation_key();
-    if !ctx.dry_run {
-        for p in store::sweep_temps_of(&live) {
-            log::info!(
-                "removed leftover temp file {} from a killed restore",
-                p.display()
-            );
-        }
-        if dir.is_dir() {
-            for p in common::fsutil::sweep_temp_files(&dir)? {
-                log::info!(
-                    "removed leftover temp file {} from a killed run",
-                    p.display()
-                );
-            }
-        }
-    }
     let mut st = ctx.state.data.files.get(&name).cloned().unwrap_or_default();
     st.path = live.display().to_string();
     st.checked_at = Some(now);
@@ -151,6 +135,9 @@ fn check_file(
             return prune(ctx, cfg, &name, &dir, now);
         }
     }
+    // Temp files of killed runs and restores are swept on this (slower) path only: it is taken
+    // whenever the live file changed, and at least once a day.
+    sweep_temps(ctx, &live, &dir)?;
     let bytes = match std::fs::read(&live) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -301,6 +288,28 @@ fn check_file(
         }
     }
     prune(ctx, cfg, &name, &dir, now)
+}
+
+/// Remove temp files left by killed runs (snapshot directory) and restores (next to the file).
+pub fn sweep_temps(ctx: &Ctx<Data>, live: &Path, dir: &Path) -> Result<()> {
+    if ctx.dry_run {
+        return Ok(());
+    }
+    for p in store::sweep_temps_of(live) {
+        log::info!(
+            "removed leftover temp file {} from a killed restore",
+            p.display()
+        );
+    }
+    if dir.is_dir() {
+        for p in common::fsutil::sweep_temp_files(dir)? {
+            log::info!(
+                "removed leftover temp file {} from a killed run",
+                p.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Whether the file can be taken as unchanged and good without reading it.

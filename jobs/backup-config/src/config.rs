@@ -212,9 +212,11 @@ pub fn validate(cfg: &Config, paths: &Paths) -> Result<()> {
     Ok(())
 }
 
+/// Same directory: same device and inode when both exist (catches symlinks), else same path.
 fn same_dir(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
         _ => a == b,
     }
 }

@@ -396,6 +396,16 @@ pub fn recover_pending(ctx: &mut Ctx<Data>) -> Result<()> {
         .files
         .get(&p.file)
         .map(|f| PathBuf::from(&f.path));
+    if !ctx.dry_run
+        && let Some(l) = &live
+    {
+        for t in store::sweep_temps_of(l) {
+            log::info!(
+                "removed leftover temp file {} from a killed restore",
+                t.display()
+            );
+        }
+    }
     let now_sha = live
         .as_ref()
         .and_then(|l| std::fs::read(l).ok())
