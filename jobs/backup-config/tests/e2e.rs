@@ -869,6 +869,27 @@ mod sigkill {
         let t0 = std::time::Instant::now();
         run(&s, &["restore", &ids[0]]).code(0);
         let full = t0.elapsed().as_millis() as u64 + 1;
+        // A reader polling the live file the whole time (as the gateway might) must never see
+        // it missing or at another length than the two versions (both are the same size).
+        assert_eq!(a.len(), b.len());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = {
+            let stop = stop.clone();
+            let live = s.path(LIVE);
+            let want = a.len() as u64;
+            std::thread::spawn(move || {
+                let (mut looks, mut bad) = (0u64, Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    looks += 1;
+                    match fs::metadata(&live) {
+                        Ok(m) if m.len() == want => {}
+                        Ok(m) => bad.push(format!("length {}", m.len())),
+                        Err(e) => bad.push(e.to_string()),
+                    }
+                }
+                (looks, bad)
+            })
+        };
         let mut rng = fastrand::Rng::with_seed(0xdead);
         let mut killed = 0;
         let mut seen_new = 0;
@@ -892,6 +913,14 @@ mod sigkill {
                 assert!(h == sa || h == sb, "torn clobbered copy {}", p.display());
             }
         }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (looks, bad) = watcher.join().unwrap();
+        assert!(
+            bad.is_empty(),
+            "a reader saw a torn live file: {:?}",
+            &bad[..bad.len().min(5)]
+        );
+        assert!(looks > 1000, "the reader only looked {looks} times");
         assert!(killed >= 10, "only {killed} restores were killed mid-way");
         assert!(seen_new >= 1, "no restore ever completed");
         // state stays loadable; an interrupted restore is reported, not replayed
