@@ -182,6 +182,8 @@ struct Runner<'a> {
     now: DateTime<Utc>,
     upgrade: bool,
     model: ModelEnv,
+    /// File names in `memory/digests/` when the run started.
+    digest_files: std::collections::HashSet<String>,
     stats: RunStats,
     degraded: Vec<String>,
 }
@@ -230,6 +232,7 @@ pub fn run(ctx: &mut Ctx<Data>, cfg: &Config, args: &Args) -> Result<Outcome> {
         now,
         upgrade: args.upgrade,
         model: ModelEnv::Unset,
+        digest_files: Default::default(),
         stats: RunStats {
             today: Some(today),
             ..Default::default()
@@ -249,6 +252,13 @@ pub fn run(ctx: &mut Ctx<Data>, cfg: &Config, args: &Args) -> Result<Outcome> {
     let in_place = layout::scan_memory(&memory, &mut notes)?;
     let archived = layout::scan_archive(&memory, &mut notes)?;
     sweep_memory_temps(&notes.temp_files);
+    if let Ok(entries) = fs::read_dir(memory.join("digests")) {
+        r.digest_files = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+    }
     for p in fsutil::sweep_temp_files(&memory.join("digests"))? {
         log::info!(
             "removed leftover temp file {} from a killed run",
@@ -653,12 +663,11 @@ impl Runner<'_> {
         let mut desired: Vec<String> = plan.archived.iter().map(|a| a.rel.clone()).collect();
         desired.extend(new_versions.iter().map(|n| n.rel.clone()));
         desired.sort();
-        let digest_path = self.memory.join(format!("digests/{key}.md"));
         let same_sources = rec.is_some_and(|r| {
             let mut have: Vec<String> = r.sources.iter().map(|s| s.archive.clone()).collect();
             have.sort();
             have == desired && r.complete == plan.complete
-        }) && digest_path.is_file();
+        }) && self.digest_files.contains(&format!("{key}.md"));
         let wants_upgrade = self.upgrade
             && self.cfg.model.enabled
             && plan.complete

@@ -252,20 +252,19 @@ pub fn scan_archive(memory: &Path, notes: &mut ScanNotes) -> Result<Vec<Archived
                 continue;
             }
             let dir = root.join(&year).join(&month);
-            for p in common::fsutil::sweep_temp_files(&dir)? {
-                log::info!(
-                    "removed leftover temp file {} from a killed run",
-                    p.display()
-                );
-            }
             let entries =
                 fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?;
+            let mut temps = false;
             for entry in entries {
                 let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
                 let fname = entry.file_name();
                 let Some(fname) = fname.to_str() else {
                     continue;
                 };
+                if fname.starts_with('.') && fname.contains(".tmp.") {
+                    temps = true;
+                    continue;
+                }
                 let parsed =
                     parse_archive_name(fname).and_then(|(name, v)| match classify_name(&name) {
                         NameKind::Dated(d) => Some((name, v, d)),
@@ -284,6 +283,14 @@ pub fn scan_archive(memory: &Path, notes: &mut ScanNotes) -> Result<Vec<Archived
                     version,
                     date,
                 });
+            }
+            if temps {
+                for p in common::fsutil::sweep_temp_files(&dir)? {
+                    log::info!(
+                        "removed leftover temp file {} from a killed run",
+                        p.display()
+                    );
+                }
             }
         }
     }

@@ -151,15 +151,43 @@ impl Method {
     }
 }
 
-/// One archived original listed in a digest.
+/// One archived original listed in a digest. In state it is one `sha256sum`-style line,
+/// `"<sha256>  <archive path relative to memory/>"`, which keeps the state file small (it is read
+/// and written on every run) and lets `sha256sum -c` check the archive from `memory/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct SourceRecord {
     /// Original file name in `memory/`.
     pub name: String,
     /// Archive path relative to `memory/`.
     pub archive: String,
     pub sha256: String,
+    /// Size (known when the digest was written; 0 when read back from state).
     pub bytes: u64,
+}
+
+impl From<SourceRecord> for String {
+    fn from(s: SourceRecord) -> String {
+        format!("{}  {}", s.sha256, s.archive)
+    }
+}
+
+impl TryFrom<String> for SourceRecord {
+    type Error = String;
+    fn try_from(line: String) -> Result<Self, String> {
+        let (sha, archive) = line
+            .split_once("  ")
+            .ok_or_else(|| format!("source {line:?} is not \"<sha256>  <archive path>\""))?;
+        let file = archive.rsplit('/').next().unwrap_or(archive);
+        let (name, _) = layout::parse_archive_name(file)
+            .ok_or_else(|| format!("source {line:?}: {file:?} is not an archived note"))?;
+        Ok(SourceRecord {
+            name,
+            archive: archive.to_string(),
+            sha256: sha.to_string(),
+            bytes: 0,
+        })
+    }
 }
 
 /// A digest written by the job.
