@@ -3,7 +3,10 @@
 //! fake webhook, all on 127.0.0.1. Writes their addresses as JSON to `--info FILE` and runs
 //! until it is killed.
 //!
-//! usage: fake-services --info FILE [--seed-demo] [--graph-port N] [--model-port N]
+//! usage: fake-services --info FILE [--seed-demo] [--render TEMPLATE OUT]...
+//!
+//! `--render` copies TEMPLATE to OUT with every `@KEY@` replaced by the value of KEY in the
+//! info (e.g. `@GRAPH_URL@`, `@WEBHOOK_URL@`), so a shell script can build a config without jq.
 
 use anyhow::{Context, Result};
 use fakes::graph::{AGENT_USER_ID, CLIENT_ID, FakeGraph, TENANT};
@@ -22,6 +25,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let mut info = None;
     let mut seed = false;
+    let mut renders: Vec<(String, String)> = Vec::new();
     let mut graph_port = 0u16;
     let mut model_port = 0u16;
     let mut i = 1;
@@ -32,6 +36,13 @@ fn main() -> Result<()> {
                 i += 1;
             }
             "--seed-demo" => seed = true,
+            "--render" => {
+                let (Some(t), Some(o)) = (args.get(i + 1), args.get(i + 2)) else {
+                    anyhow::bail!("--render needs TEMPLATE OUT");
+                };
+                renders.push((t.clone(), o.clone()));
+                i += 2;
+            }
             "--graph-port" => {
                 graph_port = args.get(i + 1).and_then(|p| p.parse().ok()).unwrap_or(0);
                 i += 1;
@@ -85,6 +96,17 @@ fn main() -> Result<()> {
         "openai_url": model.openai_url(),
         "webhook_url": webhook.url(),
     });
+    if let serde_json::Value::Object(map) = &v {
+        for (template, out) in &renders {
+            let mut text = std::fs::read_to_string(template)
+                .with_context(|| format!("reading {template}"))?;
+            for (k, val) in map {
+                let val = val.as_str().unwrap_or_default();
+                text = text.replace(&format!("@{}@", k.to_ascii_uppercase()), val);
+            }
+            std::fs::write(out, text).with_context(|| format!("writing {out}"))?;
+        }
+    }
     let tmp = format!("{info}.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(&v)?)?;
     std::fs::rename(&tmp, &info)?;
