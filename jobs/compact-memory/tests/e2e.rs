@@ -697,6 +697,46 @@ mod crash {
     }
 }
 
+mod stop {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn sigterm_stops_cleanly_and_the_next_run_finishes() {
+        let mut ws = Ws::new();
+        ws.days("2025-06-01", 200, 3000);
+        ws.config(json!({}));
+        let mut stopped = 0;
+        for delay in [5u64, 15, 30] {
+            let child = ws
+                .suite
+                .spawn(Path::new(BIN), &["--now", "2026-01-15T03:00:00Z"]);
+            std::thread::sleep(Duration::from_millis(delay));
+            testkit::signal(&child, 15);
+            let out = child.wait_with_output().unwrap();
+            let code = out.status.code();
+            assert!(
+                matches!(code, Some(0) | Some(143)),
+                "SIGTERM: exit {code:?}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if code == Some(143) {
+                stopped += 1;
+                assert_eq!(ws.state()["last_run"]["exit_code"], 143);
+            }
+            ws.assert_nothing_lost();
+            ws.assert_digests_consistent();
+        }
+        assert!(
+            stopped >= 1,
+            "no run was stopped by SIGTERM; the test proves nothing"
+        );
+        ws.run("2026-01-15T04:00:00Z", &[]).code(0);
+        ws.assert_nothing_lost();
+        assert_eq!(ws.assert_digests_consistent(), 30); // 2025-W22 to 2025-W51
+    }
+}
+
 mod model {
     use super::*;
     use fakes::model::{FakeModel, Fault};
