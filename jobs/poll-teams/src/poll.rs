@@ -485,7 +485,7 @@ pub fn poll_source(
                 update.known = Some(content_hash(&m));
             }
             Action::Command(c) => {
-                flush(ctx, cfg, inbox, &src, &mut batch)?;
+                report.delivered += flush(ctx, cfg, inbox, &src, &mut batch)?;
                 let (uid, uname) = match &m.from {
                     Sender::User { id, name, .. } => (id.clone(), name.clone()),
                     _ => (String::new(), None),
@@ -497,7 +497,7 @@ pub fn poll_source(
                 }
                 update.known = Some(content_hash(&m));
                 batch.updates.push(update);
-                flush(ctx, cfg, inbox, &src, &mut batch)?;
+                report.delivered += flush(ctx, cfg, inbox, &src, &mut batch)?;
                 continue;
             }
             Action::Deliver(kind) => {

@@ -687,6 +687,28 @@ mod commands {
     }
 
     #[test]
+    fn messages_before_a_command_count_as_delivered() {
+        // Regression: events flushed ahead of a command were delivered but not counted, so
+        // the run was recorded as a no-op.
+        let g = FakeGraph::start();
+        g.add_message(CHAT, OP, "Operator", "<p>numbers please</p>");
+        g.add_message(CHAT, TRUSTED, "Robin", "<p>thanks</p>");
+        g.add_message(CHAT, OP, "Operator", "/help");
+        let s = suite(&g, json!({}));
+        run(&s, &[]).silent_success();
+        assert_eq!(kinds(&s).len(), 2);
+        let st = s.state("poll-teams");
+        assert_eq!(st["last_run"]["outcome"], "ok", "{st}");
+        assert!(
+            st["last_run"]["summary"]
+                .as_str()
+                .unwrap()
+                .starts_with("2 event(s) delivered"),
+            "{st}"
+        );
+    }
+
+    #[test]
     fn a_throttled_reply_is_posted_once_after_retry_after() {
         let g = FakeGraph::start();
         g.add_message(CHAT, OP, "Operator", "/help");
