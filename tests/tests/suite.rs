@@ -314,3 +314,14 @@ fn real_cron_runs_the_installed_crontab() {
     assert_eq!(crontab_l().unwrap_or_default(), before);
     drop(guard);
 }
+
+#[test]
+fn every_job_accepts_config_example() {
+    let s = Suite::new();
+    let example = repo().join("config.example.json");
+    for job in JOBS {
+        s.run(&bin(job), &["--check-config", "--config", &example.to_string_lossy()])
+            .code(0)
+            .stdout_has("is valid");
+    }
+}
