@@ -199,10 +199,10 @@ impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
         if let Some(chat) = &cfg.teams_chat_id {
             let html = format!(
                 "<p><b>[agent-jobs] {} on {}</b> ({})</p><p>{}</p>",
-                escape_html(self.job),
-                escape_html(&self.host),
+                crate::html::escape(self.job),
+                crate::html::escape(&self.host),
                 severity.as_str(),
-                escape_html(text)
+                crate::html::escape(text)
             );
             if let Err(e) = self.post_teams_alert(chat, &html) {
                 failures.push(format!("Teams chat: {}", crate::exit::one_line(&e)));
@@ -255,20 +255,4 @@ impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
             &self.paths.root,
         )
     }
-}
-
-/// Escape text for an HTML message body.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }

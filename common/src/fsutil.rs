@@ -50,6 +50,51 @@ pub fn write_atomic_preserving(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Atomically replace `path` with `bytes` using the given mode/owner.
 pub fn write_atomic_with(path: &Path, bytes: &[u8], opts: FileOptions) -> Result<()> {
+    replace_unsynced(path, bytes, opts)?;
+    sync_dir(parent_of(path))
+}
+
+/// Like [`write_atomic_with`] but without the directory fsync, for callers that replace many
+/// files in one directory and then call [`sync_dir`] once. Until then the rename may not
+/// survive a power loss (the file holds the old or the new bytes either way).
+pub fn replace_unsynced(path: &Path, bytes: &[u8], opts: FileOptions) -> Result<()> {
+    let tmp = write_temp(path, bytes, opts)?;
+    fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+        .map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            e.context(format!(
+                "could not write {} (the previous version, if any, is intact)",
+                path.display()
+            ))
+        })
+}
+
+/// Create `path` with `bytes`, durably, failing rather than replacing anything that exists
+/// there: temp file, fsync, hard link to the final name, temp name removed. The directory is
+/// not fsynced (call [`sync_dir`], once for a batch).
+pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let tmp = write_temp(
+        path,
+        bytes,
+        FileOptions {
+            mode: Some(mode),
+            owner: None,
+        },
+    )?;
+    let linked = fs::hard_link(&tmp, path).with_context(|| {
+        format!(
+            "cannot create {} (it must not exist yet; nothing was replaced)",
+            path.display()
+        )
+    });
+    let _ = fs::remove_file(&tmp);
+    linked
+}
+
+/// Write `bytes` to a fresh temp file next to `path` (mode, owner, fsync) and return its path.
+/// On error nothing is left behind.
+fn write_temp(path: &Path, bytes: &[u8], opts: FileOptions) -> Result<PathBuf> {
     let dir = parent_of(path);
     let name = path
         .file_name()
@@ -84,20 +129,18 @@ pub fn write_atomic_with(path: &Path, bytes: &[u8], opts: FileOptions) -> Result
             }
         }
         f.sync_all()
-            .with_context(|| format!("cannot fsync {}", tmp.display()))?;
-        drop(f);
-        fs::rename(&tmp, path)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-        Ok(())
+            .with_context(|| format!("cannot fsync {}", tmp.display()))
     })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(e.context(format!(
-            "could not write {} (the previous version, if any, is intact)",
-            path.display()
-        )));
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e.context(format!(
+                "could not write {} (the previous version, if any, is intact)",
+                path.display()
+            )))
+        }
     }
-    sync_dir(dir)
 }
 
 /// fsync a directory so that renames and creations inside it are durable.
@@ -222,6 +265,21 @@ mod tests {
         // parent missing: the write fails and says which file
         let err = write_atomic(&p, b"x").unwrap_err();
         assert!(format!("{err:#}").contains("x.json"), "{err:#}");
+    }
+
+    #[test]
+    fn write_new_never_replaces() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.md");
+        write_new(&p, b"one", 0o640).unwrap();
+        let err = write_new(&p, b"two", 0o640).unwrap_err();
+        assert!(format!("{err:#}").contains("must not exist"), "{err:#}");
+        assert_eq!(fs::read(&p).unwrap(), b"one");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1, "no temp left");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod control;
 pub mod exit;
 pub mod fsutil;
 pub mod graph;
+pub mod html;
 pub mod http;
 pub mod lock;
 pub mod logging;

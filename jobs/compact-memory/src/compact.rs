@@ -25,10 +25,8 @@ use common::{Ctx, Outcome, config_error};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Hex sha256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -40,48 +38,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     s
 }
 
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Write `bytes` to `path`, which must not exist: temp file, fsync, then a hard link to the
-/// final name (fails rather than replace anything), then the temp name is removed. The
-/// directory is not fsynced here (callers batch that with [`fsutil::sync_dir`]).
-pub fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let dir = path
-        .parent()
-        .with_context(|| format!("{} has no parent directory", path.display()))?;
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} has no file name", path.display()))?
-        .to_string_lossy();
-    let tmp = dir.join(format!(
-        ".{name}.tmp.{}.{}",
-        std::process::id(),
-        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| -> Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.set_permissions(fs::Permissions::from_mode(mode))
-            .with_context(|| format!("cannot set the mode of {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("cannot fsync {}", tmp.display()))?;
-        fs::hard_link(&tmp, path).with_context(|| {
-            format!(
-                "cannot create {} (it must not exist yet; nothing was replaced)",
-                path.display()
-            )
-        })?;
-        Ok(())
-    })();
-    let _ = fs::remove_file(&tmp);
-    result
-}
+/// Create a file that must not exist yet (see [`fsutil::write_new`]).
+pub use common::fsutil::write_new as write_new_file;
 
 /// Create `dir` and its missing parents, fsyncing each parent that gained an entry.
 pub fn ensure_dir_durable(dir: &Path) -> Result<()> {
@@ -549,36 +507,14 @@ fn parallel_n<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R
 
 /// Replace `path` with `bytes` (temp file, fsync, rename); the caller fsyncs the directory.
 fn write_replace(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let dir = path
-        .parent()
-        .with_context(|| format!("{} has no parent directory", path.display()))?;
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} has no file name", path.display()))?
-        .to_string_lossy();
-    let tmp = dir.join(format!(
-        ".{name}.tmp.{}.{}",
-        std::process::id(),
-        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| -> Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("cannot fsync {}", tmp.display()))?;
-        fs::rename(&tmp, path)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    fsutil::replace_unsynced(
+        path,
+        bytes,
+        fsutil::FileOptions {
+            mode: Some(mode),
+            owner: None,
+        },
+    )
 }
 
 impl Runner<'_> {

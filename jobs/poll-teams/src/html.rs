@@ -243,21 +243,7 @@ fn tidy(s: &str) -> String {
     out
 }
 
-/// Escape text for inclusion in HTML.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use common::html::escape;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -8,22 +8,7 @@ use crate::collect::{JobStatus, Report};
 use chrono::{DateTime, Utc};
 
 /// Escape text for HTML/XML (text and attribute values).
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            // Control characters are not allowed in XML 1.0.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => o.push('\u{fffd}'),
-            c => o.push(c),
-        }
-    }
-    o
-}
+pub use common::html::escape as esc;
 
 /// Markdown table cells must not contain `|` or newlines.
 fn cell(s: &str) -> String {
