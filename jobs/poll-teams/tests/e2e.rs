@@ -291,6 +291,13 @@ mod crash {
     fn sigkill_at_random_points_loses_and_duplicates_nothing() {
         let g = FakeGraph::start();
         let s = suite(&g, json!({"poll-teams": {"page_size": 3}}));
+        // Every page takes a few ms, as over a real network, so that runs last long enough
+        // for most kills to land mid-run however fast the process starts.
+        g.fail_times(
+            Route::List,
+            Fault::Delay(Duration::from_millis(4)),
+            u32::MAX,
+        );
         let mut want: BTreeSet<(String, String)> = BTreeSet::new();
         let mut rng = fastrand::Rng::with_seed(0x5eed);
         let mut ids = Vec::new();
@@ -319,7 +326,7 @@ mod crash {
                 .stderr(std::process::Stdio::null())
                 .spawn()
                 .unwrap();
-            std::thread::sleep(Duration::from_millis(rng.u64(5..80)));
+            std::thread::sleep(Duration::from_millis(rng.u64(2..45)));
             testkit::signal(&child, 9);
             let mut child = child;
             let _ = child.wait();
