@@ -320,8 +320,11 @@ fn every_job_accepts_config_example() {
     let s = Suite::new();
     let example = repo().join("config.example.json");
     for job in JOBS {
-        s.run(&bin(job), &["--check-config", "--config", &example.to_string_lossy()])
-            .code(0)
-            .stdout_has("is valid");
+        s.run(
+            &bin(job),
+            &["--check-config", "--config", &example.to_string_lossy()],
+        )
+        .code(0)
+        .stdout_has("is valid");
     }
 }

@@ -98,8 +98,8 @@ fn main() -> Result<()> {
     });
     if let serde_json::Value::Object(map) = &v {
         for (template, out) in &renders {
-            let mut text = std::fs::read_to_string(template)
-                .with_context(|| format!("reading {template}"))?;
+            let mut text =
+                std::fs::read_to_string(template).with_context(|| format!("reading {template}"))?;
             for (k, val) in map {
                 let val = val.as_str().unwrap_or_default();
                 text = text.replace(&format!("@{}@", k.to_ascii_uppercase()), val);
