@@ -1251,21 +1251,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn write_new_file_never_replaces() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("a.md");
-        write_new_file(&p, b"one", 0o640).unwrap();
-        let err = write_new_file(&p, b"two", 0o640).unwrap_err();
-        assert!(format!("{err:#}").contains("must not exist"), "{err:#}");
-        assert_eq!(fs::read(&p).unwrap(), b"one");
-        assert_eq!(
-            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
-            0o640
-        );
-        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1, "no temp left");
-    }
-
-    #[test]
     fn labels() {
         assert_eq!(label_of("2026-02-13.md", 1), "02-13");
         assert_eq!(label_of("2026-02-13-sync.md", 2), "02-13-sync v2");
