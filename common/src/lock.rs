@@ -13,8 +13,8 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Read;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -81,20 +81,54 @@ pub fn acquire(path: &Path, wait: Option<Duration>, me: &Holder) -> Result<JobLo
     })
 }
 
-fn describe_holder(mut file: &File) -> String {
-    let mut s = String::new();
-    let _ = file.read_to_string(&mut s);
-    match serde_json::from_str::<Holder>(s.trim()) {
-        Ok(h) => format!(
-            "pid {} since {} on {} ({})",
-            h.pid,
-            h.started_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            h.host,
-            h.argv.join(" ")
-        ),
-        Err(_) => "another process (holder not yet recorded)".into(),
+/// Name the process holding the lock. The kernel knows the holder's pid (`/proc/locks`); the
+/// record in the file is written just after the lock is taken, so a run refused in that
+/// instant re-reads it briefly until it matches, rather than showing nothing or a stale one.
+fn describe_holder(file: &File) -> String {
+    let owner = lock_owner_pid(file);
+    for _ in 0..40 {
+        let mut s = String::new();
+        let mut f = file;
+        let _ = f
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| f.read_to_string(&mut s));
+        if let Ok(h) = serde_json::from_str::<Holder>(s.trim())
+            && owner.is_none_or(|o| o == h.pid)
+        {
+            return format!(
+                "pid {} since {} on {} ({})",
+                h.pid,
+                h.started_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                h.host,
+                h.argv.join(" ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
+    match owner {
+        Some(pid) => format!("pid {pid} (its start time is not recorded yet)"),
+        None => "another process".into(),
+    }
+}
+
+/// The pid holding a flock on `file`, from `/proc/locks` (Linux).
+fn lock_owner_pid(file: &File) -> Option<u32> {
+    let meta = file.metadata().ok()?;
+    let (dev, ino) = (meta.dev(), meta.ino());
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let want = format!("{major:02x}:{minor:02x}:{ino}");
+    let text = std::fs::read_to_string("/proc/locks").ok()?;
+    text.lines().find_map(|line| {
+        // 1: FLOCK  ADVISORY  WRITE 4242 08:01:1234567 0 EOF
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.get(1) == Some(&"FLOCK") && f.get(5) == Some(&want.as_str()) {
+            f.get(4)?.parse().ok()
+        } else {
+            None
+        }
+    })
 }
 
 /// Read the holder recorded in a lock file, whether or not the lock is held now.
@@ -118,7 +152,7 @@ mod tests {
 
     fn me() -> Holder {
         Holder {
-            pid: 4242,
+            pid: std::process::id(),
             started_at: "2026-11-21T10:00:03Z".parse().unwrap(),
             host: "h".into(),
             argv: vec!["job".into(), "-v".into()],
@@ -131,17 +165,45 @@ mod tests {
         let p = d.path().join("j.lock");
         let l = acquire(&p, None, &me()).unwrap();
         assert!(is_held(&p));
+        let f = OpenOptions::new().read(true).open(&p).unwrap();
+        assert_eq!(
+            lock_owner_pid(&f),
+            Some(std::process::id()),
+            "/proc/locks names us"
+        );
         let err = acquire(&p, None, &me()).unwrap_err();
         assert_eq!(code_of(&err), Exit::TempFail);
         assert!(
-            err.to_string()
-                .contains("already running: pid 4242 since 2026-11-21T10:00:03Z"),
+            err.to_string().contains(&format!(
+                "already running: pid {} since 2026-11-21T10:00:03Z",
+                std::process::id()
+            )),
             "{err}"
         );
         drop(l);
         assert!(!is_held(&p));
         assert!(p.exists(), "the lock file is never deleted");
         let _l2 = acquire(&p, Some(Duration::from_millis(10)), &me()).unwrap();
-        assert_eq!(read_holder(&p).unwrap().pid, 4242);
+        assert_eq!(read_holder(&p).unwrap().pid, std::process::id());
+    }
+
+    #[test]
+    fn a_stale_record_is_not_taken_for_the_holder() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("j.lock");
+        let _l = acquire(&p, None, &me()).unwrap();
+        // The record left by some earlier holder: the kernel's view wins.
+        let stale = Holder {
+            pid: 999_999_999,
+            ..me()
+        };
+        std::fs::write(&p, serde_json::to_vec(&stale).unwrap()).unwrap();
+        let err = acquire(&p, None, &me()).unwrap_err();
+        let m = err.to_string();
+        assert!(
+            m.contains(&format!("pid {} (its start time", std::process::id())),
+            "{m}"
+        );
+        assert!(!m.contains("999999999"), "{m}");
     }
 }
