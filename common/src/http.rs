@@ -150,6 +150,7 @@ impl Http {
         let c = b
             .build()
             .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
+        keep_until_exit(&c);
         Ok(cell.get_or_init(|| c))
     }
 
@@ -309,6 +310,17 @@ impl Http {
         while Instant::now() < end && !self.stopping() {
             std::thread::sleep((end - Instant::now()).min(Duration::from_millis(50)));
         }
+    }
+}
+
+/// Clients kept alive until the process exits. Dropping the last handle of a blocking client
+/// shuts its runtime down and joins its thread (milliseconds); a job is about to exit anyway,
+/// so the handles are kept here and the thread ends with the process.
+static KEEP: std::sync::Mutex<Vec<reqwest::blocking::Client>> = std::sync::Mutex::new(Vec::new());
+
+fn keep_until_exit(c: &reqwest::blocking::Client) {
+    if let Ok(mut v) = KEEP.lock() {
+        v.push(c.clone());
     }
 }
 
