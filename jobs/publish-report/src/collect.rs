@@ -76,16 +76,8 @@ pub struct HistoryPoint {
     pub outcome: String,
 }
 
-/// Runs inside the window, by outcome.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct RunCounts {
-    pub total: u64,
-    pub ok: u64,
-    pub noop: u64,
-    pub degraded: u64,
-    pub failed: u64,
-    pub skipped: u64,
-}
+/// Runs inside the window, by outcome (the runtime's own counters).
+pub use common::state::Counters as RunCounts;
 
 /// A timestamped message.
 #[derive(Debug, Clone, Serialize)]
@@ -361,14 +353,9 @@ fn job_report(
             .filter(|p| p.started_at >= period.from && p.started_at < period.as_of)
         {
             let c = &mut r.runs_in_period;
-            c.total += 1;
-            match p.outcome.as_str() {
-                "ok" => c.ok += 1,
-                "noop" => c.noop += 1,
-                "degraded" => c.degraded += 1,
-                "failed" => c.failed += 1,
-                "skipped" => c.skipped += 1,
-                _ => {}
+            match serde_json::from_value::<common::OutcomeKind>(Value::String(p.outcome.clone())) {
+                Ok(kind) => c.count(kind),
+                Err(_) => c.total += 1,
             }
         }
         r.history = h;
