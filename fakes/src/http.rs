@@ -97,6 +97,14 @@ impl Reply {
             body: body.into(),
         }
     }
+    /// The status this reply sends (0 for a dropped connection).
+    pub fn status(&self) -> u16 {
+        match self {
+            Reply::Response { status, .. } | Reply::Truncated { status, .. } => *status,
+            Reply::Delay(_, inner) => inner.status(),
+            Reply::Drop => 0,
+        }
+    }
     /// Add a header to a response.
     pub fn with_header(mut self, k: &str, v: &str) -> Reply {
         match &mut self {

@@ -41,6 +41,9 @@ pub enum Fault {
     Drop,
     /// Answer normally after this long (a client timeout shorter than this fails).
     Delay(Duration),
+    /// 402 with this message (Anthropic `billing_error` shape): the spending-limit and
+    /// daily-limit texts that the agent gateway classifies by their wording.
+    PaymentRequired(String),
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +57,20 @@ struct Inner {
     reply: Option<String>,
     bodies: Vec<Value>,
     api_key: Option<String>,
+    log: Vec<Served>,
+}
+
+/// One request as the fake saw it and what it answered (for test evidence and captures).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Served {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub path: String,
+    pub model: String,
+    pub stream: bool,
+    /// HTTP status answered (0 = connection dropped).
+    pub status: u16,
+    /// The fault used, as its debug text (`None`, `RateLimit { retry_after: Some(2) }`, …).
+    pub fault: String,
 }
 
 /// A running fake; stops when dropped.
@@ -137,6 +154,18 @@ impl FakeModel {
     pub fn bodies(&self) -> Vec<Value> {
         lock(&self.inner).bodies.clone()
     }
+    /// Every request served, in order, with the answer's status.
+    pub fn served(&self) -> Vec<Served> {
+        lock(&self.inner).log.clone()
+    }
+    /// Forget queued faults, the default and the request log (counters stay).
+    pub fn reset(&self) {
+        let mut g = lock(&self.inner);
+        g.script.clear();
+        g.default = None;
+        g.log.clear();
+        g.reply = None;
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -146,13 +175,34 @@ enum Api {
 }
 
 fn handle(inner: &Mutex<Inner>, req: &Request) -> Reply {
+    let (reply, fault) = answer(inner, req);
+    let body = req.json();
+    let get = |k: &str| body.as_ref().and_then(|b| b.get(k)).cloned();
+    let served = Served {
+        at: chrono::Utc::now(),
+        path: req.path.clone(),
+        model: get("model")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        stream: get("stream").and_then(|v| v.as_bool()).unwrap_or(false),
+        status: reply.status(),
+        fault: fault.map(|f| format!("{f:?}")).unwrap_or_default(),
+    };
+    lock(inner).log.push(served);
+    reply
+}
+
+fn answer(inner: &Mutex<Inner>, req: &Request) -> (Reply, Option<Fault>) {
     let api = match (req.method.as_str(), req.path.as_str()) {
         ("POST", "/v1/messages") => Api::Anthropic,
         ("POST", "/v1/chat/completions") => Api::Openai,
         _ => {
-            return Reply::json(
-                404,
-                &json!({"type":"error","error":{"type":"not_found_error","message":"Not found"}}),
+            return (
+                Reply::json(
+                    404,
+                    &json!({"type":"error","error":{"type":"not_found_error","message":"Not found"}}),
+                ),
+                None,
             );
         }
     };
@@ -181,13 +231,16 @@ fn handle(inner: &Mutex<Inner>, req: &Request) -> Reply {
     };
     let rid = format!("req_011CSHoEeqs5C35K2UUq{n:06}");
     let Some(body) = req.json() else {
-        return error(
-            api,
-            400,
-            "invalid_request_error",
-            "invalid_request_error",
-            "body is not JSON",
-            &rid,
+        return (
+            error(
+                api,
+                400,
+                "invalid_request_error",
+                "invalid_request_error",
+                "body is not JSON",
+                &rid,
+            ),
+            Some(fault),
         );
     };
     if let Some(k) = want_key {
@@ -199,29 +252,36 @@ fn handle(inner: &Mutex<Inner>, req: &Request) -> Reply {
                 .map(str::to_string),
         };
         if sent.as_deref() != Some(k.as_str()) {
-            return error(
-                api,
-                401,
-                "authentication_error",
-                "invalid_api_key",
-                "invalid x-api-key",
-                &rid,
+            return (
+                error(
+                    api,
+                    401,
+                    "authentication_error",
+                    "invalid_api_key",
+                    "invalid x-api-key",
+                    &rid,
+                ),
+                Some(fault),
             );
         }
     }
     if api == Api::Anthropic && req.header("anthropic-version").is_none() {
-        return error(
-            api,
-            400,
-            "invalid_request_error",
-            "",
-            "anthropic-version: header is required",
-            &rid,
+        return (
+            error(
+                api,
+                400,
+                "invalid_request_error",
+                "",
+                "anthropic-version: header is required",
+                &rid,
+            ),
+            Some(fault),
         );
     }
-    match fault {
-        Fault::None => success(api, &body, usage, reply, &rid),
-        Fault::Delay(d) => Reply::Delay(d, Box::new(success(api, &body, usage, reply, &rid))),
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let reply = match fault.clone() {
+        Fault::None => success(api, &body, usage, reply, &rid, stream),
+        Fault::Delay(d) => Reply::Delay(d, Box::new(success(api, &body, usage, reply, &rid, stream))),
         Fault::RateLimit { retry_after } => {
             let r = match api {
                 Api::Anthropic => error(
@@ -267,7 +327,12 @@ fn handle(inner: &Mutex<Inner>, req: &Request) -> Reply {
         Fault::ServerError => error(api, 500, "api_error", "", "Internal server error", &rid),
         Fault::Malformed => Reply::raw(200, "application/json", "{\"id\":\"msg_01\",\"content\":[{\"type\":\"te"),
         Fault::Drop => Reply::Drop,
-    }
+        Fault::PaymentRequired(message) => match api {
+            Api::Anthropic => error(api, 402, "billing_error", "", &message, &rid),
+            Api::Openai => error(api, 402, "billing_error", "billing_error", &message, &rid),
+        },
+    };
+    (reply, Some(fault))
 }
 
 fn error(api: Api, status: u16, etype: &str, code: &str, message: &str, rid: &str) -> Reply {
@@ -299,7 +364,14 @@ fn prompt_text(api: Api, body: &Value) -> String {
         .to_string()
 }
 
-fn success(api: Api, body: &Value, usage: (u64, u64), reply: Option<String>, rid: &str) -> Reply {
+fn success(
+    api: Api,
+    body: &Value,
+    usage: (u64, u64),
+    reply: Option<String>,
+    rid: &str,
+    stream: bool,
+) -> Reply {
     let model = body
         .get("model")
         .and_then(Value::as_str)
@@ -317,6 +389,12 @@ fn success(api: Api, body: &Value, usage: (u64, u64), reply: Option<String>, rid
             prompt.chars().count()
         )
     });
+    if stream {
+        return match api {
+            Api::Anthropic => anthropic_stream(model, &text, usage, rid),
+            Api::Openai => openai_stream(model, &text, usage, rid),
+        };
+    }
     match api {
         Api::Anthropic => Reply::json(
             200,
@@ -349,4 +427,102 @@ fn success(api: Api, body: &Value, usage: (u64, u64), reply: Option<String>, rid
         )
         .with_header("x-request-id", rid),
     }
+}
+
+/// One server-sent event.
+fn sse(out: &mut String, event: Option<&str>, data: &Value) {
+    if let Some(e) = event {
+        out.push_str("event: ");
+        out.push_str(e);
+        out.push('\n');
+    }
+    out.push_str("data: ");
+    out.push_str(&data.to_string());
+    out.push_str("\n\n");
+}
+
+/// The Anthropic Messages stream (`"stream": true`): message_start, one text block in a few
+/// deltas, message_delta with the stop reason and output tokens, message_stop.
+fn anthropic_stream(model: &str, text: &str, usage: (u64, u64), rid: &str) -> Reply {
+    let mut out = String::new();
+    sse(
+        &mut out,
+        Some("message_start"),
+        &json!({"type":"message_start","message":{"id":"msg_013Zva2CMHLNnXjNJJKqJ2EF","type":"message",
+            "role":"assistant","model":model,"content":[],"stop_reason":null,"stop_sequence":null,
+            "usage":{"input_tokens":usage.0,"output_tokens":1,"cache_creation_input_tokens":0,
+                     "cache_read_input_tokens":0}}}),
+    );
+    sse(
+        &mut out,
+        Some("content_block_start"),
+        &json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}),
+    );
+    sse(&mut out, Some("ping"), &json!({"type":"ping"}));
+    for piece in chunks(text, 24) {
+        sse(
+            &mut out,
+            Some("content_block_delta"),
+            &json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":piece}}),
+        );
+    }
+    sse(
+        &mut out,
+        Some("content_block_stop"),
+        &json!({"type":"content_block_stop","index":0}),
+    );
+    sse(
+        &mut out,
+        Some("message_delta"),
+        &json!({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},
+                "usage":{"output_tokens":usage.1}}),
+    );
+    sse(
+        &mut out,
+        Some("message_stop"),
+        &json!({"type":"message_stop"}),
+    );
+    Reply::raw(200, "text/event-stream; charset=utf-8", out)
+        .with_header("Cache-Control", "no-cache")
+        .with_header("request-id", rid)
+        .with_header("anthropic-ratelimit-requests-remaining", "49")
+}
+
+/// The OpenAI chat completions stream: chunks with deltas, a final chunk with usage, `[DONE]`.
+fn openai_stream(model: &str, text: &str, usage: (u64, u64), rid: &str) -> Reply {
+    let mut out = String::new();
+    let id = "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT";
+    sse(
+        &mut out,
+        None,
+        &json!({"id":id,"object":"chat.completion.chunk","created":1741569952,"model":model,
+                "choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}),
+    );
+    for piece in chunks(text, 24) {
+        sse(
+            &mut out,
+            None,
+            &json!({"id":id,"object":"chat.completion.chunk","created":1741569952,"model":model,
+                    "choices":[{"index":0,"delta":{"content":piece},"finish_reason":null}]}),
+        );
+    }
+    sse(
+        &mut out,
+        None,
+        &json!({"id":id,"object":"chat.completion.chunk","created":1741569952,"model":model,
+                "choices":[{"index":0,"delta":{},"finish_reason":"stop"}],
+                "usage":{"prompt_tokens":usage.0,"completion_tokens":usage.1,
+                         "total_tokens":usage.0 + usage.1}}),
+    );
+    out.push_str("data: [DONE]\n\n");
+    Reply::raw(200, "text/event-stream; charset=utf-8", out).with_header("x-request-id", rid)
+}
+
+/// `text` in pieces of about `n` characters (never splitting a character).
+fn chunks(text: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.is_empty() {
+        return vec![String::new()];
+    }
+    chars.chunks(n.max(1)).map(|c| c.iter().collect()).collect()
 }
