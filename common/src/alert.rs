@@ -2,21 +2,20 @@
 //!
 //! Delivery: a webhook (JSON POST with a `text` field, accepted by Slack and Teams incoming
 //! webhooks), a command (argv, no shell, timeout; the text on stdin and in
-//! `AGENT_JOBS_ALERT_TEXT`), and/or a Teams chat (posted through [`crate::graph`] with the
-//! Graph settings of the `poll-teams` section, which must use the password grant to post).
+//! `AGENT_JOBS_ALERT_TEXT`), and/or a Teams chat (posted through the `graph` crate with the
+//! shared `graph` settings, which must use the password grant to post).
 //! Every alert is also logged: critical at ERROR and warnings at WARN (so cron mails them even
 //! with no channel configured); info alerts at INFO (log file only).
 //!
-//! Dedup: per key, at most one delivery per `min_interval_secs`, recorded in the job's state
-//! (`alerts`). The record is written *before* delivery (`status: sending`) and updated after, so
-//! a crash or retry never sends the same alert twice inside the interval.
+//! Dedup: per key, at most one delivery per `min_interval_secs`. Each alert is an effect in the
+//! journal (`alert/<key>`, see [`crate::effect`]): the intent is written before delivery and
+//! the result after, so a crash or retry never sends the same alert twice inside the interval.
 
 use crate::config::{Secret, resolve_secret};
+use crate::effect::{Act, EffectOutcome, EffectStatus};
 use crate::http::{Method, Retry};
 use crate::run::Ctx;
-use crate::state::AlertRecord;
-use anyhow::{Result, anyhow};
-use chrono::Utc;
+use anyhow::Result;
 use serde::Deserialize;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -35,7 +34,7 @@ pub struct AlertConfig {
     /// Command to run per alert, e.g. `["mail", "-s", "agent-jobs alert", "ops@example.com"]`.
     pub command: Option<Vec<String>>,
     pub command_timeout_secs: u64,
-    /// Teams chat id to post alerts to, with the `graph` settings of the `poll-teams` section.
+    /// Teams chat id to post alerts to, signed in with the shared `graph` settings.
     pub teams_chat_id: Option<String>,
     /// Minimum seconds between two deliveries of the same alert key.
     pub min_interval_secs: u64,
@@ -104,19 +103,30 @@ impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
     ) -> Result<Delivery> {
         let cfg = self.runtime.alerts.clone();
         let interval = min_interval.unwrap_or(Duration::from_secs(cfg.min_interval_secs));
-        let now = Utc::now();
-        let line = format!("ALERT [{}] {key}: {text}", severity.as_str());
-        if let Some(rec) = self.state.alerts.get_mut(key)
-            && let Some(last) = rec.last_sent_at
-            && (now - last).to_std().unwrap_or_default() < interval
-        {
-            rec.suppressed += 1;
+        let repeat = chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::MAX);
+        let ekey = effect_key(key);
+        let policy = crate::effect::Policy {
+            repeat_after: Some(repeat),
+            ..Default::default()
+        };
+        let now = self.now();
+        let step = crate::effect::decide(self.effect_record(&ekey), policy, false, now);
+        if step != crate::effect::Step::Act {
+            let last = self
+                .effect_record(&ekey)
+                .and_then(|r| r.finished_at.or(r.started_at));
+            if let Some(r) = self.state.effects.get_mut(&ekey) {
+                r.skipped += 1;
+            }
             log::info!(
-                "alert `{key}` suppressed (sent {last}, interval {}s)",
+                "alert `{key}` suppressed (last delivery {}, interval {}s)",
+                last.map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| "unknown".into()),
                 interval.as_secs()
             );
             return Ok(Delivery::Suppressed);
         }
+        let line = format!("ALERT [{}] {key}: {text}", severity.as_str());
         // Info alerts (e.g. "recovered") reach the channels and the log file, not cron's mail.
         match severity {
             Severity::Critical => log::error!("{line}"),
@@ -128,36 +138,51 @@ impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
             return Ok(Delivery::DryRun);
         }
         let webhook = self.alert_webhook(&cfg)?;
-        let has_channel = webhook.is_some() || cfg.command.is_some() || cfg.teams_chat_id.is_some();
+        let text = crate::redact::redact(text).into_owned();
         let short: String = text.chars().take(500).collect();
-        let rec = self
-            .state
-            .alerts
-            .entry(key.to_string())
-            .or_insert_with(|| AlertRecord {
-                severity: severity.as_str().into(),
-                first_at: now,
-                last_sent_at: None,
-                status: String::new(),
-                sent: 0,
-                suppressed: 0,
-                last_text: String::new(),
-            });
-        rec.severity = severity.as_str().into();
-        rec.last_sent_at = Some(now);
-        rec.last_text = short;
-        rec.status = if has_channel {
-            "sending".into()
-        } else {
-            "logged".into()
-        };
-        rec.sent += 1;
-        if !has_channel {
-            return Ok(Delivery::Sent);
+        let value = serde_json::json!({"severity": severity.as_str(), "text": short});
+        let key_owned = key.to_string();
+        let out = self
+            .effect(ekey, format!("alert `{key}`"))
+            .repeat_after(repeat)
+            .run(|ctx| {
+                let act = ctx.deliver_alert(&cfg, webhook.as_ref(), &key_owned, severity, &text);
+                match act {
+                    Act::Done(d, _) => Act::Done(d, Some(value)),
+                    other => other,
+                }
+            })?;
+        match out {
+            EffectOutcome::Ran(r) if r.status == EffectStatus::Done => Ok(Delivery::Sent),
+            EffectOutcome::Ran(r) => {
+                let why = r.result.unwrap_or_default();
+                log::error!("alert `{key}` could not be delivered: {why}");
+                Ok(Delivery::Failed(why))
+            }
+            EffectOutcome::Skipped(_) => Ok(Delivery::DryRun),
+            _ => Ok(Delivery::Suppressed),
         }
-        // Record the intent before anything leaves the machine.
-        self.checkpoint()?;
+    }
+
+    /// Send one alert to every configured channel. Done when at least one channel took it
+    /// (or none is configured: the log line is the alert); otherwise failed, or unknown when a
+    /// request may have reached the webhook.
+    fn deliver_alert(
+        &mut self,
+        cfg: &AlertConfig,
+        webhook: Option<&Secret>,
+        key: &str,
+        severity: Severity,
+        text: &str,
+    ) -> Act {
+        let has_channel = webhook.is_some() || cfg.command.is_some() || cfg.teams_chat_id.is_some();
+        if !has_channel {
+            return Act::done("logged (no alert channel configured)");
+        }
+        let now = self.now();
         let mut failures = Vec::new();
+        let mut delivered = Vec::new();
+        let mut maybe = false;
         let full = format!("[agent-jobs] {} on {}: {text}", self.job, self.host);
         if let Some(url) = webhook {
             let body = serde_json::json!({
@@ -173,9 +198,12 @@ impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
                 .http()
                 .and_then(|h| h.send(Method::POST, url.expose(), Retry::Never, |r| r.json(&body)))
             {
-                Ok(r) if r.is_success() => {}
+                Ok(r) if r.is_success() => delivered.push("webhook"),
                 Ok(r) => failures.push(format!("webhook answered HTTP {}", r.status)),
-                Err(e) => failures.push(format!("webhook: {}", crate::exit::one_line(&e))),
+                Err(e) => {
+                    maybe |= crate::http::maybe_sent(&e);
+                    failures.push(format!("webhook: {}", crate::exit::one_line(&e)));
+                }
             }
         }
         if let Some(argv) = &cfg.command {
@@ -191,7 +219,7 @@ impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
                 Some(&full),
                 &env,
             ) {
-                Ok(o) if o.success() => {}
+                Ok(o) if o.success() => delivered.push("command"),
                 Ok(o) => failures.push(format!("alert command {}", o.describe())),
                 Err(e) => failures.push(format!("alert command: {}", crate::exit::one_line(&e))),
             }
@@ -204,42 +232,25 @@ impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
                 severity.as_str(),
                 crate::html::escape(text)
             );
-            if let Err(e) = self.post_teams_alert(chat, &html) {
-                failures.push(format!("Teams chat: {}", crate::exit::one_line(&e)));
+            match self.post_teams_alert(chat, &html) {
+                Ok(()) => delivered.push("Teams"),
+                Err(e) => {
+                    maybe |= crate::http::maybe_sent(&e);
+                    failures.push(format!("Teams chat: {}", crate::exit::one_line(&e)));
+                }
             }
         }
-        let rec = self
-            .state
-            .alerts
-            .get_mut(key)
-            .ok_or_else(|| anyhow!("alert record vanished"))?;
-        if failures.is_empty() {
-            rec.status = "sent".into();
-            Ok(Delivery::Sent)
-        } else {
-            let why = failures.join("; ");
-            rec.status = format!("failed: {why}");
-            log::error!("alert `{key}` could not be delivered: {why}");
-            Ok(Delivery::Failed(why))
+        let why = failures.join("; ");
+        match (delivered.is_empty(), failures.is_empty()) {
+            (false, true) => Act::done(format!("sent ({})", delivered.join(", "))),
+            (false, false) => Act::done(format!("sent ({}); {why}", delivered.join(", "))),
+            (true, _) if maybe => Act::Unsure(why),
+            (true, _) => Act::NotDone(why),
         }
     }
 
     fn post_teams_alert(&self, chat: &str, html: &str) -> Result<()> {
-        let graph_cfg: crate::graph::GraphConfig = self
-            .config
-            .raw_section("poll-teams")
-            .and_then(|v| v.get("graph"))
-            .map(|v| serde_json::from_value(v.clone()))
-            .transpose()
-            .map_err(|e| {
-                crate::exit::config_error(format!("`poll-teams.graph` (used by runtime.alerts.teams_chat_id): {e}"))
-            })?
-            .ok_or_else(|| {
-                crate::exit::config_error(
-                    "`runtime.alerts.teams_chat_id` is set but the `poll-teams` section has no `graph` settings to post with",
-                )
-            })?;
-        let mut graph = crate::graph::Graph::from_ctx(self, &graph_cfg, "poll-teams.graph")?;
+        let mut graph = self.graph("`runtime.alerts.teams_chat_id`")?;
         graph.post_message(chat, html)?;
         Ok(())
     }
@@ -255,4 +266,9 @@ impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
             &self.paths.root,
         )
     }
+}
+
+/// The effect-journal key of alert `key`.
+pub fn effect_key(key: &str) -> String {
+    format!("alert/{key}")
 }

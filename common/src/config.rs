@@ -1,4 +1,7 @@
-//! The suite's configuration file: one JSON file, one section per job, plus `runtime`.
+//! The suite's configuration file: one JSON file, one section per job (the jobs of the
+//! registry, [`contracts::registry`]), plus the shared sections the runtime owns: `runtime`
+//! (logs, HTTP, alerts, pings), `graph` (the Microsoft Graph credentials that poll-teams,
+//! publish-report and Teams alerts all use) and `gateway` (where the agent gateway lives).
 //!
 //! Loading is two-stage: [`ConfigFile::load`] checks the file parses and names only known
 //! sections; each job then deserializes its own section into a plain struct with
@@ -9,31 +12,34 @@
 use crate::exit::config_error;
 use crate::http::HttpConfig;
 use anyhow::Result;
+pub use base::secret::{Secret, resolve_path, resolve_secret};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// The sections a config file may contain.
-pub const SECTIONS: &[&str] = &[
-    "runtime",
-    "poll-teams",
-    "check-ratelimit",
-    "compact-memory",
-    "backup-config",
-    "publish-report",
-];
+/// Sections owned by the runtime and shared by several jobs.
+pub const SHARED_SECTIONS: &[&str] = &["runtime", "graph", "gateway"];
 
-/// The names of the suite's jobs.
-pub const JOBS: &[&str] = &[
-    "poll-teams",
-    "check-ratelimit",
-    "compact-memory",
-    "backup-config",
-    "publish-report",
-];
+/// The names of the suite's jobs (from the registry: the repository's `crontab`).
+pub fn jobs() -> Vec<&'static str> {
+    contracts::registry::names().collect()
+}
+
+/// Whether `name` may be a top-level key of the config file.
+pub fn is_section(name: &str) -> bool {
+    SHARED_SECTIONS.contains(&name) || contracts::registry::is_job(name)
+}
+
+/// Every section name, shared ones first (for messages).
+pub fn sections() -> Vec<&'static str> {
+    SHARED_SECTIONS
+        .iter()
+        .copied()
+        .chain(contracts::registry::names())
+        .collect()
+}
 
 /// A parsed configuration file.
 #[derive(Debug, Clone)]
@@ -89,11 +95,11 @@ impl ConfigFile {
             )));
         };
         for (key, v) in &sections {
-            if !SECTIONS.contains(&key.as_str()) {
+            if !is_section(key) {
                 return Err(config_error(format!(
                     "{}: unknown key `{key}` at the top level (known: {})",
                     path.display(),
-                    SECTIONS.join(", ")
+                    self::sections().join(", ")
                 )));
             }
             if !v.is_object() {
@@ -172,11 +178,11 @@ impl RuntimeConfig {
     /// Checks that serde cannot express.
     pub fn validate(&self, file: &Path, this_job: &str) -> Result<()> {
         for job in self.pings.keys() {
-            if !JOBS.contains(&job.as_str()) && job != this_job {
+            if !contracts::registry::is_job(job) && job != this_job {
                 return Err(config_error(format!(
                     "{}: `runtime.pings.{job}`: not a job name (jobs: {})",
                     file.display(),
-                    JOBS.join(", ")
+                    jobs().join(", ")
                 )));
             }
         }
@@ -189,95 +195,6 @@ impl RuntimeConfig {
             )));
         }
         Ok(())
-    }
-}
-
-/// A secret value: its `Debug` never shows the value.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        crate::redact::register(&value);
-        Secret(value)
-    }
-    /// The secret itself; never log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret([REDACTED])")
-    }
-}
-
-/// Resolve a secret given as `<key>_env` (an environment variable name) or `<key>_file`
-/// (a file path, relative to the root). `key` is the key path without suffix, for messages,
-/// e.g. `poll-teams.client_secret`. Returns `None` if neither is set.
-pub fn resolve_secret(
-    key: &str,
-    env: Option<&str>,
-    file: Option<&Path>,
-    root: &Path,
-) -> Result<Option<Secret>> {
-    match (env, file) {
-        (Some(_), Some(_)) => Err(config_error(format!(
-            "`{key}_env` and `{key}_file` are both set: keep one"
-        ))),
-        (Some(var), None) => match std::env::var(var) {
-            Ok(v) if !v.trim().is_empty() => Ok(Some(Secret::new(v.trim().to_string()))),
-            _ => Err(config_error(format!(
-                "`{key}_env` names the environment variable {var}, which is not set or empty \
-                 (cron runs jobs with a bare environment: export it in the crontab, or use `{key}_file`)"
-            ))),
-        },
-        (None, Some(f)) => {
-            let path = resolve_path(root, f);
-            let meta = std::fs::metadata(&path).map_err(|e| {
-                config_error(format!(
-                    "`{key}_file`: cannot read secret file {}: {e}",
-                    path.display()
-                ))
-            })?;
-            if meta.permissions().mode() & 0o077 != 0 {
-                log::warn!(
-                    "secret file {} (`{key}_file`) is readable by group or others: run chmod 600 {}",
-                    path.display(),
-                    path.display()
-                );
-            }
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                config_error(format!(
-                    "`{key}_file`: cannot read secret file {}: {e}",
-                    path.display()
-                ))
-            })?;
-            let v = text.trim_end_matches(['\n', '\r']).to_string();
-            if v.trim().is_empty() {
-                return Err(config_error(format!(
-                    "`{key}_file`: secret file {} is empty",
-                    path.display()
-                )));
-            }
-            Ok(Some(Secret::new(v)))
-        }
-        (None, None) => Ok(None),
-    }
-}
-
-/// Resolve a configured path: `~/x` against `$HOME`, relative paths against the root.
-pub fn resolve_path(root: &Path, p: &Path) -> PathBuf {
-    if let Ok(rest) = p.strip_prefix("~")
-        && let Some(home) = std::env::var_os("HOME")
-    {
-        return PathBuf::from(home).join(rest);
-    }
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        root.join(p)
     }
 }
 
@@ -330,28 +247,5 @@ mod tests {
         let c = cfg("{}").unwrap();
         let t: Teams = c.section("poll-teams").unwrap();
         assert!(t.chats.is_empty());
-    }
-
-    #[test]
-    fn secret_from_env_and_file() {
-        let d = tempfile::tempdir().unwrap();
-        let err = resolve_secret(
-            "x.password",
-            Some("AGENT_JOBS_TEST_UNSET_VAR"),
-            None,
-            d.path(),
-        )
-        .unwrap_err();
-        assert_eq!(code_of(&err), Exit::Config);
-        assert!(err.to_string().contains("AGENT_JOBS_TEST_UNSET_VAR"));
-        let err =
-            resolve_secret("x.password", None, Some(Path::new("nope.txt")), d.path()).unwrap_err();
-        assert!(err.to_string().contains("x.password_file"), "{err}");
-        std::fs::write(d.path().join("s.txt"), "pa55word-xyz\n").unwrap();
-        let s = resolve_secret("x.password", None, Some(Path::new("s.txt")), d.path())
-            .unwrap()
-            .unwrap();
-        assert_eq!(s.expose(), "pa55word-xyz");
-        assert_eq!(format!("{s:?}"), "Secret([REDACTED])");
     }
 }

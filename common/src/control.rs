@@ -7,61 +7,11 @@
 use crate::exit::data_error;
 use crate::fsutil;
 use anyhow::Result;
-use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// `state/control.json`: `{"paused": true, "reason": "…", "by": "…", "at": "…"}`.
-/// While paused, every job except poll-teams exits 75 with one log line.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Control {
-    pub paused: bool,
-    #[serde(default)]
-    pub reason: Option<String>,
-    #[serde(default)]
-    pub by: Option<String>,
-    #[serde(default)]
-    pub at: Option<DateTime<Utc>>,
-}
-
-/// Whether the circuit lets model calls through.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CircuitState {
-    #[default]
-    Closed,
-    Open,
-}
-
-/// `state/circuit.json`, written by check-ratelimit. Jobs that call the model provider
-/// degrade (skip the model) while it is open.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Circuit {
-    pub state: CircuitState,
-    /// `rate_limit`, `quota` (closed only by a human) or `manual`.
-    #[serde(default)]
-    pub kind: Option<String>,
-    #[serde(default)]
-    pub since: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// When the limit is expected to reset.
-    #[serde(default)]
-    pub reset_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub incident_id: Option<String>,
-    #[serde(default)]
-    pub matches: u64,
-    #[serde(default)]
-    pub updated_at: Option<DateTime<Utc>>,
-}
-
-impl Circuit {
-    pub fn is_open(&self) -> bool {
-        self.state == CircuitState::Open
-    }
-}
+pub use contracts::control::{Circuit, CircuitState, Control, Maintenance};
 
 fn read_json<T: DeserializeOwned + Default>(path: &Path) -> Result<T> {
     match std::fs::read(path) {
@@ -108,6 +58,7 @@ pub fn write_circuit(state_dir: &Path, c: &Circuit) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
 
     #[test]
     fn absent_files_mean_running_and_closed() {

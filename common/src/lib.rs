@@ -10,28 +10,26 @@
 //! | at most one run per job (flock lock file, holder named) | [`lock`] |
 //! | state written atomically, corrupt state never overwritten, schema versions | [`state`], [`fsutil`] |
 //! | own log file with rotation; silent on success; secrets redacted | [`logging`], [`redact`] |
-//! | HTTP with timeouts, backoff with full jitter, `Retry-After`, deadline | [`http`] |
+//! | HTTP with timeouts, backoff with full jitter, `Retry-After`, deadline | [`http`] (from `base`) |
 //! | pause switch and rate-limit circuit | [`control`] |
 //! | deduplicated alerts, recorded before delivery | [`alert`] |
+//! | every side effect once: intent → act → result, recovery at load | [`effect`] |
 //! | configured commands: argv, no shell, timeout | [`cmd`] |
 //! | SIGINT/SIGTERM: finish the step, save, exit 130/143 | [`signals`] |
 
 pub mod alert;
-pub mod cmd;
 pub mod config;
 pub mod control;
-pub mod exit;
-pub mod fsutil;
-pub mod graph;
-pub mod html;
-pub mod http;
+pub mod effect;
 pub mod lock;
 pub mod logging;
-pub mod model;
-pub mod redact;
 pub mod run;
-pub mod signals;
+pub mod services;
 pub mod state;
+
+// The bottom layer, re-exported so jobs name one crate for the runtime's primitives.
+pub use base::{cmd, exit, fsutil, html, http, redact, secret, signals};
+pub use contracts;
 
 pub use alert::{Delivery, Severity};
 pub use exit::{Exit, coded, config_error, data_error, skipped};

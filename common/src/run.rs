@@ -54,6 +54,9 @@ pub struct CommonArgs {
     /// Less output: -q shows only errors on stderr, -qq nothing
     #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
     pub quiet: u8,
+    /// Run as if it were TIME (RFC 3339): for replays of old logs and for tests
+    #[arg(long, value_name = "TIME", hide = true, global = true)]
+    pub now: Option<DateTime<Utc>>,
 }
 
 /// How a command line uses the runtime.
@@ -138,6 +141,8 @@ pub trait Job {
     const HONOURS_PAUSE: bool = true;
     /// Version of the state file; bump it and implement [`Job::migrate`] on incompatible changes.
     const SCHEMA_VERSION: u32 = 1;
+    /// Days a settled effect record is kept in the journal (its key cannot repeat before).
+    const EFFECT_RETENTION_DAYS: i64 = 30;
 
     /// Job-specific flags and subcommands.
     type Args: Args + std::fmt::Debug;
@@ -145,6 +150,8 @@ pub trait Job {
     type Config: DeserializeOwned + Default;
     /// The job's own part of its state file.
     type Data: Serialize + DeserializeOwned + Default;
+    /// What the job publishes to the others (`contracts::facts`; `NoFacts` for nothing).
+    type Facts: Serialize;
 
     /// How this command line uses the runtime.
     fn mode(_args: &Self::Args) -> Mode {
@@ -154,6 +161,11 @@ pub trait Job {
     /// Migrate a state file (whole JSON) from an older `schema_version`.
     fn migrate(_from: u32, state: Value) -> Result<Value> {
         Ok(state)
+    }
+
+    /// The job's public facts, built from its data at the end of a run (stored under `facts`).
+    fn facts(_data: &Self::Data, _now: DateTime<Utc>) -> Option<Self::Facts> {
+        None
     }
 
     /// Checks of the config that serde cannot express (run before the lock is taken).
@@ -209,6 +221,8 @@ pub struct Ctx<D> {
     pub run_id: String,
     pub host: String,
     pub started_at: DateTime<Utc>,
+    /// `--now`: the run's clock is fixed (tests, replays).
+    fixed_now: Option<DateTime<Utc>>,
     pub dry_run: bool,
     pub mode: Mode,
     pub stop: StopFlag,
@@ -229,6 +243,11 @@ impl<D> std::fmt::Debug for Ctx<D> {
 }
 
 impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
+    /// The run's idea of now: `--now` if given, else the clock. Decisions take it as an input.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.fixed_now.unwrap_or_else(Utc::now)
+    }
+
     /// Persist progress now (state saved atomically; the run itself is recorded at the end).
     /// Does nothing in `--dry-run` and read-only mode.
     pub fn checkpoint(&mut self) -> Result<()> {
@@ -398,7 +417,7 @@ fn resolve_root(flag: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Result<Exit> {
-    let started_at = Utc::now();
+    let started_at = common.now.unwrap_or_else(Utc::now);
     let t0 = Instant::now();
     let root = resolve_root(common.root.clone())?;
     let config_path = common.config.as_ref().map(|c| resolve_path(&root, c));
@@ -487,7 +506,9 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
             dest.display()
         );
     }
-    let state: State<J::Data> = store.load(J::migrate)?;
+    let mut state: State<J::Data> = store.load(J::migrate)?;
+    state.adopt_legacy_alerts();
+    crate::effect::recover(&mut state.effects);
 
     let deadline = common.max_runtime.map(|s| t0 + Duration::from_secs(s));
     let mut ctx = Ctx {
@@ -499,6 +520,7 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
         run_id,
         host,
         started_at,
+        fixed_now: common.now,
         dry_run: common.dry_run,
         mode,
         stop: StopFlag::install(),
@@ -575,7 +597,7 @@ fn finish<J: Job>(ctx: &mut Ctx<J::Data>, result: Result<Outcome>, t0: Instant) 
     }
     let record = RunRecord {
         started_at: ctx.started_at,
-        finished_at: Utc::now(),
+        finished_at: ctx.started_at + chrono::Duration::milliseconds(duration_ms as i64),
         duration_ms,
         outcome: outcome.kind,
         exit_code: exit.code(),
@@ -599,6 +621,16 @@ fn finish<J: Job>(ctx: &mut Ctx<J::Data>, result: Result<Outcome>, t0: Instant) 
     let save = if ctx.dry_run || ctx.mode == Mode::ReadOnly {
         Ok(())
     } else {
+        let now = ctx.now();
+        crate::effect::prune(
+            &mut ctx.state.effects,
+            now - chrono::Duration::days(J::EFFECT_RETENTION_DAYS),
+        );
+        match J::facts(&ctx.state.data, now).map(serde_json::to_value) {
+            Some(Ok(v)) => ctx.state.facts = v,
+            Some(Err(e)) => log::error!("cannot serialize the job's facts: {e}"),
+            None => {}
+        }
         ctx.store.save(&ctx.state)
     };
     if let Err(e) = save {

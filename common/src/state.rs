@@ -16,102 +16,13 @@ use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
-/// Runs kept in `history` (for the report's charts).
-pub const HISTORY_LEN: usize = 50;
-/// Errors kept in `errors`.
-pub const ERRORS_LEN: usize = 20;
+pub use contracts::effect::{EffectRecord, EffectStatus};
+pub use contracts::run::{
+    Counters, ERRORS_LEN, ErrorEntry, HISTORY_LEN, HistoryEntry, OutcomeKind, RunRecord,
+};
 
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutcomeKind {
-    /// Did its work.
-    Ok,
-    /// Nothing to do.
-    Noop,
-    /// Did its work with a fallback or partially (exit 0, a warning says why).
-    Degraded,
-    /// Failed.
-    Failed,
-    /// Did not run: suite paused, circuit open.
-    Skipped,
-}
-
-impl OutcomeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutcomeKind::Ok => "ok",
-            OutcomeKind::Noop => "noop",
-            OutcomeKind::Degraded => "degraded",
-            OutcomeKind::Failed => "failed",
-            OutcomeKind::Skipped => "skipped",
-        }
-    }
-}
-
-/// The record of one run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub started_at: DateTime<Utc>,
-    pub finished_at: DateTime<Utc>,
-    pub duration_ms: u64,
-    pub outcome: OutcomeKind,
-    pub exit_code: i32,
-    pub error: Option<String>,
-    #[serde(default)]
-    pub summary: Option<String>,
-    pub pid: u32,
-    pub host: String,
-    pub version: String,
-    #[serde(default)]
-    pub run_id: String,
-}
-
-/// One line of the bounded run history.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HistoryEntry {
-    pub started_at: DateTime<Utc>,
-    pub duration_ms: u64,
-    pub outcome: OutcomeKind,
-    #[serde(default)]
-    pub exit_code: i32,
-}
-
-/// One entry of the bounded error ring.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ErrorEntry {
-    pub at: DateTime<Utc>,
-    pub message: String,
-    #[serde(default)]
-    pub run_id: String,
-}
-
-/// Run counters since the state file was created.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Counters {
-    pub total: u64,
-    pub ok: u64,
-    pub noop: u64,
-    pub degraded: u64,
-    pub failed: u64,
-    pub skipped: u64,
-}
-
-impl Counters {
-    pub fn count(&mut self, kind: OutcomeKind) {
-        self.total += 1;
-        match kind {
-            OutcomeKind::Ok => self.ok += 1,
-            OutcomeKind::Noop => self.noop += 1,
-            OutcomeKind::Degraded => self.degraded += 1,
-            OutcomeKind::Failed => self.failed += 1,
-            OutcomeKind::Skipped => self.skipped += 1,
-        }
-    }
-}
-
-/// Dedup bookkeeping of one alert key.
+/// Dedup bookkeeping of one alert key, as state files before the effect journal kept it
+/// (`alerts`); read once and moved into `effects` (see [`State::adopt_legacy_alerts`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AlertRecord {
     pub severity: String,
@@ -142,8 +53,15 @@ pub struct State<D> {
     /// Job metrics: counters (added to by each run) and gauges (last value).
     #[serde(default)]
     pub metrics: BTreeMap<String, Value>,
-    #[serde(default)]
+    /// Legacy alert records (read, never written: moved into `effects` at load).
+    #[serde(default, skip_serializing)]
     pub alerts: BTreeMap<String, AlertRecord>,
+    /// The effect journal: every side effect's intent and result (see `crate::effect`).
+    #[serde(default)]
+    pub effects: BTreeMap<String, EffectRecord>,
+    /// The job's public facts as of its last run (see `contracts::facts`).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub facts: Value,
     /// The job's own data.
     #[serde(default)]
     pub data: D,
@@ -162,12 +80,45 @@ impl<D: Default> State<D> {
             errors: VecDeque::new(),
             metrics: BTreeMap::new(),
             alerts: BTreeMap::new(),
+            effects: BTreeMap::new(),
+            facts: Value::Null,
             data: D::default(),
         }
     }
 }
 
 impl<D> State<D> {
+    /// Move alert records of the pre-journal format into the effect journal (`alert/<key>`).
+    pub fn adopt_legacy_alerts(&mut self) {
+        for (key, a) in std::mem::take(&mut self.alerts) {
+            let status = match a.status.as_str() {
+                "sent" | "logged" => EffectStatus::Done,
+                "sending" => EffectStatus::Unknown,
+                _ => EffectStatus::Failed,
+            };
+            self.effects
+                .entry(crate::alert::effect_key(&key))
+                .or_insert(EffectRecord {
+                    what: format!("alert `{key}`"),
+                    status,
+                    idempotent: false,
+                    attempts: a.sent as u32,
+                    done: if status == EffectStatus::Done {
+                        a.sent as u32
+                    } else {
+                        0
+                    },
+                    skipped: a.suppressed as u32,
+                    first_at: a.first_at,
+                    started_at: a.last_sent_at,
+                    finished_at: a.last_sent_at,
+                    result: Some(a.status.clone()),
+                    value: Some(serde_json::json!({"severity": a.severity, "text": a.last_text})),
+                    run_id: String::new(),
+                });
+        }
+    }
+
     /// Record an error in the bounded ring.
     pub fn push_error(&mut self, at: DateTime<Utc>, message: String, run_id: &str) {
         self.errors.push_back(ErrorEntry {
@@ -429,6 +380,35 @@ mod tests {
         let st: State<Data> = s.load(mig).unwrap();
         assert_eq!(st.data.n, 5);
         assert_eq!(st.schema_version, 2);
+    }
+
+    #[test]
+    fn legacy_alert_records_move_into_the_journal() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path(), 1);
+        std::fs::write(
+            &s.path,
+            r#"{"schema_version":1,"job":"j","last_run":null,"last_success":null,
+                "alerts":{"disk":{"severity":"warning","first_at":"2026-11-01T00:00:00Z",
+                  "last_sent_at":"2026-11-01T00:00:00Z","status":"sent","sent":1,"suppressed":4,
+                  "last_text":"disk full"},
+                 "net":{"severity":"critical","first_at":"2026-11-01T00:00:00Z",
+                  "last_sent_at":"2026-11-01T00:00:00Z","status":"sending","sent":1,"suppressed":0,
+                  "last_text":"net down"}}}"#,
+        )
+        .unwrap();
+        let mut st: State<Data> = s.load(no_migrate).unwrap();
+        st.adopt_legacy_alerts();
+        assert!(st.alerts.is_empty());
+        assert_eq!(st.effects["alert/disk"].status, EffectStatus::Done);
+        assert_eq!(st.effects["alert/disk"].skipped, 4);
+        assert_eq!(st.effects["alert/net"].status, EffectStatus::Unknown);
+        s.save(&st).unwrap();
+        let text = std::fs::read_to_string(&s.path).unwrap();
+        assert!(
+            !text.contains("\"alerts\""),
+            "legacy key not written back: {text}"
+        );
     }
 
     #[test]

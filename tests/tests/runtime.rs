@@ -435,8 +435,9 @@ fn alerts_are_deduplicated_and_recorded() {
     let alerts = s.read("alerts.txt");
     assert_eq!(alerts.matches("sample alert text").count(), 1, "{alerts}");
     let st = s.state("sample-job");
-    assert_eq!(st["alerts"]["disk-full"]["status"], "sent");
-    assert_eq!(st["alerts"]["disk-full"]["suppressed"], 2);
+    // Each alert key is an effect in the journal: done once, the repeats suppressed.
+    assert_eq!(st["effects"]["alert/disk-full"]["status"], "done");
+    assert_eq!(st["effects"]["alert/disk-full"]["skipped"], 2);
     s.run(bin(), &["--alert", "other-key"]).code(0);
     assert_eq!(s.read("alerts.txt").matches("sample alert text").count(), 2);
 }
@@ -548,8 +549,8 @@ fn alerts_go_to_a_teams_chat_once() {
         "{body}"
     );
     assert_eq!(
-        s.state("sample-job")["alerts"]["disk-full"]["status"],
-        "sent"
+        s.state("sample-job")["effects"]["alert/disk-full"]["status"],
+        "done"
     );
     assert!(
         !s.read("state/sample-job.json")

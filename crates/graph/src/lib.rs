@@ -1,10 +1,11 @@
-//! Microsoft Graph client (identity platform tokens, Teams chat messages).
-//! Written with poll-teams; shared with publish-report and Teams alerts.
+//! Microsoft Graph client (identity platform tokens, Teams chat messages), used by poll-teams,
+//! publish-report's Teams destination and the runtime's Teams alerts alike. Its settings are
+//! the suite config's top-level `graph` section ([`GraphConfig`]), typed once here.
 //!
 //! What it does:
 //! - **Tokens**: OAuth2 v2 token endpoint, `client_credentials` (app-only) or `password`
 //!   (ROPC, delegated: needed to post as the agent's account). The token is cached in
-//!   [`GraphConfig::token_cache`] (default `state/poll-teams.token.json`, mode 0600, written
+//!   [`GraphConfig::token_cache`] (default `state/graph.token.json`, mode 0600, written
 //!   atomically) and refreshed 5 minutes before it expires (half its lifetime for tokens shorter
 //!   than 10 minutes). Identity-platform errors are classified by `error_codes` (never by the
 //!   description) into messages an operator can act on, with exit 78.
@@ -17,24 +18,23 @@
 //!   (retried only after a 429); [`Graph::channel_messages_delta`] reads a channel's root
 //!   messages through `messages/delta` and returns the delta link to store.
 //!
-//! Retries of 429/5xx/timeouts are those of [`crate::http::Http`] (Retry-After honoured).
+//! Retries of 429/5xx/timeouts are those of [`base::http::Http`] (Retry-After honoured).
 //! Malformed items in a page are returned as [`Page::malformed`], never silently dropped.
 //!
 //! Use from a job:
 //! ```ignore
-//! let mut graph = common::graph::Graph::from_ctx(ctx, &cfg.graph, "poll-teams.graph")?;
+//! let mut graph = ctx.graph()?; // the runtime builds it from the `graph` section
+
 //! let recent = graph.recent_messages(chat_id, 20)?;
 //! let posted = graph.post_message(chat_id, "<p>hello</p>")?;
 //! ```
 
-use crate::config::{Secret, resolve_path, resolve_secret};
-use crate::exit::config_error;
-use crate::http::{Http, Method, Response, Retry};
-use crate::run::Ctx;
 use anyhow::{Context, Result, anyhow};
+use base::exit::config_error;
+use base::http::{Http, Method, Response, Retry};
+use base::secret::{Secret, resolve_path, resolve_secret};
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -106,7 +106,7 @@ impl Default for GraphConfig {
             password_env: None,
             password_file: None,
             scope: None,
-            token_cache: PathBuf::from("state/poll-teams.token.json"),
+            token_cache: PathBuf::from("state/graph.token.json"),
         }
     }
 }
@@ -120,8 +120,7 @@ impl GraphConfig {
             .unwrap_or_else(|| "https://graph.microsoft.com/.default".into())
     }
 
-    /// Checks serde cannot express; `key` is the config path of this object, e.g.
-    /// `poll-teams.graph`.
+    /// Checks serde cannot express; `key` is the config path of this object (`graph`).
     pub fn validate(&self, key: &str) -> Result<()> {
         for (name, url) in [
             ("token_url", &self.token_url),
@@ -453,18 +452,6 @@ impl std::fmt::Debug for Graph {
 }
 
 impl Graph {
-    /// A client for a job run: validates `cfg`, resolves its secrets (`key` is the config path
-    /// of the `graph` object, for messages) and uses the run's HTTP client. In `--dry-run` the
-    /// token cache is read but not written.
-    pub fn from_ctx<D: Serialize + DeserializeOwned + Default>(
-        ctx: &Ctx<D>,
-        cfg: &GraphConfig,
-        key: &str,
-    ) -> Result<Graph> {
-        let http = ctx.http()?.clone();
-        Graph::new(http, cfg.clone(), &ctx.paths.root, key, !ctx.dry_run)
-    }
-
     /// A client from its parts (tests, tools).
     pub fn new(
         http: Http,
@@ -532,7 +519,7 @@ impl Graph {
             && let Some(t) = self.read_cache()
             && t.refresh_at > now
         {
-            crate::redact::register(&t.access_token);
+            base::redact::register(&t.access_token);
             let tok = t.access_token.clone();
             self.token = Some(t);
             return Ok(tok);
@@ -612,7 +599,7 @@ impl Graph {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| anyhow!("the token endpoint answered without an access_token"))?
             .to_string();
-        crate::redact::register(&access);
+        base::redact::register(&access);
         let ttype = v
             .get("token_type")
             .and_then(Value::as_str)
@@ -642,11 +629,11 @@ impl Graph {
         };
         if self.write_cache {
             if let Some(dir) = self.cache_path.parent() {
-                crate::fsutil::ensure_private_dir(dir)?;
+                base::fsutil::ensure_private_dir(dir)?;
             }
             let mut bytes = serde_json::to_vec_pretty(&tok)?;
             bytes.push(b'\n');
-            crate::fsutil::write_atomic(&self.cache_path, &bytes)
+            base::fsutil::write_atomic(&self.cache_path, &bytes)
                 .context("cannot write the token cache")?;
         }
         log::debug!(
@@ -948,7 +935,7 @@ impl Graph {
 
     /// Post an HTML message to a chat; returns the created message. Repeated only after a 429
     /// (not processed by Graph), never once it may have reached Graph (a transport error after
-    /// sending says so through [`crate::http::maybe_sent`]).
+    /// sending says so through [`base::http::maybe_sent`]).
     pub fn post_message(&mut self, chat_id: &str, html: &str) -> Result<Posted> {
         let url = self.messages_url(chat_id);
         let body = serde_json::json!({"body": {"contentType": "html", "content": html}});
@@ -962,7 +949,7 @@ impl Graph {
                 let cap = self.http.config().retry_after_max_secs.clamp(0.0, 30.0);
                 let wait = resp
                     .header("retry-after")
-                    .and_then(crate::http::parse_retry_after)
+                    .and_then(base::http::parse_retry_after)
                     .unwrap_or(std::time::Duration::from_secs(throttled))
                     .min(std::time::Duration::from_secs_f64(cap));
                 log::debug!(
@@ -1104,7 +1091,7 @@ pub fn classify_token_error(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::exit::{Exit, code_of};
+    use base::exit::{Exit, code_of};
 
     fn cfg() -> GraphConfig {
         GraphConfig {
@@ -1127,7 +1114,7 @@ mod tests {
             (700016, "not found in tenant"),
             (65001, "consent"),
         ] {
-            let e = classify_token_error(400, "invalid_grant", &[code], &c, "poll-teams.graph");
+            let e = classify_token_error(400, "invalid_grant", &[code], &c, "graph");
             assert_eq!(code_of(&e), Exit::Config, "{code}");
             let m = e.to_string();
             assert!(m.contains(needle), "{code}: {m}");
@@ -1167,8 +1154,8 @@ mod tests {
     fn validate_names_keys() {
         let mut c = cfg();
         c.grant = Grant::Password;
-        let e = c.validate("poll-teams.graph").unwrap_err();
-        assert!(e.to_string().contains("poll-teams.graph.username"), "{e}");
+        let e = c.validate("graph").unwrap_err();
+        assert!(e.to_string().contains("graph.username"), "{e}");
         c.username = Some("agent@contoso.com".into());
         c.password_file = Some("pw".into());
         c.tenant = "common".into();

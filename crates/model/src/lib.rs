@@ -45,9 +45,9 @@
 //! those used today (a day in the caller's time zone) are below `day_token_budget`; one call can
 //! overshoot a budget by its own size, never two.
 
-use crate::config::Secret;
-use crate::http::{Http, HttpConfig, Method, Response, Retry, TransportError, parse_retry_after};
 use anyhow::Result;
+use base::http::{Http, HttpConfig, Method, Response, Retry, TransportError, parse_retry_after};
+use base::secret::Secret;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -151,13 +151,13 @@ impl ModelConfig {
             return Ok(());
         }
         if self.model.trim().is_empty() {
-            return Err(crate::config_error(format!(
+            return Err(base::exit::config_error(format!(
                 "`{key}.model` is empty: name the model to call"
             )));
         }
         let url = self.endpoint();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(crate::config_error(format!(
+            return Err(base::exit::config_error(format!(
                 "`{key}.url` must be an http:// or https:// URL, got {url:?}"
             )));
         }
@@ -165,17 +165,17 @@ impl ModelConfig {
             && self.api_key_env.is_none()
             && self.api_key_file.is_none()
         {
-            return Err(crate::config_error(format!(
+            return Err(base::exit::config_error(format!(
                 "`{key}`: the anthropic provider needs `api_key_env` or `api_key_file`"
             )));
         }
         if self.max_tokens == 0 {
-            return Err(crate::config_error(format!(
+            return Err(base::exit::config_error(format!(
                 "`{key}.max_tokens` must be at least 1"
             )));
         }
         if !(self.timeout_secs > 0.0 && self.connect_timeout_secs > 0.0) {
-            return Err(crate::config_error(format!(
+            return Err(base::exit::config_error(format!(
                 "`{key}.timeout_secs` and `{key}.connect_timeout_secs` must be positive"
             )));
         }
@@ -373,7 +373,7 @@ fn complete_once(
             } else {
                 ErrorKind::Other
             };
-            return Err(ModelError::new(kind, None, crate::exit::one_line(&e)));
+            return Err(ModelError::new(kind, None, base::exit::one_line(&e)));
         }
     };
     if !resp.is_success() {
@@ -620,7 +620,7 @@ impl TokenLedger {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::http::HeaderMap;
+    use base::http::HeaderMap;
 
     fn resp(status: u16, body: &str, headers: &[(&'static str, &str)]) -> Response {
         let mut h = HeaderMap::new();

@@ -122,7 +122,7 @@ fn check_file(
     st.mode = Some(meta.mode() & 0o7777);
     st.uid = Some(meta.uid());
     st.gid = Some(meta.gid());
-    ctx.state.alerts.remove(&format!("missing:{name}"));
+    ctx.forget_effect(&common::alert::effect_key(&format!("missing:{name}")));
     if stat_unchanged(&st, &stat, &vkey, now) && !accept {
         // Fast path: same file, same size and change times as when it was hashed and found
         // good; its mtime was well before that hash, so no write can hide in the same tick.
@@ -452,10 +452,11 @@ fn clear_alerts(ctx: &mut Ctx<Data>, name: &str) {
         format!("suspicious:{name}:"),
         format!("missing:{name}"),
         format!("auto-restore:{name}:"),
-    ];
-    ctx.state
-        .alerts
-        .retain(|k, _| !prefixes.iter().any(|p| k.starts_with(p.as_str())));
+    ]
+    .map(|p| common::alert::effect_key(&p));
+    ctx.forget_effects("alert/", |k, _| {
+        !prefixes.iter().any(|p| k.starts_with(p.as_str()))
+    });
 }
 
 fn maybe_auto_restore(

@@ -76,6 +76,7 @@ impl Job for BackupConfig {
     type Args = Args;
     type Config = config::Config;
     type Data = data::Data;
+    type Facts = common::contracts::facts::NoFacts;
 
     fn mode(args: &Args) -> Mode {
         match args.command {

@@ -336,9 +336,9 @@ pub fn restore(
         Validity::Suspicious => st.status = Status::Suspicious,
     }
     ctx.state.data.files.insert(name.clone(), st);
-    ctx.state.alerts.retain(|k, _| {
-        !(k.starts_with(&format!("invalid:{name}:")) || *k == format!("missing:{name}"))
-    });
+    let invalid = common::alert::effect_key(&format!("invalid:{name}:"));
+    let missing = common::alert::effect_key(&format!("missing:{name}"));
+    ctx.forget_effects("alert/", |k, _| !(k.starts_with(&invalid) || k == missing));
     ctx.state.data.pending_restore = None;
     push_record(
         &mut ctx.state.data,

@@ -415,17 +415,26 @@ mod invalid {
         run(&s, &[]).silent_success();
         assert_eq!(alerts(&s).len(), 2);
         let st = s.state("backup-config");
-        let keys: Vec<&String> = st["alerts"].as_object().unwrap().keys().collect();
+        let keys: Vec<&String> = st["effects"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| k.starts_with("alert/"))
+            .collect();
         assert_eq!(keys.len(), 2, "{keys:?}");
-        assert!(keys.iter().all(|k| k.starts_with("invalid:openclaw.json:")));
+        assert!(
+            keys.iter()
+                .all(|k| k.starts_with("alert/invalid:openclaw.json:"))
+        );
         // fixed: records cleared, so the same breakage later is a new incident
         write_live(&s, GOOD);
         run(&s, &[]).silent_success();
         assert!(
-            s.state("backup-config")["alerts"]
+            !s.state("backup-config")["effects"]
                 .as_object()
                 .unwrap()
-                .is_empty()
+                .keys()
+                .any(|k| k.starts_with("alert/"))
         );
         write_live(&s, &GOOD[..300]);
         run(&s, &[]).code(0);

@@ -31,9 +31,6 @@ pub struct Args {
     /// On the very first run, read existing log files from their start (default: their end)
     #[arg(long, global = true)]
     pub from_start: bool,
-    /// Evaluate as if it were TIME (RFC 3339): for replays of old logs and for tests
-    #[arg(long, value_name = "TIME", hide = true, global = true)]
-    pub now: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -66,6 +63,7 @@ impl Job for CheckRatelimit {
     type Args = Args;
     type Config = Config;
     type Data = Data;
+    type Facts = common::contracts::facts::NoFacts;
 
     fn mode(args: &Args) -> Mode {
         match args.cmd {
@@ -80,7 +78,7 @@ impl Job for CheckRatelimit {
     }
 
     fn run(ctx: &mut Ctx<Data>, cfg: &Config, args: &Args) -> Result<Outcome> {
-        let now = args.now.unwrap_or_else(Utc::now);
+        let now = ctx.now();
         let policy = policy(cfg);
         let maint = circuit::maintenance(&ctx.paths.state_dir, now);
         match &args.cmd {

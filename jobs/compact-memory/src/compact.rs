@@ -148,7 +148,7 @@ struct Runner<'a> {
 
 /// The nightly run.
 pub fn run(ctx: &mut Ctx<Data>, cfg: &Config, args: &Args) -> Result<Outcome> {
-    let now = crate::now_of(args)?;
+    let now = ctx.now();
     let zone = Zone::parse(&cfg.timezone)?;
     let today = zone.today(now);
     let workspace = ctx.paths.resolve(&cfg.workspace);
@@ -1030,7 +1030,7 @@ impl Runner<'_> {
         if let Err(e) = ctx.checkpoint() {
             log::warn!("cannot save state before the model call: {}", one_line(&e));
         }
-        let result = common::model::complete(
+        let result = model::complete(
             http,
             &self.cfg.model,
             secret.as_ref(),

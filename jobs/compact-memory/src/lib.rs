@@ -15,8 +15,8 @@ pub mod rules;
 
 use anyhow::Result;
 use chrono::{DateTime, NaiveDate, Utc};
-use common::model::{ModelConfig, TokenLedger};
 use common::{Ctx, Job, Mode, Outcome, Paths, config_error};
+use model::{ModelConfig, TokenLedger};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -116,9 +116,6 @@ pub struct Args {
     /// Rewrite rule-based and raw digests of complete periods with the model, if it is available
     #[arg(long)]
     pub upgrade: bool,
-    /// Take this instant (RFC 3339) as the current time, e.g. to replay a night's run
-    #[arg(long, value_name = "RFC3339")]
-    pub now: Option<String>,
 }
 
 /// Subcommands.
@@ -258,6 +255,7 @@ impl Job for CompactMemory {
     type Args = Args;
     type Config = Config;
     type Data = Data;
+    type Facts = common::contracts::facts::NoFacts;
 
     fn mode(args: &Args) -> Mode {
         match args.command {
@@ -301,23 +299,6 @@ impl Job for CompactMemory {
             Some(Command::Release { date }) => restore::release(ctx, date),
             Some(Command::Status) => restore::status(ctx, cfg),
         }
-    }
-}
-
-/// The instant the run takes as now.
-pub fn now_of(args: &Args) -> Result<DateTime<Utc>> {
-    match &args.now {
-        None => Ok(Utc::now()),
-        Some(s) => DateTime::parse_from_rfc3339(s)
-            .map(|d| d.with_timezone(&Utc))
-            .map_err(|e| {
-                common::coded(
-                    common::Exit::Usage,
-                    format!(
-                        "--now {s:?} is not an RFC 3339 time ({e}); e.g. 2026-02-20T03:00:00+01:00"
-                    ),
-                )
-            }),
     }
 }
 

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use common::Ctx;
 use common::control::{Control, read_circuit, read_control, write_control};
 use common::exit::one_line;
-use common::graph::Graph;
+use graph::Graph;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -494,7 +494,7 @@ pub fn status_html(ctx: &Ctx<Data>) -> Result<String> {
         )),
     }
     html.push_str("<ul>");
-    for job in common::config::JOBS {
+    for job in common::config::jobs() {
         let line = match common::state::read_loose(&ctx.paths.state_file(job)) {
             Ok(None) => "never ran".to_string(),
             Ok(Some(v)) => describe_job(&v),
@@ -520,7 +520,7 @@ fn describe_job(v: &Value) -> String {
     let when = last
         .get("finished_at")
         .and_then(Value::as_str)
-        .and_then(common::graph::parse_time)
+        .and_then(graph::parse_time)
         .map(ago)
         .unwrap_or_else(|| "at an unknown time".into());
     let code = last.get("exit_code").and_then(Value::as_i64).unwrap_or(-1);

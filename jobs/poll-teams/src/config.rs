@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use common::config_error;
-use common::graph::GraphConfig;
+use graph::GraphConfig;
 use serde::Deserialize;
 use std::path::PathBuf;
 

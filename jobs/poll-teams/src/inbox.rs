@@ -65,8 +65,8 @@ pub struct Event {
     /// The body was longer than `max_body_bytes` and was cut (see `original_bytes`).
     pub truncated: bool,
     pub original_bytes: usize,
-    pub mentions: Vec<common::graph::Mention>,
-    pub attachments: Vec<common::graph::Attachment>,
+    pub mentions: Vec<graph::Mention>,
+    pub attachments: Vec<graph::Attachment>,
     pub received_at: DateTime<Utc>,
 }
 

@@ -13,8 +13,8 @@ pub mod poll;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use common::graph::Graph;
 use common::{Ctx, Job, Mode, Outcome, Paths};
+use graph::Graph;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -111,6 +111,7 @@ impl Job for PollTeams {
     type Args = Args;
     type Config = Config;
     type Data = Data;
+    type Facts = common::contracts::facts::NoFacts;
 
     fn mode(args: &Args) -> Mode {
         match args.cmd {
@@ -133,7 +134,7 @@ impl Job for PollTeams {
             inbox.prepare()?;
         }
         commands::recover(ctx, cfg.commands.reply)?;
-        let mut graph = Graph::from_ctx(ctx, &cfg.graph, "poll-teams.graph")?;
+        let mut graph = ctx.graph_with(&cfg.graph, "poll-teams.graph")?;
         let result = run_passes(ctx, cfg, args, &mut graph, &inbox);
         let s = &graph.stats;
         ctx.metric_add("requests", s.requests);
@@ -243,10 +244,10 @@ fn print_status(ctx: &Ctx<Data>, cfg: &Config) {
         println!(
             "  chat {chat}\n    watermark: {}\n    last poll: {}\n    remembered messages: {}{}",
             cs.watermark
-                .map(common::graph::format_time)
+                .map(graph::format_time)
                 .unwrap_or_else(|| "none (first run backfills the last backfill_secs)".into()),
             cs.last_poll
-                .map(common::graph::format_time)
+                .map(graph::format_time)
                 .unwrap_or_else(|| "never".into()),
             cs.known.len(),
             cs.last_error
@@ -265,7 +266,7 @@ fn print_status(ctx: &Ctx<Data>, cfg: &Config) {
             c.channel,
             c.team,
             cs.watermark
-                .map(common::graph::format_time)
+                .map(graph::format_time)
                 .unwrap_or_else(|| "none".into()),
             if cs.delta_link.is_some() { "yes" } else { "no" },
             cs.last_error

@@ -18,7 +18,7 @@ use crate::{ChatState, Data};
 use anyhow::Result;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use common::Ctx;
-use common::graph::{ChatMessage, DeltaQuery, Flow, Graph, GraphError, ListQuery, Page, Sender};
+use graph::{ChatMessage, DeltaQuery, Flow, Graph, GraphError, ListQuery, Page, Sender};
 use std::collections::HashSet;
 
 /// Messages handled between two checkpoints (their events are made durable together).

@@ -432,12 +432,12 @@ mod faults {
         assert_eq!(g.count(Route::Token), 2, "one refresh");
         // The cache is private and reused by the next run.
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(s.path("state/poll-teams.token.json"))
+        let mode = std::fs::metadata(s.path("state/graph.token.json"))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let cache = s.read("state/poll-teams.token.json");
+        let cache = s.read("state/graph.token.json");
         run(&s, &[]).silent_success();
         assert_eq!(g.count(Route::Token), 2, "cached token reused");
         // No secret in state or logs.

@@ -64,7 +64,7 @@ pub fn model(ctx: &mut Ctx<Data>, cfg: &Config, r: &Report) -> Result<String, St
         .client(&ctx.runtime.http, ctx.deadline())
         .map_err(|e| common::exit::one_line(&e))?
         .with_stop(ctx.stop.clone());
-    match common::model::complete(&http, &cfg.model, key.as_ref(), SYSTEM, &prompt(r)) {
+    match model::complete(&http, &cfg.model, key.as_ref(), SYSTEM, &prompt(r)) {
         Ok(c) => {
             ctx.state.data.tokens.record(&c);
             ctx.metric_add("model_tokens", c.total_tokens());

@@ -76,7 +76,7 @@ pub struct Destination {
     /// Graph settings for `teams` destinations (default: the `graph` object of the
     /// `poll-teams` section). Posting needs the `password` grant.
     #[serde(default)]
-    pub graph: Option<common::graph::GraphConfig>,
+    pub graph: Option<graph::GraphConfig>,
     /// Per-request timeout for webhooks, seconds (default: `runtime.http.timeout_secs`).
     #[serde(default)]
     pub timeout_secs: Option<f64>,
@@ -106,7 +106,7 @@ pub struct Config {
     /// `model`, `rules` or `none`.
     pub analysis: AnalysisMode,
     /// Model settings for `analysis: "model"` (same keys as compact-memory's `model`).
-    pub model: common::model::ModelConfig,
+    pub model: model::ModelConfig,
     /// Where the report goes.
     pub destinations: Vec<Destination>,
     /// Most publishes per destination per local day (every send attempt counts).
@@ -133,13 +133,16 @@ impl Default for Config {
             grace_secs: 900,
             grace_overrides: BTreeMap::new(),
             analysis: AnalysisMode::Rules,
-            model: common::model::ModelConfig::default(),
+            model: model::ModelConfig::default(),
             destinations: Vec::new(),
             max_publishes_per_day: 3,
             failure_threshold: 3,
             cooloff_secs: 3600,
             settle_secs: 600,
-            jobs: common::config::JOBS.iter().map(|s| s.to_string()).collect(),
+            jobs: common::config::jobs()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 }
@@ -177,15 +180,15 @@ impl Config {
             )));
         }
         for j in &self.jobs {
-            if !common::config::JOBS.contains(&j.as_str()) {
+            if !common::contracts::registry::is_job(j) {
                 return Err(config_error(format!(
                     "{f}: `publish-report.jobs`: `{j}` is not a job of the suite ({})",
-                    common::config::JOBS.join(", ")
+                    common::config::jobs().join(", ")
                 )));
             }
         }
         for j in self.grace_overrides.keys() {
-            if !common::config::JOBS.contains(&j.as_str()) {
+            if !common::contracts::registry::is_job(j) {
                 return Err(config_error(format!(
                     "{f}: `publish-report.grace_overrides.{j}`: not a job of the suite"
                 )));

@@ -87,7 +87,7 @@ pub fn build_report(
     period: &period::Period,
 ) -> collect::Report {
     let now = Utc::now();
-    let jobs: Vec<&str> = common::config::JOBS.to_vec();
+    let jobs: Vec<&str> = common::config::jobs();
     let (text, crontab_problem) = read_crontab(ctx, cfg);
     let crontab = text.map(|t| cron::parse_crontab(&t, cfg.tz(), &jobs));
     let grace =
@@ -127,6 +127,7 @@ publish-report --force              # send again where it was already sent or it
     type Args = Args;
     type Config = Config;
     type Data = publish::Data;
+    type Facts = common::contracts::facts::NoFacts;
 
     fn mode(args: &Args) -> Mode {
         if args.print {

@@ -24,9 +24,9 @@ use crate::period::Period;
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
 use common::alert::Severity;
-use common::graph::{Flow, Graph, GraphConfig, ListQuery};
 use common::http::{Http, Method, Retry};
 use common::{Ctx, OutcomeKind};
+use graph::{Flow, Graph, GraphConfig, ListQuery};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -91,7 +91,7 @@ pub struct Data {
     /// The last report written to `reports/`.
     pub last_report: Option<LastReport>,
     /// Model token use and budgets (analysis paragraph).
-    pub tokens: common::model::TokenLedger,
+    pub tokens: model::TokenLedger,
 }
 
 /// The last report written.
@@ -611,7 +611,7 @@ fn send(ctx: &Ctx<Data>, t: &mut Target<'_>, r: &Report, period: &Period) -> Sen
                 Err(e) => {
                     let status = e
                         .chain()
-                        .find_map(|c| c.downcast_ref::<common::graph::GraphError>())
+                        .find_map(|c| c.downcast_ref::<graph::GraphError>())
                         .map(|g| g.status);
                     let msg = common::exit::one_line(&e);
                     if common::http::maybe_sent(&e) {

@@ -646,7 +646,7 @@ mod publish {
         let run = s.run(bin(), &["--date", DAY]);
         run.code(1).stderr_has("cooling off");
         assert_eq!(hook.received().len(), 2, "no request while cooling off");
-        assert!(s.state("publish-report")["alerts"]["cooloff:hook"].is_object());
+        assert!(s.state("publish-report")["effects"]["alert/cooloff:hook"].is_object());
     }
 
     #[test]

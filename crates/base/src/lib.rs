@@ -1,0 +1,23 @@
+//! agent-jobs' bottom layer: what every crate above needs and that knows no job, no service
+//! and no config file. The runtime (`common`) and the service clients (`graph`, `model`,
+//! `openclaw`) build on it; it depends on nothing of the workspace.
+//!
+//! | promise | module |
+//! |---|---|
+//! | one exit-code contract, errors carrying their code | [`exit`] |
+//! | secrets from `_env` / `_file`, never shown by `Debug` | [`secret`] |
+//! | every known secret scrubbed from text that leaves the process | [`redact`] |
+//! | durable writes (temp, fsync, rename, fsync dir), private dirs, temp-file names | [`fsutil`] |
+//! | HTTP with timeouts, backoff with full jitter, `Retry-After`, deadline | [`http`] |
+//! | configured commands: argv, no shell, timeout, bounded output | [`cmd`] |
+//! | SIGINT/SIGTERM as a flag the work loops check | [`signals`] |
+//! | HTML escaping for messages and pages | [`html`] |
+
+pub mod cmd;
+pub mod exit;
+pub mod fsutil;
+pub mod html;
+pub mod http;
+pub mod redact;
+pub mod secret;
+pub mod signals;
