@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub use fakes;
 
+pub mod gateway;
 pub mod suite;
 
 /// A temporary suite root: `config.json`, `state/`, `logs/`.

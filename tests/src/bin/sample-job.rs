@@ -56,6 +56,7 @@ impl Job for Sample {
     type Args = Args;
     type Config = Config;
     type Data = Data;
+    type Facts = common::contracts::facts::NoFacts;
 
     fn run(ctx: &mut Ctx<Data>, _cfg: &Config, args: &Args) -> Result<Outcome> {
         if args.secret_env.is_some() || args.secret_file.is_some() {
