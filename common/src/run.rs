@@ -449,9 +449,19 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
     let config = config_result?;
     let runtime: RuntimeConfig = config.section("runtime")?;
     runtime.validate(&config.path, J::NAME)?;
+    config.validate_shared()?;
     let job_cfg: J::Config = config.section(J::NAME)?;
     J::validate(&job_cfg, &paths)?;
     if common.check_config {
+        if let Some(g) = config.graph_settings()?
+            && g.key != "graph"
+        {
+            eprintln!(
+                "{}: warning: {}",
+                J::NAME,
+                crate::services::deprecated_graph_note(&config.path)
+            );
+        }
         println!(
             "{}: {} is valid{}",
             J::NAME,

@@ -1,6 +1,7 @@
 //! The service clients a run may use, built from the shared config sections: the Microsoft
 //! Graph client (section `graph`, used by poll-teams, publish-report's Teams destination and
-//! Teams alerts alike).
+//! Teams alerts alike) and the agent gateway (section `gateway`: its config, state dir, CLI and
+//! URL, used by every job that reads the gateway's files or runs its CLI).
 
 use crate::run::Ctx;
 use anyhow::Result;
@@ -36,10 +37,9 @@ impl crate::config::ConfigFile {
                 e.inner()
             ))
         })?;
-        log::warn!(
-            "{}: `poll-teams.graph` is deprecated: move it to a top-level `graph` section (shared by poll-teams, publish-report and Teams alerts)",
-            self.path.display()
-        );
+        // Logged at INFO (the log file, not cron's mail on every run); `--check-config`
+        // prints it as a warning.
+        log::info!("{}", deprecated_graph_note(&self.path));
         Ok(Some(GraphSettings {
             cfg,
             key: "poll-teams.graph",
@@ -47,7 +47,39 @@ impl crate::config::ConfigFile {
     }
 }
 
+impl crate::config::ConfigFile {
+    /// The `gateway` section, validated (defaults when absent).
+    pub fn gateway_settings(&self) -> Result<openclaw::GatewaySettings> {
+        let s: openclaw::GatewaySettings = self.section("gateway")?;
+        s.validate(&self.path)?;
+        Ok(s)
+    }
+
+    /// Check the shared sections a job may use (`graph`, `gateway`): for `--check-config`
+    /// and before every run, so a bad shared value fails early with exit 78.
+    pub fn validate_shared(&self) -> Result<()> {
+        if let Some(g) = self.graph_settings()? {
+            g.cfg.validate(g.key)?;
+        }
+        self.gateway_settings()?;
+        Ok(())
+    }
+}
+
+/// What `--check-config` says about the deprecated `poll-teams.graph`.
+pub fn deprecated_graph_note(file: &std::path::Path) -> String {
+    format!(
+        "{}: `poll-teams.graph` is deprecated: move it to a top-level `graph` section (shared by poll-teams, publish-report and Teams alerts)",
+        file.display()
+    )
+}
+
 impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
+    /// The agent gateway of this suite (section `gateway`), paths resolved.
+    pub fn gateway(&self) -> Result<openclaw::Gateway> {
+        Ok(self.config.gateway_settings()?.resolve(&self.paths.root))
+    }
+
     /// A Graph client from the shared `graph` section; `purpose` says who needs it, for the
     /// error when the section is missing (`runtime.alerts.teams_chat_id`).
     pub fn graph(&self, purpose: &str) -> Result<Graph> {

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Output kept per stream (the tail beyond this is dropped).
-const KEEP: usize = 64 * 1024;
+pub const KEEP: usize = 64 * 1024;
 
 /// What a command did.
 #[derive(Debug, Clone)]
@@ -42,46 +42,79 @@ impl CmdOutput {
     }
 }
 
-/// Run `argv` with `timeout`, optional stdin text and extra environment variables.
+/// Run `argv` with `timeout`, optional stdin text and extra environment variables; the
+/// output is logged at INFO.
 pub fn run(
     argv: &[String],
     timeout: Duration,
     stdin: Option<&str>,
     env: &[(&str, String)],
 ) -> Result<CmdOutput> {
+    run_spec(&Spec {
+        argv,
+        timeout,
+        stdin,
+        env,
+        log_output: true,
+        keep: KEEP,
+    })
+}
+
+/// A command to run.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec<'a> {
+    pub argv: &'a [String],
+    pub timeout: Duration,
+    pub stdin: Option<&'a str>,
+    pub env: &'a [(&'a str, String)],
+    /// Log stdout and stderr with the result line (off for commands whose output is data).
+    pub log_output: bool,
+    /// Bytes kept per stream (the tail; [`KEEP`] for logged commands, more for data).
+    pub keep: usize,
+}
+
+/// Run a command in its own process group. On timeout the whole group is killed; after the
+/// command exits, helpers it left behind that still hold its output pipes are killed too, so
+/// a call never hangs past its timeout.
+pub fn run_spec(spec: &Spec<'_>) -> Result<CmdOutput> {
+    use std::os::unix::process::CommandExt;
+    let argv = spec.argv;
     let (prog, args) = argv.split_first().context(
         "empty command: give an argv list such as [\"systemctl\", \"--user\", \"restart\", \"x\"]",
     )?;
     let mut cmd = Command::new(prog);
     cmd.args(args)
-        .stdin(if stdin.is_some() {
+        .stdin(if spec.stdin.is_some() {
             Stdio::piped()
         } else {
             Stdio::null()
         })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
+        .stderr(Stdio::piped())
+        .process_group(0);
+    for (k, v) in spec.env {
         cmd.env(k, v);
     }
     let start = Instant::now();
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start command `{}`", argv.join(" ")))?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+    let pgid = child.id();
+    if let (Some(text), Some(mut pipe)) = (spec.stdin, child.stdin.take()) {
         let text = text.to_string();
         std::thread::spawn(move || {
             let _ = pipe.write_all(text.as_bytes());
         });
     }
-    let out = child.stdout.take().map(reader);
-    let err = child.stderr.take().map(reader);
+    let out = child.stdout.take().map(|p| reader(p, spec.keep));
+    let err = child.stderr.take().map(|p| reader(p, spec.keep));
     let mut timed_out = false;
     let status = loop {
         if let Some(st) = child.try_wait()? {
             break Some(st);
         }
-        if start.elapsed() >= timeout {
+        if start.elapsed() >= spec.timeout {
+            kill_group(pgid);
             let _ = child.kill();
             let _ = child.wait();
             timed_out = true;
@@ -89,35 +122,72 @@ pub fn run(
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let join = |h: Option<std::thread::JoinHandle<String>>| {
-        h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
+    // Output pipes close when every process holding them is gone: give leftovers a moment,
+    // then kill the group.
+    let grace = Instant::now() + Duration::from_secs(2);
+    let mut killed = timed_out;
+    let mut collect = |h: Option<Reader>| -> String {
+        let Some(h) = h else { return String::new() };
+        loop {
+            match h.rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(s) => return s,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return String::new(),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if Instant::now() >= grace && !killed {
+                        kill_group(pgid);
+                        killed = true;
+                    }
+                }
+            }
+        }
     };
+    let stdout = collect(out);
+    let stderr = collect(err);
     let output = CmdOutput {
         code: status.and_then(|s| s.code()),
         timed_out,
-        stdout: join(out),
-        stderr: join(err),
+        stdout,
+        stderr,
         duration: start.elapsed(),
     };
-    log::info!(
-        "command `{}`: {}{}{}",
-        argv.join(" "),
-        output.describe(),
-        if output.stdout.trim().is_empty() {
-            String::new()
-        } else {
-            format!("; stdout: {}", output.stdout.trim())
-        },
-        if output.stderr.trim().is_empty() {
-            String::new()
-        } else {
-            format!("; stderr: {}", output.stderr.trim())
-        },
-    );
+    if spec.log_output {
+        log::info!(
+            "command `{}`: {}{}{}",
+            argv.join(" "),
+            output.describe(),
+            if output.stdout.trim().is_empty() {
+                String::new()
+            } else {
+                format!("; stdout: {}", output.stdout.trim())
+            },
+            if output.stderr.trim().is_empty() {
+                String::new()
+            } else {
+                format!("; stderr: {}", output.stderr.trim())
+            },
+        );
+    } else {
+        log::debug!("command `{}`: {}", argv.join(" "), output.describe());
+    }
     Ok(output)
 }
 
-fn reader<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<String> {
+/// SIGKILL to a process group (through kill(1): the workspace has no unsafe code).
+fn kill_group(pgid: u32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+struct Reader {
+    rx: std::sync::mpsc::Receiver<String>,
+}
+
+fn reader<R: Read + Send + 'static>(mut r: R, keep: usize) -> Reader {
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut buf = Vec::new();
         let mut chunk = [0u8; 8192];
@@ -126,15 +196,16 @@ fn reader<R: Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<String>
                 break;
             }
             buf.extend_from_slice(&chunk[..n]);
-            if buf.len() > 2 * KEEP {
-                buf.drain(..buf.len() - KEEP);
+            if buf.len() > 2 * keep {
+                buf.drain(..buf.len() - keep);
             }
         }
-        if buf.len() > KEEP {
-            buf.drain(..buf.len() - KEEP);
+        if buf.len() > keep {
+            buf.drain(..buf.len() - keep);
         }
-        String::from_utf8_lossy(&buf).into_owned()
-    })
+        let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
+    });
+    Reader { rx }
 }
 
 #[cfg(test)]

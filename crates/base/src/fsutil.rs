@@ -150,16 +150,42 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("cannot fsync directory {}", dir.display()))
 }
 
-/// Create `dir` (and parents) with mode 0700 if missing. An existing directory is left as is.
+/// Create `dir` (and parents) with mode 0700 if missing, whatever the umask. An existing
+/// directory is left as is.
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
+    ensure_dir_durable(dir, 0o700)
+}
+
+/// Create `dir` and its missing parents with `mode` (independent of the umask), fsyncing each
+/// parent that gained an entry, so the new directories survive a crash. An existing directory
+/// is left as it is.
+pub fn ensure_dir_durable(dir: &Path, mode: u32) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("cannot create directory {}", dir.display()))
+    let mut missing = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(d) = cur {
+        if d.is_dir() || d.as_os_str().is_empty() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        cur = d.parent();
+    }
+    for d in missing.iter().rev() {
+        match fs::DirBuilder::new().mode(mode).create(d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir() => continue,
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot create directory {}", d.display()));
+            }
+        }
+        // The umask may have narrowed the mode given to mkdir(2).
+        fs::set_permissions(d, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set mode of {}", d.display()))?;
+        sync_dir(parent_of(d))?;
+    }
+    Ok(())
 }
 
 /// Durably copy `src` to `dst` (atomic, fsynced), returning the bytes copied.
@@ -193,8 +219,29 @@ pub fn sweep_temp_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
+/// The temp-file name [`write_atomic`] uses for `name` (without the pid and counter):
+/// `.<name>.tmp.`. Every crate that sweeps temp files matches names through
+/// [`temp_owner`] and [`temp_target`], never by its own parsing.
+pub fn temp_prefix(name: &str) -> String {
+    format!(".{name}.tmp.")
+}
+
+/// The file a temp name stands for (`.<name>.tmp.<pid>.<n>` → `<name>`), if it is one.
+pub fn temp_target(temp_name: &str) -> Option<&str> {
+    temp_owner(temp_name)?;
+    let inner = temp_name.strip_prefix('.')?;
+    let (target, _) = inner.rsplit_once(".tmp.")?;
+    Some(target)
+}
+
+/// Whether a temp file's writer is gone (its pid is not alive, or is this very process: a
+/// temp file of ours from before the current write is a leftover too).
+pub fn temp_is_stale(temp_name: &str) -> bool {
+    temp_owner(temp_name).is_some_and(|pid| pid == std::process::id() || !pid_alive(pid))
+}
+
 /// The pid embedded in a temp-file name made by [`write_atomic`], if it is one.
-fn temp_owner(name: &str) -> Option<u32> {
+pub fn temp_owner(name: &str) -> Option<u32> {
     if !name.starts_with('.') {
         return None;
     }
@@ -294,6 +341,35 @@ mod tests {
         let removed = sweep_temp_files(d.path()).unwrap();
         assert_eq!(removed, vec![dead.clone()]);
         assert!(live.exists() && other.exists());
+    }
+
+    #[test]
+    fn durable_dirs_get_their_mode_whatever_the_umask() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a/b/c");
+        ensure_dir_durable(&p, 0o750).unwrap();
+        for sub in ["a", "a/b", "a/b/c"] {
+            let m = fs::metadata(d.path().join(sub))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(m, 0o750, "{sub}");
+        }
+        ensure_dir_durable(&p, 0o700).unwrap();
+    }
+
+    #[test]
+    fn temp_names_round_trip() {
+        assert_eq!(
+            temp_target(".openclaw.json.tmp.42.0"),
+            Some("openclaw.json")
+        );
+        assert_eq!(temp_target(".a.tmp.b.tmp.7.3"), Some("a.tmp.b"));
+        assert_eq!(temp_target("openclaw.json.tmp.42.0"), None);
+        assert_eq!(temp_target(".x.tmp.pid.0"), None);
+        assert!(temp_prefix("s.json") == ".s.json.tmp.");
+        assert!(temp_is_stale(&format!(".x.tmp.{}.0", std::process::id())));
     }
 
     #[test]

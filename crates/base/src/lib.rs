@@ -8,6 +8,7 @@
 //! | secrets from `_env` / `_file`, never shown by `Debug` | [`secret`] |
 //! | every known secret scrubbed from text that leaves the process | [`redact`] |
 //! | durable writes (temp, fsync, rename, fsync dir), private dirs, temp-file names | [`fsutil`] |
+//! | sha256 of content | [`hash`] |
 //! | HTTP with timeouts, backoff with full jitter, `Retry-After`, deadline | [`http`] |
 //! | configured commands: argv, no shell, timeout, bounded output | [`cmd`] |
 //! | SIGINT/SIGTERM as a flag the work loops check | [`signals`] |
@@ -16,6 +17,7 @@
 pub mod cmd;
 pub mod exit;
 pub mod fsutil;
+pub mod hash;
 pub mod html;
 pub mod http;
 pub mod redact;
