@@ -159,6 +159,20 @@ pub struct RuntimeConfig {
     pub pings: BTreeMap<String, String>,
     /// Timeout of one dead-man ping, seconds.
     pub ping_timeout_secs: u64,
+    /// After SIGTERM/SIGINT (or the `--max-runtime` deadline), the longest the current step may
+    /// take to finish before the process exits anyway.
+    pub stop_grace_secs: u64,
+    /// `text` (default) or `json` (one object per line: `ts`, `level`, `job`, `run_id`, `msg`).
+    pub log_format: LogFormat,
+}
+
+/// The job log's line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl Default for RuntimeConfig {
@@ -170,6 +184,8 @@ impl Default for RuntimeConfig {
             alerts: Default::default(),
             pings: BTreeMap::new(),
             ping_timeout_secs: 5,
+            stop_grace_secs: 10,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -194,7 +210,122 @@ impl RuntimeConfig {
                 file.display()
             )));
         }
+        let r = Ranges { file };
+        r.int("runtime.log_max_bytes", self.log_max_bytes, 0, 1 << 40)?;
+        r.int("runtime.log_keep", u64::from(self.log_keep), 0, 100)?;
+        r.int("runtime.ping_timeout_secs", self.ping_timeout_secs, 1, 60)?;
+        r.int("runtime.stop_grace_secs", self.stop_grace_secs, 1, 600)?;
+        r.int(
+            "runtime.alerts.command_timeout_secs",
+            self.alerts.command_timeout_secs,
+            1,
+            3600,
+        )?;
+        r.int(
+            "runtime.alerts.min_interval_secs",
+            self.alerts.min_interval_secs,
+            0,
+            30 * 86400,
+        )?;
+        let h = &self.http;
+        r.secs(
+            "runtime.http.connect_timeout_secs",
+            h.connect_timeout_secs,
+            0.1,
+            600.0,
+        )?;
+        r.secs("runtime.http.timeout_secs", h.timeout_secs, 0.1, 3600.0)?;
+        r.int("runtime.http.max_retries", u64::from(h.max_retries), 0, 20)?;
+        r.int("runtime.http.backoff_base_ms", h.backoff_base_ms, 1, 60_000)?;
+        r.secs(
+            "runtime.http.backoff_max_secs",
+            h.backoff_max_secs,
+            0.0,
+            3600.0,
+        )?;
+        r.secs(
+            "runtime.http.retry_after_max_secs",
+            h.retry_after_max_secs,
+            0.0,
+            86_400.0,
+        )?;
+        for (job, url) in &self.pings {
+            r.url(&format!("runtime.pings.{job}"), url)?;
+        }
+        if let Some(u) = &self.alerts.webhook_url {
+            r.url("runtime.alerts.webhook_url", u)?;
+        }
         Ok(())
+    }
+}
+
+impl RuntimeConfig {
+    /// What `--check-config` can check without side effects beyond reading: the alert
+    /// webhook's secret (`_env`/`_file`) resolves and is an http(s) URL.
+    pub fn check_secrets(&self, root: &Path, file: &Path) -> Result<()> {
+        let a = &self.alerts;
+        if let Some(url) = resolve_secret(
+            "runtime.alerts.webhook_url",
+            a.webhook_url_env.as_deref(),
+            a.webhook_url_file.as_deref(),
+            root,
+        )? {
+            let l = url.expose().trim().to_ascii_lowercase();
+            if !(l.starts_with("http://") || l.starts_with("https://")) {
+                return Err(config_error(format!(
+                    "{}: `runtime.alerts.webhook_url_{}`: the URL it holds is not http:// or https:// (value not shown: it is a secret)",
+                    file.display(),
+                    if a.webhook_url_file.is_some() {
+                        "file"
+                    } else {
+                        "env"
+                    }
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Range checks with messages that name the file, the key and the accepted range.
+#[derive(Debug, Clone, Copy)]
+pub struct Ranges<'a> {
+    pub file: &'a Path,
+}
+
+impl Ranges<'_> {
+    /// An integer in `lo..=hi`.
+    pub fn int(&self, key: &str, v: u64, lo: u64, hi: u64) -> Result<()> {
+        if (lo..=hi).contains(&v) {
+            return Ok(());
+        }
+        Err(config_error(format!(
+            "{}: `{key}`: {v} is out of range {lo}..={hi}",
+            self.file.display()
+        )))
+    }
+
+    /// A finite number of seconds in `lo..=hi`.
+    pub fn secs(&self, key: &str, v: f64, lo: f64, hi: f64) -> Result<()> {
+        if v.is_finite() && v >= lo && v <= hi {
+            return Ok(());
+        }
+        Err(config_error(format!(
+            "{}: `{key}`: {v} is out of range {lo}..={hi} (seconds)",
+            self.file.display()
+        )))
+    }
+
+    /// An http:// or https:// URL.
+    pub fn url(&self, key: &str, v: &str) -> Result<()> {
+        let l = v.trim().to_ascii_lowercase();
+        if (l.starts_with("http://") || l.starts_with("https://")) && l.len() > "https://".len() {
+            return Ok(());
+        }
+        Err(config_error(format!(
+            "{}: `{key}`: {v:?} is not an http:// or https:// URL",
+            self.file.display()
+        )))
     }
 }
 

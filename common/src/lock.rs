@@ -37,14 +37,16 @@ pub struct JobLock {
 /// Take the lock at `path`, waiting up to `wait` if given. If it stays held, the error (exit 75)
 /// names the holder: `already running: pid 4242 since 2026-11-21T10:00:03Z`.
 pub fn acquire(path: &Path, wait: Option<Duration>, me: &Holder) -> Result<JobLock> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    let file = crate::fsutil::open_nofollow(
+        path,
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600),
+    )
+    .with_context(|| format!("cannot open lock file {}", path.display()))?;
     let until = wait.map(|w| Instant::now() + w);
     loop {
         match file.try_lock() {

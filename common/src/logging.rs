@@ -1,7 +1,8 @@
 //! The job log: `<root>/logs/<job>.log`, appended by the job itself, rotated by size.
 //!
-//! Line format (stable, parsed by publish-report):
-//! `2026-11-21T10:00:03.123Z WARN  poll-teams[3fa9c1] message`
+//! Line format (stable, parsed by publish-report; typed in `contracts::logline`):
+//! `2026-11-21T10:00:03.123Z WARN  poll-teams[3fa9c1] message`, or with
+//! `runtime.log_format = "json"` one JSON object per line (`ts`, `level`, `job`, `run_id`, `msg`).
 //!
 //! Levels: the file gets INFO and above (`RUST_LOG` or `-v` lower it); stderr gets WARN and
 //! above (`-v` adds INFO, `-vv` DEBUG; `-q` keeps only ERROR, `-qq` nothing), so a successful run
@@ -10,6 +11,7 @@
 
 use crate::redact::redact;
 use chrono::{SecondsFormat, Utc};
+use contracts::logline::LogLine;
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -28,6 +30,8 @@ pub struct LogOptions {
     pub max_bytes: u64,
     /// Rotated files to keep (`<job>.log.1` … `<job>.log.N`).
     pub keep: u32,
+    /// Write JSON lines instead of text (`runtime.log_format = "json"`).
+    pub json: bool,
 }
 
 impl Default for LogOptions {
@@ -38,6 +42,7 @@ impl Default for LogOptions {
             rust_log: None,
             max_bytes: 10 * 1024 * 1024,
             keep: 5,
+            json: false,
         }
     }
 }
@@ -55,6 +60,7 @@ struct Logger {
     stderr_level: LevelFilter,
     max_bytes: u64,
     keep: u32,
+    json: bool,
     file: Mutex<LogFile>,
 }
 
@@ -80,8 +86,19 @@ impl Log for Logger {
         let lvl = record.level();
         if lvl <= self.file_level {
             let ts = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-            let line = format!("{ts} {:<5} {}[{}] {}\n", lvl, self.job, self.run_id, msg);
-            self.write_file(line.as_bytes());
+            let line = LogLine {
+                ts: ts.into(),
+                level: level_of(lvl),
+                job: self.job.into(),
+                run_id: self.run_id.as_str().into(),
+                msg: msg.as_ref().into(),
+            };
+            let text = if self.json {
+                line.to_json(&[("target", record.target().into())])
+            } else {
+                line.to_text()
+            };
+            self.write_file(text.as_bytes());
         }
         if lvl <= self.stderr_level {
             let word = match lvl {
@@ -101,6 +118,17 @@ impl Log for Logger {
         {
             let _ = file.flush();
         }
+    }
+}
+
+fn level_of(l: Level) -> contracts::logline::Level {
+    use contracts::logline::Level as L;
+    match l {
+        Level::Error => L::Error,
+        Level::Warn => L::Warn,
+        Level::Info => L::Info,
+        Level::Debug => L::Debug,
+        Level::Trace => L::Trace,
     }
 }
 
@@ -148,11 +176,11 @@ fn open_append(path: &Path) -> std::io::Result<(File, u64)> {
     if path.as_os_str().is_empty() {
         return Err(std::io::Error::other("log disabled after an earlier error"));
     }
-    let f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)?;
+    let f = base::fsutil::open_nofollow(
+        path,
+        OpenOptions::new().create(true).append(true).mode(0o600),
+    )
+    .map_err(std::io::Error::other)?;
     let size = f.metadata()?.len();
     Ok((f, size))
 }
@@ -228,6 +256,7 @@ pub fn init(job: &'static str, logs_dir: &Path, opts: &LogOptions) -> String {
         stderr_level,
         max_bytes: opts.max_bytes,
         keep: opts.keep,
+        json: opts.json,
         file: Mutex::new(LogFile {
             path: logs_dir.join(format!("{job}.log")),
             file: None,

@@ -37,13 +37,13 @@ pub struct CommonArgs {
     #[arg(long, global = true)]
     pub dry_run: bool,
     /// If another run holds the lock, wait up to SECS for it instead of exiting 75
-    #[arg(long, value_name = "SECS", global = true)]
+    #[arg(long, value_name = "SECS", global = true, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub wait_lock: Option<u64>,
     /// Move an unreadable state file aside (<job>.json.corrupt-<UTC time>) and start fresh
     #[arg(long, global = true)]
     pub reset_state: bool,
     /// Stop cleanly after SECS, progress saved; the next run continues
-    #[arg(long, value_name = "SECS", global = true)]
+    #[arg(long, value_name = "SECS", global = true, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub max_runtime: Option<u64>,
     /// Check the config file (this job's section and `runtime`) and exit: 0 if valid, 78 if not
     #[arg(long, global = true)]
@@ -331,9 +331,79 @@ impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
 
 /// Entry point of every job binary: `fn main() -> ExitCode { common::main::<Job>() }`.
 pub fn main<J: Job>() -> std::process::ExitCode {
+    install_panic_hook(J::NAME);
     let code = run_with_args::<J>(std::env::args_os().collect());
     log::logger().flush();
     std::process::ExitCode::from(code.code() as u8)
+}
+
+/// A panic is a bug, never a way to report an error: it is logged and printed as one line
+/// naming the place, and the process exits 70 (EX_SOFTWARE) instead of aborting with a
+/// backtrace in cron's mail. The state file holds its last checkpoint (writes are atomic).
+fn install_panic_hook(job: &'static str) {
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let line = format!(
+            "internal error (a bug in {job}, please report it): {}{at}; the state file holds the last checkpoint",
+            crate::redact::redact(&msg)
+        );
+        log::error!("{line}");
+        log::logger().flush();
+        if log::max_level() == log::LevelFilter::Off {
+            eprintln!("{job}: error: {line}");
+        }
+        std::process::exit(Exit::Internal.code());
+    }));
+}
+
+/// After a stop signal or the `--max-runtime` deadline, the current step has `grace` to
+/// finish; then the process exits (143 after SIGTERM or the deadline, 130 after SIGINT)
+/// whatever it is doing. The state file holds its last checkpoint (writes are atomic, and a
+/// killed run is something every job recovers from).
+fn start_stop_watchdog(stop: StopFlag, deadline: Option<Instant>, grace: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("stop-watchdog".into())
+        .spawn(move || {
+            let began = loop {
+                if let Some(sig) = stop.raised() {
+                    break (Instant::now(), Some(sig));
+                }
+                if let Some(d) = deadline
+                    && Instant::now() >= d
+                {
+                    break (d, None);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            let until = began.0 + grace;
+            while Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let (why, code) = match stop.raised().or(began.1) {
+                Some(s) if s == signal_hook::consts::SIGINT => ("SIGINT", Exit::Interrupted),
+                Some(_) => ("SIGTERM", Exit::Terminated),
+                None => ("the --max-runtime deadline", Exit::Terminated),
+            };
+            log::error!(
+                "the current step did not finish within {} s of {why}; exiting now with {} (the state file holds the last checkpoint; the next run continues from there)",
+                grace.as_secs(),
+                code.code()
+            );
+            log::logger().flush();
+            std::process::exit(code.code());
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot start the stop watchdog: {e}");
+    }
 }
 
 fn build_cli<J: Job>() -> Command {
@@ -342,7 +412,8 @@ fn build_cli<J: Job>() -> Command {
         .about(J::ABOUT)
         .after_help(format!(
             "Examples:\n{}\n\nExit codes: 0 ok or nothing to do, 1 failed, 2 usage, 65 bad data or state, \
-             75 skipped (lock held, paused, circuit open), 78 config error, 130/143 interrupted.",
+             70 internal error (a bug), 75 skipped (lock held, paused, circuit open), 78 config error, \
+             130/143 interrupted.",
             J::EXAMPLES
         ));
     let cmd = CommonArgs::augment_args(cmd);
@@ -442,8 +513,10 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
             verbose: common.verbose,
             quiet: common.quiet,
             rust_log: std::env::var("RUST_LOG").ok(),
-            max_bytes: pre_runtime.log_max_bytes,
-            keep: pre_runtime.log_keep,
+            // Read before validation: clamped so a bad value cannot stall the first rotation.
+            max_bytes: pre_runtime.log_max_bytes.min(1 << 40),
+            keep: pre_runtime.log_keep.min(100),
+            json: pre_runtime.log_format == crate::config::LogFormat::Json,
         },
     );
     let config = config_result?;
@@ -453,6 +526,7 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
     let job_cfg: J::Config = config.section(J::NAME)?;
     J::validate(&job_cfg, &paths)?;
     if common.check_config {
+        runtime.check_secrets(&paths.root, &config.path)?;
         if let Some(g) = config.graph_settings()?
             && g.key != "graph"
         {
@@ -521,6 +595,14 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
     crate::effect::recover(&mut state.effects);
 
     let deadline = common.max_runtime.map(|s| t0 + Duration::from_secs(s));
+    let stop = StopFlag::install();
+    if mode != Mode::ReadOnly {
+        start_stop_watchdog(
+            stop.clone(),
+            deadline,
+            Duration::from_secs(runtime.stop_grace_secs),
+        );
+    }
     let mut ctx = Ctx {
         job: J::NAME,
         version: J::VERSION,
@@ -533,7 +615,7 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
         fixed_now: common.now,
         dry_run: common.dry_run,
         mode,
-        stop: StopFlag::install(),
+        stop,
         state,
         store,
         deadline,

@@ -172,19 +172,27 @@ pub type Migrate = fn(u32, Value) -> Result<Value>;
 impl StateStore {
     /// Load the state, or a fresh one if the file does not exist.
     pub fn load<D: DeserializeOwned + Default>(&self, migrate: Migrate) -> Result<State<D>> {
+        let hint = format!(
+            "fix it by hand, or run `{} --reset-state` to move it aside and start fresh",
+            self.job
+        );
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(State::new(self.job, self.schema_version));
             }
             Err(e) => {
-                return Err(e).with_context(|| format!("cannot read {}", self.path.display()));
+                let what = if self.path.is_dir() {
+                    "is a directory, not a file".to_string()
+                } else {
+                    format!("cannot be read ({e})")
+                };
+                return Err(data_error(format!(
+                    "state file {} {what}; {hint} (the job must be able to read and write it: same user, mode 0600)",
+                    self.path.display()
+                )));
             }
         };
-        let hint = format!(
-            "fix it by hand, or run `{} --reset-state` to move it aside and start fresh",
-            self.job
-        );
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
             data_error(format!(
                 "state file {} does not parse at line {}, column {}: {e}; {hint}",

@@ -83,12 +83,14 @@ pub fn run_spec(spec: &Spec<'_>) -> Result<CmdOutput> {
         "empty command: give an argv list such as [\"systemctl\", \"--user\", \"restart\", \"x\"]",
     )?;
     let mut cmd = Command::new(prog);
+    // stdin is a complete, already-written file (unlinked, private): a job killed while the
+    // command starts can never hand it half a message.
+    let stdin = match spec.stdin {
+        Some(text) => Stdio::from(stdin_file(text)?),
+        None => Stdio::null(),
+    };
     cmd.args(args)
-        .stdin(if spec.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
@@ -100,12 +102,6 @@ pub fn run_spec(spec: &Spec<'_>) -> Result<CmdOutput> {
         .spawn()
         .with_context(|| format!("cannot start command `{}`", argv.join(" ")))?;
     let pgid = child.id();
-    if let (Some(text), Some(mut pipe)) = (spec.stdin, child.stdin.take()) {
-        let text = text.to_string();
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(text.as_bytes());
-        });
-    }
     let out = child.stdout.take().map(|p| reader(p, spec.keep));
     let err = child.stderr.take().map(|p| reader(p, spec.keep));
     let mut timed_out = false;
@@ -170,6 +166,48 @@ pub fn run_spec(spec: &Spec<'_>) -> Result<CmdOutput> {
         log::debug!("command `{}`: {}", argv.join(" "), output.describe());
     }
     Ok(output)
+}
+
+/// `text` in a private temp file, unlinked, positioned at its start.
+fn stdin_file(text: &str) -> Result<std::fs::File> {
+    use std::io::Seek;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::env::temp_dir();
+    for _ in 0..16 {
+        let p = dir.join(format!(
+            ".agent-jobs-stdin.{}.{:016x}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&p)
+        {
+            Ok(mut f) => {
+                let _ = std::fs::remove_file(&p);
+                f.write_all(text.as_bytes())?;
+                f.seek(std::io::SeekFrom::Start(0))?;
+                return Ok(f);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot create the command's input file in {}",
+                        dir.display()
+                    )
+                });
+            }
+        }
+    }
+    anyhow::bail!(
+        "cannot create the command's input file in {}",
+        dir.display()
+    )
 }
 
 /// SIGKILL to a process group (through kill(1): the workspace has no unsafe code).

@@ -17,6 +17,8 @@ pub enum Exit {
     Usage = 2,
     /// 65 (EX_DATAERR): bad input data or state file.
     DataErr = 65,
+    /// 70 (EX_SOFTWARE): an internal error (a bug): a panic, reported as one line.
+    Internal = 70,
     /// 75 (EX_TEMPFAIL): skipped: lock held, suite paused, circuit open where honoured.
     TempFail = 75,
     /// 78 (EX_CONFIG): configuration error.
@@ -40,6 +42,7 @@ impl Exit {
             Exit::Failed => "failed",
             Exit::Usage => "usage",
             Exit::DataErr => "bad data",
+            Exit::Internal => "internal error",
             Exit::TempFail => "skipped",
             Exit::Config => "config error",
             Exit::Interrupted => "interrupted",
@@ -56,6 +59,7 @@ impl Exit {
                 Exit::TempFail => 1,
                 Exit::Failed => 2,
                 Exit::DataErr => 3,
+                Exit::Internal => 3,
                 Exit::Config => 4,
                 Exit::Usage => 5,
                 Exit::Interrupted | Exit::Terminated => 6,

@@ -263,6 +263,35 @@ fn parent_of(path: &Path) -> &Path {
     }
 }
 
+/// Open `path` without following a symlink at its last component (`O_NOFOLLOW`): a link
+/// planted where a job keeps its lock, log or data file is refused with an error naming the
+/// path, never written through. `opts` says how to open; the descriptor is close-on-exec.
+pub fn open_nofollow(path: &Path, opts: &mut OpenOptions) -> Result<File> {
+    match opts
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => Ok(f),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(anyhow::anyhow!(
+            "refusing to open {}: it is a symbolic link (a job never writes through a link in its own directories); remove it and run again",
+            path.display()
+        )),
+        Err(e) => Err(e).with_context(|| format!("cannot open {}", path.display())),
+    }
+}
+
+/// Fail with an error naming `dir` when it exists and is a symbolic link (the jobs create
+/// their directories themselves and never write through a link planted in their place).
+pub fn refuse_symlinked_dir(dir: &Path) -> Result<()> {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => Err(anyhow::anyhow!(
+            "refusing to use {}: it is a symbolic link; replace it with a real directory (or point the config at the target)",
+            dir.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The machine's host name (for lock holders and run records).
 pub fn hostname() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")
@@ -341,6 +370,22 @@ mod tests {
         let removed = sweep_temp_files(d.path()).unwrap();
         assert_eq!(removed, vec![dead.clone()]);
         assert!(live.exists() && other.exists());
+    }
+
+    #[test]
+    fn nofollow_refuses_a_planted_link() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("precious");
+        fs::write(&target, b"keep me").unwrap();
+        let link = d.path().join("job.lock");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let e = open_nofollow(&link, OpenOptions::new().write(true).create(true)).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert_eq!(fs::read(&target).unwrap(), b"keep me");
+        let dlink = d.path().join("dlink");
+        std::os::unix::fs::symlink(d.path(), &dlink).unwrap();
+        assert!(refuse_symlinked_dir(&dlink).is_err());
+        assert!(refuse_symlinked_dir(d.path()).is_ok());
     }
 
     #[test]

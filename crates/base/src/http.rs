@@ -257,7 +257,9 @@ impl Http {
                     self.sleep(wait);
                 }
                 Err(e) => {
-                    let connect = e.is_connect();
+                    // A request that could not be built (bad URL, unsupported scheme) or whose
+                    // connection was refused never reached anyone: it was not sent.
+                    let connect = e.is_connect() || e.is_builder();
                     let timed_out = e.is_timeout();
                     let msg = format!("{method} {url}: {}", error_chain(&e.without_url()));
                     log::debug!("{msg} after {} ms", took.as_millis());

@@ -46,6 +46,37 @@ pub fn register(secret: &str) {
     }
 }
 
+/// Register a secret that is a URL: the whole URL, and the parts an echo may show alone —
+/// the userinfo password, every query value, and long path segments (a Slack or Teams
+/// webhook's token is a path segment). Parts shorter than 8 characters are left alone.
+pub fn register_url(url: &str) {
+    register(url);
+    let Some((_, rest)) = url.split_once("://") else {
+        return;
+    };
+    let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    if let Some((userinfo, _)) = authority.rsplit_once('@') {
+        let pass = userinfo.split_once(':').map_or(userinfo, |(_, p)| p);
+        register_part(pass);
+    }
+    let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
+    for seg in path.split('/') {
+        if seg.len() >= 16 {
+            register_part(seg);
+        }
+    }
+    for pair in query.split('&') {
+        let v = pair.split_once('=').map_or("", |(_, v)| v);
+        register_part(v.split('#').next().unwrap_or(""));
+    }
+}
+
+fn register_part(p: &str) {
+    if p.len() >= 8 {
+        register(p);
+    }
+}
+
 /// Mask only the registered secret values (raw and JSON-escaped) in `text`. Used on state
 /// files, where shape-based masking could alter legitimate data.
 pub fn scrub_registered(text: &str) -> Cow<'_, str> {
@@ -187,6 +218,23 @@ fn mask_keys(text: &str) -> Option<String> {
     }
     out.push_str(&text[last..]);
     Some(out)
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn url_secrets_mask_their_parts_alone() {
+        register_url("http://user:pa55word-xyz@127.0.0.1:9/report?token=SECRET-QUERY-123&x=1");
+        register_url("https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX");
+        let echoed = "500: GET /report?token=SECRET-QUERY-123 auth pa55word-xyz path XXXXXXXXXXXXXXXXXXXXXXXX";
+        let out = redact(echoed);
+        assert!(!out.contains("SECRET-QUERY-123"), "{out}");
+        assert!(!out.contains("pa55word-xyz"), "{out}");
+        assert!(!out.contains("XXXXXXXXXXXXXXXXXXXXXXXX"), "{out}");
+        assert!(out.contains("x=1") || !echoed.contains("x=1"));
+    }
 }
 
 #[cfg(test)]

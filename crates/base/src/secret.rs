@@ -15,7 +15,12 @@ pub struct Secret(String);
 
 impl Secret {
     pub fn new(value: String) -> Self {
-        crate::redact::register(&value);
+        let v = value.trim_start();
+        if v.starts_with("http://") || v.starts_with("https://") {
+            crate::redact::register_url(v);
+        } else {
+            crate::redact::register(&value);
+        }
         Secret(value)
     }
     /// The secret itself; never log it.

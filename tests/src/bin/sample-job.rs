@@ -34,6 +34,21 @@ struct Args {
     /// Return a noop outcome.
     #[arg(long)]
     noop: bool,
+    /// A step that never returns and ignores stop requests (the stop watchdog must end it).
+    #[arg(long)]
+    hang: bool,
+    /// Panic (the runtime must report it as an internal error, exit 70).
+    #[arg(long)]
+    panic: bool,
+    /// Perform the side effect KEY through the effect journal: append a line to `effects.log`.
+    #[arg(long)]
+    effect: Option<String>,
+    /// Declare the effect idempotent (at least once).
+    #[arg(long)]
+    idempotent: bool,
+    /// Give the effect a verify step that looks for its line in `effects.log`.
+    #[arg(long)]
+    verify: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,6 +88,56 @@ impl Job for Sample {
         }
         if let Some(t) = &args.say {
             log::warn!("{t}");
+        }
+        if args.panic {
+            panic!("deliberate panic (sample-job --panic)");
+        }
+        if args.hang {
+            loop {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        if let Some(key) = &args.effect {
+            let log_path = ctx.paths.root.join("effects.log");
+            let line = format!("{key} {}\n", std::process::id());
+            let found = {
+                let key = key.clone();
+                let p = log_path.clone();
+                move || {
+                    std::fs::read_to_string(&p)
+                        .unwrap_or_default()
+                        .lines()
+                        .any(|l| l.split(' ').next() == Some(key.as_str()))
+                }
+            };
+            let mut e = ctx
+                .effect(
+                    format!("sample/{key}"),
+                    format!("append {key} to effects.log"),
+                )
+                .idempotent(args.idempotent);
+            if args.verify {
+                let found = found.clone();
+                e = e.verify(move |_, _| {
+                    if found() {
+                        common::effect::Verified::Happened("found in effects.log".into(), None)
+                    } else {
+                        common::effect::Verified::NotHappened
+                    }
+                });
+            }
+            let out = e.run(|_| {
+                let r = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log_path)
+                    .and_then(|mut f| f.write_all(line.as_bytes()));
+                match r {
+                    Ok(()) => common::effect::Act::done("appended"),
+                    Err(e) => common::effect::Act::NotDone(e.to_string()),
+                }
+            })?;
+            log::info!("effect outcome: {out:?}");
         }
         let mut f = std::fs::OpenOptions::new()
             .create(true)
