@@ -164,6 +164,9 @@ pub struct RuntimeConfig {
     pub stop_grace_secs: u64,
     /// `text` (default) or `json` (one object per line: `ts`, `level`, `job`, `run_id`, `msg`).
     pub log_format: LogFormat,
+    /// node_exporter's textfile-collector directory: each run writes
+    /// `agent_jobs_<job>.prom` there (off when unset).
+    pub textfile_dir: Option<PathBuf>,
 }
 
 /// The job log's line format.
@@ -183,9 +186,10 @@ impl Default for RuntimeConfig {
             http: HttpConfig::default(),
             alerts: Default::default(),
             pings: BTreeMap::new(),
-            ping_timeout_secs: 5,
+            ping_timeout_secs: 3,
             stop_grace_secs: 10,
             log_format: LogFormat::Text,
+            textfile_dir: None,
         }
     }
 }

@@ -15,7 +15,9 @@
 //! | deduplicated alerts, recorded before delivery | [`alert`] |
 //! | every side effect once: intent → act → result, recovery at load | [`effect`] |
 //! | configured commands: argv, no shell, timeout | [`cmd`] |
-//! | SIGINT/SIGTERM: finish the step, save, exit 130/143 | [`signals`] |
+//! | SIGINT/SIGTERM: finish the step, save, exit 130/143; bounded by a grace | [`signals`], [`run`] |
+//! | dead-man pings with exit codes and the log's tail | [`ping`] |
+//! | Prometheus textfile metrics | [`metrics`] |
 
 pub mod alert;
 pub mod config;
@@ -23,6 +25,8 @@ pub mod control;
 pub mod effect;
 pub mod lock;
 pub mod logging;
+pub mod metrics;
+pub mod ping;
 pub mod run;
 pub mod services;
 pub mod state;

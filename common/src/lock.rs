@@ -25,6 +25,9 @@ pub struct Holder {
     pub started_at: DateTime<Utc>,
     pub host: String,
     pub argv: Vec<String>,
+    /// A scheduled-style run that records itself in the state file when it ends.
+    #[serde(default)]
+    pub records_run: bool,
 }
 
 /// A held lock; released when dropped (or when the process dies).
@@ -32,6 +35,8 @@ pub struct Holder {
 pub struct JobLock {
     _file: File,
     pub path: PathBuf,
+    /// The record the previous holder left (to tell whether it ended without recording its run).
+    pub previous: Option<Holder>,
 }
 
 /// Take the lock at `path`, waiting up to `wait` if given. If it stays held, the error (exit 75)
@@ -72,6 +77,14 @@ pub fn acquire(path: &Path, wait: Option<Duration>, me: &Holder) -> Result<JobLo
             }
         }
     }
+    let previous = {
+        let mut s = String::new();
+        let mut f = &file;
+        let _ = f
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| f.read_to_string(&mut s));
+        serde_json::from_str::<Holder>(s.trim()).ok()
+    };
     let mut line = serde_json::to_vec(me).unwrap_or_default();
     line.push(b'\n');
     file.set_len(0)
@@ -80,6 +93,7 @@ pub fn acquire(path: &Path, wait: Option<Duration>, me: &Holder) -> Result<JobLo
     Ok(JobLock {
         _file: file,
         path: path.to_path_buf(),
+        previous,
     })
 }
 
@@ -158,6 +172,7 @@ mod tests {
             started_at: "2026-11-21T10:00:03Z".parse().unwrap(),
             host: "h".into(),
             argv: vec!["job".into(), "-v".into()],
+            records_run: true,
         }
     }
 

@@ -99,6 +99,7 @@ impl Log for Logger {
                 line.to_text()
             };
             self.write_file(text.as_bytes());
+            remember(&line.to_text());
         }
         if lvl <= self.stderr_level {
             let word = match lvl {
@@ -117,6 +118,30 @@ impl Log for Logger {
             && let Some(file) = f.file.as_mut()
         {
             let _ = file.flush();
+        }
+    }
+}
+
+/// The last lines this run wrote to its log file (for the dead-man ping's body).
+static RECENT: Mutex<std::collections::VecDeque<String>> =
+    Mutex::new(std::collections::VecDeque::new());
+
+/// Lines kept in [`recent_lines`].
+const RECENT_MAX: usize = 40;
+
+/// The last lines (at most 40) this process wrote to its log file, oldest first.
+pub fn recent_lines() -> Vec<String> {
+    RECENT
+        .lock()
+        .map(|r| r.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn remember(line: &str) {
+    if let Ok(mut r) = RECENT.lock() {
+        r.push_back(line.trim_end().to_string());
+        while r.len() > RECENT_MAX {
+            r.pop_front();
         }
     }
 }

@@ -8,9 +8,10 @@
 use crate::config::{ConfigFile, RuntimeConfig, Secret, resolve_path, resolve_secret};
 use crate::exit::{Exit, code_of, one_line};
 use crate::fsutil::{self, ensure_private_dir, hostname};
-use crate::http::{Http, Method, Retry};
+use crate::http::Http;
 use crate::lock::{self, Holder};
 use crate::logging::{self, LogOptions};
+use crate::ping::{EndPing, Pinger};
 use crate::signals::StopFlag;
 use crate::state::{OutcomeKind, RunRecord, State, StateStore};
 use anyhow::{Context, Result};
@@ -54,6 +55,9 @@ pub struct CommonArgs {
     /// Less output: -q shows only errors on stderr, -qq nothing
     #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
     pub quiet: u8,
+    /// Print machine-readable JSON (--check-config and the read-only subcommands)
+    #[arg(long, global = true)]
+    pub json: bool,
     /// Run as if it were TIME (RFC 3339): for replays of old logs and for tests
     #[arg(long, value_name = "TIME", hide = true, global = true)]
     pub now: Option<DateTime<Utc>>,
@@ -168,6 +172,11 @@ pub trait Job {
         None
     }
 
+    /// The job's own gauges for the Prometheus textfile (`runtime.textfile_dir`), from its facts.
+    fn gauges(_facts: &Self::Facts) -> Vec<crate::metrics::Gauge> {
+        Vec::new()
+    }
+
     /// Checks of the config that serde cannot express (run before the lock is taken).
     fn validate(_cfg: &Self::Config, _ctx: &Paths) -> Result<()> {
         Ok(())
@@ -223,6 +232,8 @@ pub struct Ctx<D> {
     pub started_at: DateTime<Utc>,
     /// `--now`: the run's clock is fixed (tests, replays).
     fixed_now: Option<DateTime<Utc>>,
+    /// `--json`: read-only output as one JSON document.
+    pub json: bool,
     pub dry_run: bool,
     pub mode: Mode,
     pub stop: StopFlag,
@@ -521,6 +532,110 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
     );
     let config = config_result?;
     let runtime: RuntimeConfig = config.section("runtime")?;
+    // From here on a failure is reported to the dead-man check too (its URL is known).
+    let pinger = Pinger::new(
+        (!common.dry_run && mode == Mode::Run && !common.check_config)
+            .then(|| runtime.pings.get(J::NAME).map(String::as_str))
+            .flatten(),
+        &run_id,
+        started_at,
+        runtime.ping_timeout_secs.clamp(1, 60),
+    );
+    let textfile = (!common.dry_run && mode == Mode::Run && !common.check_config)
+        .then(|| runtime.textfile_dir.clone())
+        .flatten()
+        .map(|d| paths.resolve(&d));
+    let early = EarlyEnd {
+        pinger: &pinger,
+        textfile: textfile.as_deref(),
+        started_at,
+        t0,
+        job: J::NAME,
+        run_id: &run_id,
+    };
+    let result = run_configured::<J>(
+        common,
+        args,
+        argv,
+        paths,
+        config,
+        runtime,
+        run_id.clone(),
+        started_at,
+        t0,
+        &pinger,
+        textfile.as_deref(),
+    );
+    if let Err(e) = &result {
+        early.report(e);
+    }
+    result
+}
+
+/// What a run that ends before its state is loaded still reports: a ping with its exit code
+/// (or `/log` for a lock held by another run) and the textfile's last-run metrics.
+struct EarlyEnd<'a> {
+    pinger: &'a Pinger,
+    textfile: Option<&'a Path>,
+    started_at: DateTime<Utc>,
+    t0: Instant,
+    job: &'static str,
+    run_id: &'a str,
+}
+
+impl EarlyEnd<'_> {
+    fn report(&self, e: &anyhow::Error) {
+        let code = code_of(e);
+        let body = format!(
+            "{} run {} ended before its work: {} (exit {})\n{}",
+            self.job,
+            self.run_id,
+            one_line(e),
+            code.code(),
+            crate::logging::recent_lines().join("\n")
+        );
+        if self.pinger.enabled() {
+            let kind = if code == Exit::TempFail {
+                EndPing::LogOnly
+            } else {
+                EndPing::Exit(code)
+            };
+            self.pinger.end(kind, &body);
+            self.pinger.log_early();
+        }
+        if let Some(dir) = self.textfile
+            && code != Exit::TempFail
+        {
+            let facts: crate::metrics::RunFacts<'_, ()> = crate::metrics::RunFacts {
+                job: self.job,
+                started_at: self.started_at,
+                duration_secs: self.t0.elapsed().as_secs_f64(),
+                exit_code: code.code(),
+                state: None,
+                gauges: Vec::new(),
+            };
+            if let Err(e) = crate::metrics::write(dir, &facts) {
+                log::warn!("cannot write the metrics textfile: {}", one_line(&e));
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_configured<J: Job>(
+    common: CommonArgs,
+    args: J::Args,
+    argv: Vec<String>,
+    paths: Paths,
+    config: ConfigFile,
+    runtime: RuntimeConfig,
+    run_id: String,
+    started_at: DateTime<Utc>,
+    t0: Instant,
+    pinger: &Pinger,
+    textfile: Option<&Path>,
+) -> Result<Exit> {
+    let mode = J::mode(&args);
     runtime.validate(&config.path, J::NAME)?;
     config.validate_shared()?;
     let job_cfg: J::Config = config.section(J::NAME)?;
@@ -536,22 +651,32 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
                 crate::services::deprecated_graph_note(&config.path)
             );
         }
-        println!(
-            "{}: {} is valid{}",
-            J::NAME,
-            config.path.display(),
-            if config.has_section(J::NAME) {
-                ""
-            } else {
-                " (no section for this job: defaults apply)"
-            }
-        );
+        if common.json {
+            let doc = serde_json::json!({
+                "job": J::NAME,
+                "config": config.path,
+                "valid": true,
+                "section": config.has_section(J::NAME),
+            });
+            println!("{doc}");
+        } else {
+            println!(
+                "{}: {} is valid{}",
+                J::NAME,
+                config.path.display(),
+                if config.has_section(J::NAME) {
+                    ""
+                } else {
+                    " (no section for this job: defaults apply)"
+                }
+            );
+        }
         return Ok(Exit::Ok);
     }
 
     ensure_private_dir(&paths.state_dir)?;
     let host = hostname();
-    let _lock = if mode == Mode::ReadOnly {
+    let lock = if mode == Mode::ReadOnly {
         None
     } else {
         let me = Holder {
@@ -559,6 +684,7 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
             started_at,
             host: host.clone(),
             argv: argv.clone(),
+            records_run: mode == Mode::Run && !common.dry_run,
         };
         Some(lock::acquire(
             &paths.lock_file(J::NAME),
@@ -593,6 +719,16 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
     let mut state: State<J::Data> = store.load(J::migrate)?;
     state.adopt_legacy_alerts();
     crate::effect::recover(&mut state.effects);
+    let previous_killed = lock
+        .as_ref()
+        .and_then(|l| l.previous.as_ref())
+        .and_then(|p| previous_run_died(p, &state));
+    if let Some(note) = &previous_killed {
+        log::warn!("{note}");
+        if mode == Mode::Run {
+            state.push_error(Utc::now(), note.clone(), &run_id);
+        }
+    }
 
     let deadline = common.max_runtime.map(|s| t0 + Duration::from_secs(s));
     let stop = StopFlag::install();
@@ -613,6 +749,7 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
         host,
         started_at,
         fixed_now: common.now,
+        json: common.json,
         dry_run: common.dry_run,
         mode,
         stop,
@@ -620,6 +757,12 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
         store,
         deadline,
         http: OnceCell::new(),
+    };
+    let end = RunEnd {
+        pinger,
+        textfile,
+        previous_killed,
+        t0,
     };
 
     if mode == Mode::Run && J::HONOURS_PAUSE {
@@ -648,20 +791,56 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
             );
             log::info!("{msg}");
             let outcome = Outcome::skipped(msg);
-            return finish::<J>(&mut ctx, Ok(outcome), t0);
+            let exit = finish::<J>(&mut ctx, Ok(outcome), &end);
+            drop(lock);
+            return exit;
         }
     }
 
     if mode == Mode::Run {
-        ping(&ctx, "start");
+        pinger.send(
+            "start",
+            &format!("{} run {} started on {}", J::NAME, ctx.run_id, ctx.host),
+        );
     }
     let result = J::run(&mut ctx, &job_cfg, &args);
-    finish::<J>(&mut ctx, result, t0)
+    let exit = finish::<J>(&mut ctx, result, &end);
+    drop(lock);
+    exit
 }
 
-/// Record the run, save state, ping, and decide the exit code.
-fn finish<J: Job>(ctx: &mut Ctx<J::Data>, result: Result<Outcome>, t0: Instant) -> Result<Exit> {
-    let duration_ms = t0.elapsed().as_millis() as u64;
+/// What the end of a run reports besides the state.
+struct RunEnd<'a> {
+    pinger: &'a Pinger,
+    textfile: Option<&'a Path>,
+    previous_killed: Option<String>,
+    t0: Instant,
+}
+
+/// The previous holder of the lock was a run that records itself, started after the last
+/// recorded run, and is gone: it ended without recording its result (killed, out of memory,
+/// power loss, or it failed before reading its state).
+fn previous_run_died<D>(prev: &Holder, state: &State<D>) -> Option<String> {
+    if !prev.records_run || prev.pid == std::process::id() {
+        return None;
+    }
+    let last = state.last_run.as_ref()?.started_at;
+    (prev.started_at > last + chrono::Duration::milliseconds(1)).then(|| {
+        format!(
+            "the previous run (pid {}, started {}) ended without recording its result: it was killed, crashed, or failed before reading its state; work resumes from the last checkpoint",
+            prev.pid,
+            prev.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    })
+}
+
+/// Record the run, save state, ping, write metrics, and decide the exit code.
+fn finish<J: Job>(
+    ctx: &mut Ctx<J::Data>,
+    result: Result<Outcome>,
+    end: &RunEnd<'_>,
+) -> Result<Exit> {
+    let duration_ms = end.t0.elapsed().as_millis() as u64;
     let signal = ctx.stop.raised();
     let (mut outcome, mut exit, error) = match result {
         Ok(o) => {
@@ -710,20 +889,22 @@ fn finish<J: Job>(ctx: &mut Ctx<J::Data>, result: Result<Outcome>, t0: Instant) 
         }
         Mode::ReadOnly => {}
     }
-    let save = if ctx.dry_run || ctx.mode == Mode::ReadOnly {
-        Ok(())
-    } else {
-        let now = ctx.now();
+    let writes = !(ctx.dry_run || ctx.mode == Mode::ReadOnly);
+    let now = ctx.now();
+    let facts = J::facts(&ctx.state.data, now);
+    let save = if writes {
         crate::effect::prune(
             &mut ctx.state.effects,
             now - chrono::Duration::days(J::EFFECT_RETENTION_DAYS),
         );
-        match J::facts(&ctx.state.data, now).map(serde_json::to_value) {
+        match facts.as_ref().map(serde_json::to_value) {
             Some(Ok(v)) => ctx.state.facts = v,
             Some(Err(e)) => log::error!("cannot serialize the job's facts: {e}"),
             None => {}
         }
         ctx.store.save(&ctx.state)
+    } else {
+        Ok(())
     };
     if let Err(e) = save {
         // The job's result stands in the log; the state file keeps its previous version.
@@ -747,52 +928,66 @@ fn finish<J: Job>(ctx: &mut Ctx<J::Data>, result: Result<Outcome>, t0: Instant) 
             exit.code()
         );
     }
-    if ctx.mode == Mode::Run && outcome.kind != OutcomeKind::Skipped {
-        ping(ctx, if exit == Exit::Ok { "" } else { "fail" });
+    if ctx.mode == Mode::Run && end.pinger.enabled() {
+        let ping = match outcome.kind {
+            OutcomeKind::Skipped if exit == Exit::TempFail => EndPing::PlannedSkip,
+            OutcomeKind::Degraded if exit == Exit::Ok => EndPing::Degraded,
+            _ => EndPing::Exit(exit),
+        };
+        end.pinger.end(
+            ping,
+            &ping_body(ctx, kind, exit, duration_ms, summary, error.as_deref(), end),
+        );
+        let before = ctx.state.pings.clone();
+        end.pinger.record(&mut ctx.state.pings, now);
+        if writes
+            && ctx.state.pings != before
+            && let Err(e) = ctx.store.save(&ctx.state)
+        {
+            log::error!("{}", one_line(&e));
+        }
+    }
+    if let Some(dir) = end.textfile {
+        let gauges = facts.as_ref().map(J::gauges).unwrap_or_default();
+        let rf = crate::metrics::RunFacts {
+            job: ctx.job,
+            started_at: ctx.started_at,
+            duration_secs: duration_ms as f64 / 1000.0,
+            exit_code: exit.code(),
+            state: Some(&ctx.state),
+            gauges,
+        };
+        if let Err(e) = crate::metrics::write(dir, &rf) {
+            log::warn!("cannot write the metrics textfile: {}", one_line(&e));
+        }
     }
     Ok(exit)
 }
 
-/// Dead-man ping: `<base>/start`, `<base>` on success, `<base>/fail` on failure. Failures are
-/// logged and never change the job's outcome.
-fn ping<D: Serialize + DeserializeOwned + Default>(ctx: &Ctx<D>, suffix: &str) {
-    let Some(base) = ctx.runtime.pings.get(ctx.job) else {
-        return;
-    };
-    if ctx.dry_run {
-        return;
+/// The dead-man ping's body: what happened, then the run's last log lines.
+fn ping_body<D>(
+    ctx: &Ctx<D>,
+    kind: &str,
+    exit: Exit,
+    duration_ms: u64,
+    summary: &str,
+    error: Option<&str>,
+    end: &RunEnd<'_>,
+) -> String {
+    let mut b = format!(
+        "{} run {} on {}: {kind} (exit {}) in {duration_ms} ms: {summary}\n",
+        ctx.job,
+        ctx.run_id,
+        ctx.host,
+        exit.code()
+    );
+    if let Some(e) = error {
+        b.push_str(&format!("error: {e}\n"));
     }
-    let base = base.trim_end_matches('/');
-    let url = if suffix.is_empty() {
-        format!("{base}?rid={}", rid(&ctx.run_id, ctx.started_at))
-    } else {
-        format!("{base}/{suffix}?rid={}", rid(&ctx.run_id, ctx.started_at))
-    };
-    let cfg = crate::http::HttpConfig {
-        timeout_secs: ctx.runtime.ping_timeout_secs as f64,
-        connect_timeout_secs: ctx.runtime.ping_timeout_secs as f64,
-        max_retries: 1,
-        ..Default::default()
-    };
-    let r =
-        Http::new(&cfg, None).and_then(|h| h.send(Method::POST, &url, Retry::Idempotent, |r| r));
-    match r {
-        Ok(resp) if resp.is_success() => log::debug!("dead-man ping {url}: {}", resp.status),
-        Ok(resp) => log::warn!("dead-man ping {url} answered HTTP {}", resp.status),
-        Err(e) => log::warn!("dead-man ping {url} failed: {}", one_line(&e)),
+    if let Some(p) = &end.previous_killed {
+        b.push_str(&format!("note: {p}\n"));
     }
-}
-
-/// A UUID-shaped run id for healthchecks' `rid` parameter.
-fn rid(run_id: &str, at: DateTime<Utc>) -> String {
-    let n = at.timestamp_nanos_opt().unwrap_or(0) as u64;
-    let r = u32::from_str_radix(run_id, 16).unwrap_or(0);
-    format!(
-        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-        r,
-        (n >> 48) & 0xffff,
-        (n >> 36) & 0xfff,
-        (n >> 24) & 0xfff,
-        n & 0xffff_ffff_ffff
-    )
+    b.push_str("--- log ---\n");
+    b.push_str(&crate::logging::recent_lines().join("\n"));
+    b
 }

@@ -59,6 +59,9 @@ pub struct State<D> {
     /// The effect journal: every side effect's intent and result (see `crate::effect`).
     #[serde(default)]
     pub effects: BTreeMap<String, EffectRecord>,
+    /// The dead-man ping endpoint's health (one warning per outage).
+    #[serde(default, skip_serializing_if = "ping_ok")]
+    pub pings: crate::ping::PingHealth,
     /// The job's public facts as of its last run (see `contracts::facts`).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub facts: Value,
@@ -81,6 +84,7 @@ impl<D: Default> State<D> {
             metrics: BTreeMap::new(),
             alerts: BTreeMap::new(),
             effects: BTreeMap::new(),
+            pings: Default::default(),
             facts: Value::Null,
             data: D::default(),
         }
@@ -156,6 +160,10 @@ impl<D> State<D> {
         }
         self.last_run = Some(rec);
     }
+}
+
+fn ping_ok(p: &crate::ping::PingHealth) -> bool {
+    p.failing_since.is_none() && p.last_error.is_none()
 }
 
 /// Where a job's state lives and how it is versioned.

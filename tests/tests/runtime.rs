@@ -483,13 +483,13 @@ fn dead_man_pings_start_success_and_fail() {
     s.run(bin(), &[]).silent_success();
     assert_eq!(
         *seen.lock().expect("lock"),
-        vec!["/ping/abc/start", "/ping/abc"]
+        vec!["/ping/abc/start", "/ping/abc/0"]
     );
     seen.lock().expect("lock").clear();
     s.run(bin(), &["--fail", "x"]).code(1);
     assert_eq!(
         *seen.lock().expect("lock"),
-        vec!["/ping/abc/start", "/ping/abc/fail"]
+        vec!["/ping/abc/start", "/ping/abc/1"]
     );
     // Another job's ping is not sent by this one.
     seen.lock().expect("lock").clear();
@@ -499,8 +499,7 @@ fn dead_man_pings_start_success_and_fail() {
     // A ping server that is down never changes the outcome.
     s.config(json!({"runtime": {"pings": {"sample-job": "http://127.0.0.1:9/x"}}}));
     let r = s.run(bin(), &[]);
-    r.code(0)
-        .stderr_has("dead-man ping http://127.0.0.1:9/x/start");
+    r.code(0).stderr_has("dead-man ping http://127.0.0.1:9/x/");
     assert_eq!(s.state("sample-job")["last_run"]["outcome"], "ok");
     // A typo in a job name is a config error.
     s.config(json!({"runtime": {"pings": {"pol-teams": "http://127.0.0.1:9/x"}}}));

@@ -34,6 +34,9 @@ struct Args {
     /// Return a noop outcome.
     #[arg(long)]
     noop: bool,
+    /// Return a degraded outcome with this reason.
+    #[arg(long)]
+    degraded: Option<String>,
     /// A step that never returns and ignores stop requests (the stop watchdog must end it).
     #[arg(long)]
     hang: bool,
@@ -167,6 +170,9 @@ impl Job for Sample {
         ctx.metric_add("runs_seen", 1);
         if args.noop {
             return Ok(Outcome::noop("nothing to do"));
+        }
+        if let Some(why) = &args.degraded {
+            return Ok(Outcome::degraded(why.clone()));
         }
         Ok(Outcome::ok(format!(
             "generation {}",
