@@ -91,13 +91,7 @@ fn install_keeps_user_lines_and_sets_the_root() {
         tab.contains(&format!("AGENT_JOBS_ROOT={}\n", f.root().display())),
         "{tab}"
     );
-    for job in [
-        "poll-teams",
-        "check-ratelimit",
-        "backup-config",
-        "compact-memory",
-        "publish-report",
-    ] {
+    for job in common::contracts::registry::names() {
         let line = tab
             .lines()
             .find(|l| l.contains(&format!("target/release/{job}")) && !l.starts_with('#'))
@@ -190,4 +184,85 @@ fn empty_crontab_and_bad_root() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(78));
+}
+
+#[test]
+fn an_unbalanced_block_is_refused_and_nothing_changes() {
+    for (name, tab, line) in [
+        (
+            "begin without end",
+            format!("{USER_TAB}# BEGIN agent-jobs\nSHELL=/bin/sh\n5 4 * * * /usr/local/bin/mine\n"),
+            "line 5",
+        ),
+        (
+            "end without begin",
+            format!("{USER_TAB}# END agent-jobs\n"),
+            "line 5",
+        ),
+        (
+            "two blocks",
+            format!(
+                "{USER_TAB}# BEGIN agent-jobs\n# END agent-jobs\n# BEGIN agent-jobs\n# END agent-jobs\n"
+            ),
+            "line 7",
+        ),
+    ] {
+        let f = Fake::new(Some(&tab));
+        let (code, _, err) = f.run(&[]);
+        assert_eq!(code, 65, "{name}: {err}");
+        assert!(
+            err.contains(line) && err.contains("Nothing was changed"),
+            "{name}: {err}"
+        );
+        assert_eq!(f.tab(), tab, "{name}: the crontab is untouched");
+        let (code, _, _) = f.run(&["--uninstall"]);
+        assert_eq!(code, 65, "{name}: uninstall refuses too");
+        assert_eq!(f.tab(), tab);
+    }
+}
+
+#[test]
+fn crlf_markers_are_recognised() {
+    let f = Fake::new(Some(USER_TAB));
+    f.run(&[]);
+    let crlf = f
+        .tab()
+        .replace("# BEGIN agent-jobs\n", "# BEGIN agent-jobs\r\n")
+        .replace("# END agent-jobs\n", "# END agent-jobs\r\n");
+    std::fs::write(f.dir.path().join("tab"), &crlf).expect("write");
+    let (code, _, err) = f.run(&[]);
+    assert_eq!(code, 0, "{err}");
+    let markers = f
+        .tab()
+        .lines()
+        .filter(|l| l.trim_end() == "# BEGIN agent-jobs")
+        .count();
+    assert_eq!(markers, 1, "one block, not two:\n{}", f.tab());
+}
+
+#[test]
+fn another_checkouts_block_needs_replace() {
+    let f = Fake::new(Some(USER_TAB));
+    f.run(&["--pause", "compact-memory"]);
+    let other = f
+        .tab()
+        .replace(&f.root().display().to_string(), "/srv/other-checkout");
+    std::fs::write(f.dir.path().join("tab"), &other).expect("write");
+    let (code, _, err) = f.run(&[]);
+    assert_eq!(code, 75, "{err}");
+    assert!(
+        err.contains("/srv/other-checkout") && err.contains("--replace"),
+        "{err}"
+    );
+    assert_eq!(f.tab(), other, "nothing changed");
+    let (code, _, err) = f.run(&["--replace"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("stay paused") && err.contains("compact-memory"),
+        "{err}"
+    );
+    assert!(
+        f.tab()
+            .contains(&format!("AGENT_JOBS_ROOT={}", f.root().display()))
+    );
 }
