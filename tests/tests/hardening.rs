@@ -308,3 +308,63 @@ impl RawState for Suite {
         self.read("state/sample-job.json")
     }
 }
+
+/// A hostile server that answers every request 500 with the whole request echoed back:
+/// method, URL, headers and body (a proxy in debug mode does this).
+fn echo_server() -> testkit::fakes::Server {
+    testkit::fakes::Server::start(0, |req| {
+        let mut t = format!("{} {}\n", req.method, req.target);
+        for (k, v) in &req.headers {
+            t.push_str(&format!("{k}: {v}\n"));
+        }
+        t.push_str(&String::from_utf8_lossy(&req.body));
+        testkit::fakes::Reply::raw(500, "text/plain", t)
+    })
+    .expect("echo server")
+}
+
+#[test]
+fn secrets_echoed_back_by_a_hostile_server_never_leave_the_process() {
+    let echo = echo_server();
+    let s = Suite::new();
+    let webhook_token = "WEBHOOK-QUERY-TOKEN-5a1b2c3d";
+    let password = "graph-pa55word-9f8e7d";
+    s.write(
+        "secrets/webhook-url",
+        &format!("{}/alert?token={webhook_token}\n", echo.url()),
+    );
+    s.write("secrets/graph-password", &format!("{password}\n"));
+    for f in ["secrets/webhook-url", "secrets/graph-password"] {
+        std::fs::set_permissions(s.path(f), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    s.config(json!({
+        "graph": {"token_url": echo.url(), "graph_url": format!("{}/v1.0", echo.url()),
+                  "tenant": "contoso.example", "client_id": "11111111-2222-3333-4444-555555555555",
+                  "grant": "password", "username": "agent@contoso.example",
+                  "password_file": "secrets/graph-password"},
+        "runtime": {"alerts": {"webhook_url_file": "secrets/webhook-url",
+                               "teams_chat_id": "19:abc@thread.v2",
+                               "command": ["sh", "-c", "cat > alert-input.txt"],
+                               "min_interval_secs": 0},
+                    "http": {"max_retries": 0}}
+    }));
+    let r = s.run(bin(), &["--alert", "k"]);
+    let everything = format!(
+        "{}\n{}\n{}\n{}\n{}",
+        r.stdout,
+        r.stderr,
+        s.log("sample-job"),
+        s.read("state/sample-job.json"),
+        s.read("alert-input.txt")
+    );
+    assert!(
+        everything.contains("500") || everything.contains("failed"),
+        "the deliveries did fail against the echo server\n{everything}"
+    );
+    for secret in [webhook_token, password] {
+        assert!(
+            !everything.contains(secret),
+            "{secret} leaked into the output, log, state or alert text:\n{everything}"
+        );
+    }
+}
