@@ -342,11 +342,17 @@ impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
 
 /// Entry point of every job binary: `fn main() -> ExitCode { common::main::<Job>() }`.
 pub fn main<J: Job>() -> std::process::ExitCode {
+    // First of all, so a signal that arrives while the run is still starting is a request to
+    // stop, not the default action (killed with no record).
+    let _ = STOP.set(StopFlag::install());
     install_panic_hook(J::NAME);
     let code = run_with_args::<J>(std::env::args_os().collect());
     log::logger().flush();
     std::process::ExitCode::from(code.code() as u8)
 }
+
+/// The process's stop flag, installed first thing in [`main`].
+static STOP: std::sync::OnceLock<StopFlag> = std::sync::OnceLock::new();
 
 /// A panic is a bug, never a way to report an error: it is logged and printed as one line
 /// naming the place, and the process exits 70 (EX_SOFTWARE) instead of aborting with a
@@ -731,7 +737,7 @@ fn run_configured<J: Job>(
     }
 
     let deadline = common.max_runtime.map(|s| t0 + Duration::from_secs(s));
-    let stop = StopFlag::install();
+    let stop = STOP.get_or_init(StopFlag::install).clone();
     if mode != Mode::ReadOnly {
         start_stop_watchdog(
             stop.clone(),

@@ -1,10 +1,10 @@
 //! HTTP for the jobs that talk to Graph, the model provider and webhooks.
 //!
-//! reqwest blocking with rustls, built lazily (a client costs milliseconds to build, so a run
-//! that makes no request never builds one). Loading the system's root certificates alone takes
-//! several milliseconds, so `http://` requests (loopback fakes, local relays) use a client with
-//! no root store and only the first `https://` request pays for the roots. Connect and total timeouts; retries with exponential
-//! backoff and full jitter for connection errors, 429 and 5xx, on idempotent requests only
+//! ureq (blocking, no async runtime) with rustls and the ring crypto provider, built lazily
+//! (a run that makes no request never builds a client); `https://` verifies with the platform's
+//! certificate store, loaded only when a TLS connection is made. Connect and total timeouts;
+//! retries with exponential backoff and full jitter for connection errors, 429 and 5xx, on
+//! idempotent requests only
 //! (a request that never reached the server — a connect error — is retried for any method);
 //! `Retry-After` honoured (seconds, decimals allowed, or an HTTP date), capped by the run's
 //! deadline. Every request, status, duration and retry decision is logged at debug level, with
@@ -14,9 +14,117 @@ use anyhow::{Result, anyhow};
 use serde::Deserialize;
 use std::time::{Duration, Instant};
 
-pub use reqwest::Method;
-pub use reqwest::blocking::RequestBuilder;
-pub use reqwest::header::HeaderMap;
+/// HTTP methods the clients use.
+#[allow(clippy::upper_case_acronyms)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    GET,
+    POST,
+    PUT,
+    PATCH,
+    DELETE,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::GET => "GET",
+            Method::POST => "POST",
+            Method::PUT => "PUT",
+            Method::PATCH => "PATCH",
+            Method::DELETE => "DELETE",
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A header value (what the response carried).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderValue(String);
+
+impl HeaderValue {
+    pub fn to_str(&self) -> Result<&str, std::convert::Infallible> {
+        Ok(&self.0)
+    }
+}
+
+impl std::str::FromStr for HeaderValue {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(HeaderValue(s.to_string()))
+    }
+}
+
+/// Response headers, names compared case-insensitively.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderMap(Vec<(String, HeaderValue)>);
+
+impl HeaderMap {
+    pub fn new() -> HeaderMap {
+        HeaderMap::default()
+    }
+    /// Set `name` (replacing an earlier value).
+    pub fn insert(&mut self, name: &str, value: HeaderValue) {
+        self.0.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.0.push((name.to_ascii_lowercase(), value));
+    }
+    pub fn get(&self, name: &str) -> Option<&HeaderValue> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+}
+
+/// A request being built for [`Http::send`] (called again for each attempt).
+#[derive(Debug, Clone, Default)]
+pub struct RequestBuilder {
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+    timeout: Option<Duration>,
+}
+
+impl RequestBuilder {
+    /// Add a header.
+    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        self.headers
+            .push((name.as_ref().to_string(), value.as_ref().to_string()));
+        self
+    }
+    /// `Authorization: Bearer <token>`.
+    pub fn bearer_auth(self, token: impl AsRef<str>) -> Self {
+        let v = format!("Bearer {}", token.as_ref());
+        self.header("Authorization", v)
+    }
+    /// A JSON body (and its content type).
+    pub fn json<T: serde::Serialize + ?Sized>(mut self, v: &T) -> Self {
+        self.body = Some(serde_json::to_vec(v).unwrap_or_default());
+        if !self
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            self.headers
+                .push(("Content-Type".into(), "application/json".into()));
+        }
+        self
+    }
+    /// A raw body.
+    pub fn body(mut self, b: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(b.into());
+        self
+    }
+    /// A total timeout for this request (shorter than the client's, e.g. a model call's own).
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+}
 
 /// `runtime.http`: timeouts and retries.
 #[derive(Debug, Clone, Deserialize)]
@@ -111,47 +219,41 @@ impl std::error::Error for TransportError {}
 /// The HTTP client of one run.
 #[derive(Debug, Clone)]
 pub struct Http {
-    /// For `http://` URLs: no TLS roots loaded.
-    plain: std::cell::OnceCell<reqwest::blocking::Client>,
-    /// For `https://` URLs: the system's roots (platform verifier).
-    tls: std::cell::OnceCell<reqwest::blocking::Client>,
+    agent: std::cell::OnceCell<ureq::Agent>,
     cfg: HttpConfig,
     deadline: Option<Instant>,
     stop: Option<crate::signals::StopFlag>,
 }
 
+/// Largest response body read (bigger ones are an error, never a silent truncation).
+pub const MAX_BODY: u64 = 64 << 20;
+
 impl Http {
     pub fn new(cfg: &HttpConfig, deadline: Option<Instant>) -> Result<Http> {
         Ok(Http {
-            plain: std::cell::OnceCell::new(),
-            tls: std::cell::OnceCell::new(),
+            agent: std::cell::OnceCell::new(),
             cfg: cfg.clone(),
             deadline,
             stop: None,
         })
     }
 
-    /// The client for `url`, built on first use.
-    fn client_for(&self, url: &str) -> Result<&reqwest::blocking::Client> {
-        let plain = url
-            .get(..7)
-            .is_some_and(|p| p.eq_ignore_ascii_case("http://"));
-        let cell = if plain { &self.plain } else { &self.tls };
-        if let Some(c) = cell.get() {
-            return Ok(c);
-        }
-        let mut b = reqwest::blocking::Client::builder()
-            .connect_timeout(secs(self.cfg.connect_timeout_secs))
-            .timeout(secs(self.cfg.timeout_secs))
-            .user_agent(concat!("agent-jobs/", env!("CARGO_PKG_VERSION")));
-        if plain {
-            b = b.tls_certs_only(Vec::new());
-        }
-        let c = b
-            .build()
-            .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
-        keep_until_exit(&c);
-        Ok(cell.get_or_init(|| c))
+    /// The agent, built on first use. `https://` uses the platform's certificate verifier
+    /// (the system's roots, loaded only when a TLS connection is made).
+    fn agent(&self) -> &ureq::Agent {
+        self.agent.get_or_init(|| {
+            let tls = ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .build();
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_connect(Some(secs(self.cfg.connect_timeout_secs)))
+                .timeout_global(Some(secs(self.cfg.timeout_secs)))
+                .user_agent(concat!("agent-jobs/", env!("CARGO_PKG_VERSION")))
+                .tls_config(tls)
+                .build()
+                .into()
+        })
     }
 
     /// Stop retrying once this flag is raised (SIGINT/SIGTERM).
@@ -180,7 +282,8 @@ impl Http {
         let mut throttled = 0;
         loop {
             attempt += 1;
-            let mut req = build(self.client_for(url)?.request(method.clone(), url));
+            let rb = build(RequestBuilder::default());
+            let mut timeout = rb.timeout.unwrap_or(secs(self.cfg.timeout_secs));
             if let Some(rem) = self.remaining() {
                 if rem.is_zero() {
                     return Err(TransportError {
@@ -191,14 +294,10 @@ impl Http {
                     }
                     .into());
                 }
-                req = req.timeout(rem.min(secs(self.cfg.timeout_secs)));
+                timeout = timeout.min(rem);
             }
             let t0 = Instant::now();
-            let result = req.send().and_then(|r| {
-                let status = r.status().as_u16();
-                let headers = r.headers().clone();
-                r.bytes().map(|b| (status, headers, b.to_vec()))
-            });
+            let result = self.exchange(method, url, rb, timeout);
             let took = t0.elapsed();
             let can_retry_more = attempt <= self.cfg.max_retries && !self.stopping();
             match result {
@@ -257,11 +356,12 @@ impl Http {
                     self.sleep(wait);
                 }
                 Err(e) => {
-                    // A request that could not be built (bad URL, unsupported scheme) or whose
-                    // connection was refused never reached anyone: it was not sent.
-                    let connect = e.is_connect() || e.is_builder();
-                    let timed_out = e.is_timeout();
-                    let msg = format!("{method} {url}: {}", error_chain(&e.without_url()));
+                    // A request that could not be built (bad URL, unsupported scheme), whose
+                    // name did not resolve or whose connection was refused never reached
+                    // anyone: it was not sent.
+                    let connect = e.never_sent;
+                    let timed_out = e.timed_out;
+                    let msg = format!("{method} {url}: {}", e.message);
                     log::debug!("{msg} after {} ms", took.as_millis());
                     let may_retry = retry == Retry::Idempotent || connect;
                     let wait = self.backoff(attempt);
@@ -283,6 +383,55 @@ impl Http {
                 }
             }
         }
+    }
+
+    /// One request and its whole response.
+    fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        rb: RequestBuilder,
+        timeout: Duration,
+    ) -> Result<(u16, HeaderMap, Vec<u8>), SendError> {
+        use ureq::RequestExt;
+        let mut b = ureq::http::Request::builder()
+            .method(method.as_str())
+            .uri(url);
+        for (k, v) in &rb.headers {
+            b = b.header(k.as_str(), v.as_str());
+        }
+        let req = b.body(rb.body.unwrap_or_default()).map_err(|e| SendError {
+            message: format!("invalid request: {e}"),
+            never_sent: true,
+            timed_out: false,
+        })?;
+        let resp = req
+            .with_agent(self.agent())
+            .configure()
+            .timeout_global(Some(timeout))
+            .run()
+            .map_err(SendError::from)?;
+        let status = resp.status().as_u16();
+        let mut headers = HeaderMap::new();
+        for (k, v) in resp.headers() {
+            if let Ok(v) = v.to_str() {
+                headers
+                    .0
+                    .push((k.as_str().to_string(), HeaderValue(v.to_string())));
+            }
+        }
+        let body = resp
+            .into_body()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(|e| {
+                let mut se = SendError::from(e);
+                // The request was answered: whatever failed, it was sent.
+                se.never_sent = false;
+                se
+            })?;
+        Ok((status, headers, body))
     }
 
     fn remaining(&self) -> Option<Duration> {
@@ -315,14 +464,46 @@ impl Http {
     }
 }
 
-/// Clients kept alive until the process exits. Dropping the last handle of a blocking client
-/// shuts its runtime down and joins its thread (milliseconds); a job is about to exit anyway,
-/// so the handles are kept here and the thread ends with the process.
-static KEEP: std::sync::Mutex<Vec<reqwest::blocking::Client>> = std::sync::Mutex::new(Vec::new());
+/// Why an exchange failed, classified for the retry rules.
+#[derive(Debug)]
+struct SendError {
+    message: String,
+    /// Provably never reached the server (resolution, refused connection, bad URL, TLS
+    /// handshake, connect timeout).
+    never_sent: bool,
+    timed_out: bool,
+}
 
-fn keep_until_exit(c: &reqwest::blocking::Client) {
-    if let Ok(mut v) = KEEP.lock() {
-        v.push(c.clone());
+impl From<ureq::Error> for SendError {
+    fn from(e: ureq::Error) -> SendError {
+        use ureq::{Error as E, Timeout as T};
+        let (never_sent, timed_out) = match &e {
+            E::HostNotFound | E::ConnectionFailed | E::BadUri(_) | E::InvalidProxyUrl => {
+                (true, false)
+            }
+            E::Tls(_) | E::Rustls(_) | E::Pem(_) => (true, false),
+            E::Timeout(T::Resolve | T::Connect) => (true, true),
+            E::Timeout(_) => (false, true),
+            E::Io(io) => (
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionRefused
+                        | std::io::ErrorKind::AddrNotAvailable
+                        | std::io::ErrorKind::NetworkUnreachable
+                        | std::io::ErrorKind::HostUnreachable
+                ),
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+                ),
+            ),
+            _ => (false, false),
+        };
+        SendError {
+            message: error_chain(&e),
+            never_sent,
+            timed_out,
+        }
     }
 }
 
