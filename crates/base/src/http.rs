@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 /// HTTP methods the clients use.
 #[allow(clippy::upper_case_acronyms)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Method {
     GET,
     POST,
@@ -26,7 +26,7 @@ pub enum Method {
 }
 
 impl Method {
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Method::GET => "GET",
             Method::POST => "POST",
@@ -297,7 +297,7 @@ impl Http {
                 timeout = timeout.min(rem);
             }
             let t0 = Instant::now();
-            let result = self.exchange(method, url, rb, timeout);
+            let result = self.exchange(&method, url, rb, timeout);
             let took = t0.elapsed();
             let can_retry_more = attempt <= self.cfg.max_retries && !self.stopping();
             match result {
@@ -388,7 +388,7 @@ impl Http {
     /// One request and its whole response.
     fn exchange(
         &self,
-        method: Method,
+        method: &Method,
         url: &str,
         rb: RequestBuilder,
         timeout: Duration,

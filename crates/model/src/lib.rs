@@ -625,7 +625,7 @@ mod tests {
     fn resp(status: u16, body: &str, headers: &[(&'static str, &str)]) -> Response {
         let mut h = HeaderMap::new();
         for (k, v) in headers {
-            h.insert(*k, v.parse().unwrap());
+            h.insert(k, v.parse().unwrap());
         }
         Response {
             status,
