@@ -173,6 +173,13 @@ pub trait Job {
         Ok(())
     }
 
+    /// Warnings `--check-config` prints without failing (e.g. a log glob that matches no
+    /// file yet). Called only by `--check-config`; `config` is the whole file (shared
+    /// sections such as `gateway`).
+    fn config_warnings(_cfg: &Self::Config, _paths: &Paths, _config: &ConfigFile) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Do the work. Keep `ctx.state.data` consistent at every point: it is saved as is even
     /// when the run fails or is interrupted.
     fn run(ctx: &mut Ctx<Self::Data>, cfg: &Self::Config, args: &Self::Args) -> Result<Outcome>;
@@ -461,6 +468,9 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
                 J::NAME,
                 crate::services::deprecated_graph_note(&config.path)
             );
+        }
+        for w in J::config_warnings(&job_cfg, &paths, &config) {
+            eprintln!("{}: warning: {w}", J::NAME);
         }
         println!(
             "{}: {} is valid{}",
