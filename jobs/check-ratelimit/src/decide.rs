@@ -101,6 +101,14 @@ impl Counts {
     pub fn is_empty(&self) -> bool {
         *self == Counts::default()
     }
+    /// Count one signal.
+    pub fn add(&mut self, s: &Signal) {
+        let t = self.get_mut(s.class);
+        match s.strength {
+            Strength::Refusal => t.refusals += 1,
+            Strength::Decision => t.decisions += 1,
+        }
+    }
 }
 
 impl Data {
@@ -268,11 +276,7 @@ impl Data {
     pub fn window_counts(&self, now: DateTime<Utc>, window: Duration) -> Counts {
         let mut c = Counts::default();
         for s in self.in_window(now, window) {
-            let t = c.get_mut(s.class);
-            match s.strength {
-                Strength::Refusal => t.refusals += 1,
-                Strength::Decision => t.decisions += 1,
-            }
+            c.add(s);
         }
         c
     }

@@ -75,11 +75,23 @@ pub fn config_warnings(
 #[derive(Debug, Default)]
 pub struct Scan {
     pub stats: Stats,
+    /// Signals read this run.
     pub signals: u64,
+    /// The same, per class.
+    pub read: crate::decide::Counts,
     pub files: usize,
     pub events: usize,
     pub failures: Vec<String>,
     pub elapsed_ms: f64,
+}
+
+impl Scan {
+    fn count(&mut self, o: &crate::records::Observation) {
+        if let crate::records::Observation::Signal(s) = o {
+            self.signals += 1;
+            self.read.add(s);
+        }
+    }
 }
 
 /// Read the new records of every log file and of the command source into the state.
@@ -127,7 +139,7 @@ pub fn scan(
                 *c = plan.cursor(prog.consumed, prog.skipping, now);
             }
             for o in found {
-                out.signals += u64::from(matches!(o, crate::records::Observation::Signal(_)));
+                out.count(&o);
                 data.absorb(o);
             }
             out.stats.add(st);
@@ -177,7 +189,7 @@ fn command_source(
             }
             out.stats.add(&res.stats);
             for o in res.found {
-                out.signals += u64::from(matches!(o, crate::records::Observation::Signal(_)));
+                out.count(&o);
                 ctx.state.data.absorb(o);
             }
             ctx.state.data.command = Some(res.cursor);

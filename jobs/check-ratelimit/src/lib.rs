@@ -189,9 +189,15 @@ fn record(
 ) -> Outcome {
     let counts = ctx.state.data.window_counts(now, p.window);
     let st = &seen.stats;
+    let r = &seen.read;
     for (k, v) in [
         ("bytes_read", st.bytes),
-        ("signals", seen.signals),
+        ("refusals_rate_limit", r.rate_limit.refusals.into()),
+        ("refusals_quota", r.quota.refusals.into()),
+        ("refusals_overload", r.overload.refusals.into()),
+        ("decisions_rate_limit", r.rate_limit.decisions.into()),
+        ("decisions_quota", r.quota.decisions.into()),
+        ("decisions_overload", r.overload.decisions.into()),
         ("lines_excluded", st.excluded),
         ("lines_garbage", st.garbage),
         ("lines_oversized", st.oversized),

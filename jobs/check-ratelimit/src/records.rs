@@ -570,6 +570,27 @@ mod tests {
     }
 
     #[test]
+    fn billing_is_quota_in_both_forms() {
+        for form in ["gateway.log.jsonl", "console.txt"] {
+            let s = signals("turn-402-billing", form);
+            assert_eq!(
+                count(&s, Class::Quota, Strength::Refusal),
+                1,
+                "{form}: {s:#?}"
+            );
+            assert_eq!(count(&s, Class::Quota, Strength::Decision), 2, "{form}");
+            assert_eq!(s.len(), 3, "{form}");
+        }
+        let s = signals("turn-402-billing", "gateway.log.jsonl");
+        let d = s
+            .iter()
+            .find(|x| x.decision.as_deref() == Some("disabled"))
+            .unwrap();
+        assert_eq!(d.reset_at.unwrap().timestamp_millis(), 1795842404672);
+        assert_eq!(d.reset_source.as_deref(), Some("disabledUntil"));
+    }
+
+    #[test]
     fn the_long_window_quota_429_is_flagged_long() {
         for form in ["gateway.log.jsonl", "console.txt"] {
             let s = signals("turn-long-window", form);

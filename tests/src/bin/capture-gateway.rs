@@ -70,6 +70,11 @@ const SCENARIOS: &[Scenario] = &[
         run: turn_long_window,
     },
     Scenario {
+        name: "turn-402-billing",
+        about: "402 billing_error \"Your credit balance is too low…\" with the key stored as an auth profile: not retried, the profile disabled; `models status --json` after it",
+        run: turn_402_billing,
+    },
+    Scenario {
         name: "turn-quote",
         about: "a user message quoting the gateway's rate-limit text, answered 200",
         run: turn_quote,
@@ -348,6 +353,22 @@ fn turn_402(ctx: &Ctx, dir: &Path) -> Result<String, String> {
         "Your organization spending limit exceeded for this billing period.".into(),
     ));
     let _ = turn(ctx, dir, &home, "capture-402", "Plan tomorrow.");
+    let st = home.models_status();
+    write(dir, "models-status.json", &mask(&home, &st.stdout));
+    ctx.model.set_default(Fault::None);
+    Ok(count_events(&home, dir))
+}
+
+fn turn_402_billing(ctx: &Ctx, dir: &Path) -> Result<String, String> {
+    let home = ctx.home();
+    let paste = home.paste_api_key();
+    if paste.code != 0 {
+        return Err(paste.dump());
+    }
+    ctx.model.set_default(Fault::PaymentRequired(
+        "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.".into(),
+    ));
+    let _ = turn(ctx, dir, &home, "capture-402-billing", "Plan tomorrow.");
     let st = home.models_status();
     write(dir, "models-status.json", &mask(&home, &st.stdout));
     ctx.model.set_default(Fault::None);
