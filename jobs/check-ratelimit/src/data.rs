@@ -53,6 +53,8 @@ pub struct Data {
     pub idle_history: VecDeque<IdleEpisode>,
     /// The last `openclaw models status --json` read.
     pub models_status: Option<ModelsStatusRead>,
+    /// The window of the last run (`window_secs`), for the published counts.
+    pub window_secs: Option<u64>,
 }
 
 /// The class of a provider refusal, from the gateway's own failover reason.

@@ -10,6 +10,7 @@ use crate::scan::{Matcher, Scanner, Stats};
 use crate::{cooldowns, journal};
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
+use common::contracts::control::Maintenance;
 use common::{Ctx, Paths};
 use std::path::PathBuf;
 
@@ -262,7 +263,9 @@ pub fn cooldowns(ctx: &mut Ctx<Data>, cfg: &Config, window: Duration) -> Cooldow
         match res {
             Ok(list) => cd.live = Some(list),
             Err(e) => {
-                log::warn!("{e}; using the cooldowns in the gateway's log records instead");
+                log::warn!(
+                    "gateway cooldowns: {e}; using the cooldowns in the gateway's log records instead (set `gateway.openclaw`, or `check-ratelimit.models_status: false` to stop asking)"
+                );
                 ctx.metric_add("models_status_errors", 1);
             }
         }
@@ -307,4 +310,29 @@ fn models_status(ctx: &Ctx<Data>, cfg: &Config) -> Result<Vec<crate::data::Known
         )
     })?;
     cooldowns::from_models_status(&doc, ctx.now()).map_err(|e| format!("`{}`: {e}", out.command))
+}
+
+/// `state/maintenance.json` (`{"planned","reason","expectedDowntime","ignoreUntil"}`, or the
+/// older `{"until"}`). An unreadable file is reported and ignored: alerts keep flowing rather
+/// than being silenced by a typo.
+pub fn maintenance(state_dir: &std::path::Path) -> Option<Maintenance> {
+    let p = state_dir.join("maintenance.json");
+    let bytes = match std::fs::read(&p) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            log::warn!("cannot read {}: {e}; ignoring it", p.display());
+            return None;
+        }
+    };
+    match serde_json::from_slice::<Maintenance>(&bytes) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            log::warn!(
+                "{} does not parse ({e}); expected {{\"planned\": true, \"reason\": \"…\", \"ignoreUntil\": \"2026-03-05T18:00:00Z\"}}; ignoring it, alerts are not suppressed",
+                p.display()
+            );
+            None
+        }
+    }
 }

@@ -21,6 +21,7 @@ pub mod cooldowns;
 pub mod cost;
 pub mod data;
 pub mod decide;
+pub mod facts;
 pub mod files;
 pub mod gather;
 pub mod journal;
@@ -33,10 +34,9 @@ pub mod vocab;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use common::contracts::control::Maintenance;
-use common::contracts::facts::check_ratelimit as facts;
 use common::{Ctx, Job, Mode, Outcome, Paths};
 use config::Config;
-use data::{Class, Data};
+use data::Data;
 use decide::Policy;
 
 // Flags and subcommands of `check-ratelimit` (no doc comment: it would replace ABOUT in --help).
@@ -80,7 +80,7 @@ impl Job for CheckRatelimit {
     type Args = Args;
     type Config = Config;
     type Data = Data;
-    type Facts = facts::RatelimitFacts;
+    type Facts = common::contracts::facts::check_ratelimit::RatelimitFacts;
 
     fn mode(args: &Args) -> Mode {
         match args.cmd {
@@ -107,12 +107,12 @@ impl Job for CheckRatelimit {
         gather::config_warnings(cfg, paths, gw.as_ref())
     }
 
-    fn facts(data: &Data, now: DateTime<Utc>) -> Option<facts::RatelimitFacts> {
-        Some(public_facts(data, now))
+    fn facts(data: &Data, now: DateTime<Utc>) -> Option<Self::Facts> {
+        Some(facts::public(data, now))
     }
 
     fn run(ctx: &mut Ctx<Data>, cfg: &Config, args: &Args) -> Result<Outcome> {
-        let maint = maintenance(&ctx.paths.state_dir);
+        let maint = gather::maintenance(&ctx.paths.state_dir);
         match &args.cmd {
             Some(Cmd::Status) => status(ctx, cfg, maint.as_ref()),
             Some(Cmd::Open { reason }) => manual_open(ctx, cfg, reason, maint.as_ref()),
@@ -131,6 +131,7 @@ fn scheduled(
 ) -> Result<Outcome> {
     let now = ctx.now();
     let policy = Policy::from_config(cfg);
+    ctx.state.data.window_secs = Some(cfg.window_secs);
     // gather
     let matcher = scan::Matcher::new(&cfg.include, &cfg.quota_include, &cfg.exclude)?;
     let globs = log_globs(ctx, cfg);
@@ -319,109 +320,4 @@ fn manual_close(ctx: &mut Ctx<Data>, cfg: &Config, maint: Option<&Maintenance>) 
     act::incident(ctx, &policy, hook_timeout(cfg), maint)?;
     println!("{msg}");
     Ok(Outcome::ok(msg))
-}
-
-/// `state/maintenance.json` (`{"planned","reason","expectedDowntime","ignoreUntil"}`, or the
-/// older `{"until"}`). An unreadable file is reported and ignored: alerts keep flowing rather
-/// than being silenced by a typo.
-fn maintenance(state_dir: &std::path::Path) -> Option<Maintenance> {
-    let p = state_dir.join("maintenance.json");
-    let bytes = match std::fs::read(&p) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            log::warn!("cannot read {}: {e}; ignoring it", p.display());
-            return None;
-        }
-    };
-    match serde_json::from_slice::<Maintenance>(&bytes) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            log::warn!(
-                "{} does not parse ({e}); expected {{\"planned\": true, \"reason\": \"…\", \"ignoreUntil\": \"2026-03-05T18:00:00Z\"}}; ignoring it, alerts are not suppressed",
-                p.display()
-            );
-            None
-        }
-    }
-}
-
-/// What check-ratelimit tells the other jobs.
-pub fn public_facts(data: &Data, now: DateTime<Utc>) -> facts::RatelimitFacts {
-    let window = data.window_counts(
-        now,
-        chrono::Duration::seconds(Config::default().window_secs as i64),
-    );
-    let mut incidents: Vec<facts::IncidentSummary> = data
-        .history
-        .iter()
-        .rev()
-        .take(20)
-        .rev()
-        .map(|h| facts::IncidentSummary {
-            id: h.id.clone(),
-            kind: h.kind.clone(),
-            opened_by: h.opened_by.clone(),
-            started_at: h.started_at,
-            ended_at: Some(h.ended_at),
-            reason: h.reason.clone(),
-            refusals: h.matches,
-            decisions: h.decisions,
-            provider: h.provider.clone(),
-            model: h.model.clone(),
-            profile: h.profile.clone(),
-            close_reason: Some(h.close_reason.clone()),
-        })
-        .collect();
-    if let Some(inc) = &data.incident {
-        incidents.push(facts::IncidentSummary {
-            id: inc.id.clone(),
-            kind: inc.kind.clone(),
-            opened_by: inc.opened_by.clone(),
-            started_at: inc.started_at,
-            ended_at: None,
-            reason: inc.reason.clone(),
-            refusals: inc.matches,
-            decisions: inc.decisions,
-            provider: inc.provider.clone(),
-            model: inc.model.clone(),
-            profile: act::known_profile_id(data, inc.profile.as_deref()).or(inc.profile.clone()),
-            close_reason: inc.close_reason.clone(),
-        });
-    }
-    let event = |at, message| common::contracts::facts::Event { at, message };
-    facts::RatelimitFacts {
-        circuit: act::desired(data, now).unwrap_or_default(),
-        incidents,
-        calls_per_hour: data
-            .hours
-            .iter()
-            .map(|b| facts::HourCount {
-                hour: b.hour,
-                calls: b.calls(),
-                tokens: None,
-                refusals: b.refusals,
-                every_call_logged: b.every_call_logged(),
-            })
-            .collect(),
-        idle_burn: data
-            .idle_history
-            .iter()
-            .chain(data.idle.iter())
-            .map(|e| event(e.started, texts::idle(e)))
-            .collect(),
-        stale_cooldowns: data
-            .stale
-            .iter()
-            .map(|s| event(s.found_at, texts::stale(s)))
-            .collect(),
-        window: facts::WindowCounts {
-            rate_limit: window.get(Class::RateLimit).refusals,
-            quota: window.get(Class::Quota).refusals,
-            overload: window.get(Class::Overload).refusals,
-            decisions: window.rate_limit.decisions
-                + window.quota.decisions
-                + window.overload.decisions,
-        },
-    }
 }

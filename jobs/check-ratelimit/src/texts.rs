@@ -95,7 +95,7 @@ pub fn alert(inc: &Incident, topic: &str, now: DateTime<Utc>, profile_id: Option
     let example = inc
         .example
         .as_deref()
-        .map(|e| format!(" The provider said: \"{e}\"."))
+        .map(|e| format!(" Error: \"{}\".", e.trim_end_matches('.')))
         .unwrap_or_default();
     let reset = match (inc.reset_at, inc.reset_source.as_deref()) {
         (Some(r), Some("cool-off")) => format!(

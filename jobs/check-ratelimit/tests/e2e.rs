@@ -1180,10 +1180,21 @@ mod models_status {
             s.state(JOB)["data"]["history"][0]["reset_source"],
             "cooldownUntil"
         );
-        let facts = &s.state(JOB)["facts"];
-        assert_eq!(facts["circuit"]["state"], "closed");
-        assert_eq!(facts["incidents"][0]["provider"], "fake");
-        assert_eq!(facts["incidents"][0]["refusals"], 10);
+        // The facts, read as the other jobs read them.
+        use common::contracts::facts::check_ratelimit::RatelimitFacts;
+        let public: common::contracts::state::PublicState<RatelimitFacts> =
+            serde_json::from_value(s.state(JOB)).unwrap();
+        let facts = public.facts.unwrap();
+        assert_eq!(
+            facts.circuit.state,
+            common::contracts::control::CircuitState::Closed
+        );
+        assert_eq!(facts.incidents[0].provider.as_deref(), Some("fake"));
+        assert_eq!(facts.incidents[0].refusals, 10);
+        assert_eq!(
+            facts.incidents[0].profile.as_deref(),
+            Some("sha256:b382fb4793f3")
+        );
     }
 
     #[test]

@@ -113,9 +113,17 @@ fn against_the_real_gateway() {
     let fixed = FixedProvider::start(429, QUOTA_429_BODY);
     let home_b = Home::new(&install, Provider::anthropic(&fixed.url()));
     home_b.paste_api_key().ok();
-    let turn_b = home_b.agent_turn("rl-quota", "Draft the weekly summary.", StdDuration::from_secs(150));
+    let turn_b = home_b.agent_turn(
+        "rl-quota",
+        "Draft the weekly summary.",
+        StdDuration::from_secs(150),
+    );
     assert_ne!(turn_b.code, 0, "the refused turn fails\n{}", turn_b.dump());
-    assert_eq!(fixed.served(), 1, "the gateway does not retry a long-window limit");
+    assert_eq!(
+        fixed.served(),
+        1,
+        "the gateway does not retry a long-window limit"
+    );
     let log_b = home_b.log_text();
     assert!(log_b.contains("\"windowType\":\"cooldown\""), "{log_b}");
 
@@ -129,7 +137,12 @@ fn against_the_real_gateway() {
     assert_eq!(c["kind"], "rate_limit");
     assert_eq!(c["matches"], 1);
     let inc = b.state(JOB)["data"]["incident"].clone();
-    assert_eq!(inc["reset_source"], "models status", "{inc}\n{}", b.log(JOB));
+    assert_eq!(
+        inc["reset_source"],
+        "models status",
+        "{inc}\n{}",
+        b.log(JOB)
+    );
     let until: DateTime<Utc> = c["reset_at"].as_str().unwrap().parse().unwrap();
     let alerts = b.read("alerts.txt");
     for want in [
@@ -157,7 +170,11 @@ fn against_the_real_gateway() {
     fake.push(Fault::RateLimit {
         retry_after: Some(1),
     });
-    let turn_retried = home_a.agent_turn("rl-retried", "Summarise yesterday's notes.", StdDuration::from_secs(150));
+    let turn_retried = home_a.agent_turn(
+        "rl-retried",
+        "Summarise yesterday's notes.",
+        StdDuration::from_secs(150),
+    );
     turn_retried.ok();
     let statuses: Vec<u16> = fake.served().iter().map(|s| s.status).collect();
     assert_eq!(statuses, vec![429, 200], "retried once, then answered");
@@ -170,8 +187,18 @@ fn against_the_real_gateway() {
     let a = suite_for(&install, &home_a, json!({}));
     let r = a.run(bin(), &["--from-start"]);
     r.code(0);
-    assert!(!a.path("state/circuit.json").exists(), "{}\n{}", r.dump(), a.log(JOB));
-    assert_eq!(metric(&a, "refusals_rate_limit"), 1, "one refused request\n{}", a.log(JOB));
+    assert!(
+        !a.path("state/circuit.json").exists(),
+        "{}\n{}",
+        r.dump(),
+        a.log(JOB)
+    );
+    assert_eq!(
+        metric(&a, "refusals_rate_limit"),
+        1,
+        "one refused request\n{}",
+        a.log(JOB)
+    );
     assert_eq!(metric(&a, "decisions_rate_limit"), 0);
     assert_eq!(a.read("alerts.txt"), "");
     let ca = console_suite(&format!("{}{}", turn_retried.stderr, turn_quote.stderr));
@@ -186,10 +213,19 @@ fn against_the_real_gateway() {
     }
     let r = b.run(bin(), &[]);
     r.code(0);
-    assert_eq!(circuit(&b)["state"], "closed", "{}\n{}", r.dump(), b.log(JOB));
+    assert_eq!(
+        circuit(&b)["state"],
+        "closed",
+        "{}\n{}",
+        r.dump(),
+        b.log(JOB)
+    );
     let h = &b.state(JOB)["data"]["history"][0];
     assert!(
-        matches!(h["reset_source"].as_str(), Some("models status" | "cooldownUntil")),
+        matches!(
+            h["reset_source"].as_str(),
+            Some("models status" | "cooldownUntil")
+        ),
         "the gateway's reset: {h}"
     );
     assert_eq!(hooks(&b).len(), 2);
@@ -228,7 +264,12 @@ fn the_slow_runs_from_their_captures() {
             let now = (end + Duration::seconds(5)).to_rfc3339_opts(SecondsFormat::Millis, true);
             s.run(bin(), &["--from-start", "--now", &now]).code(0);
             let c = circuit(&s);
-            assert_eq!(c["state"] == "open", want_open, "{name} {form}: {c}\n{}", s.log(JOB));
+            assert_eq!(
+                c["state"] == "open",
+                want_open,
+                "{name} {form}: {c}\n{}",
+                s.log(JOB)
+            );
             if want_open {
                 assert_eq!(c["kind"], kind, "{name} {form}");
                 assert_eq!(c["matches"], refusals, "{name} {form}");
