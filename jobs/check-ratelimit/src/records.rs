@@ -36,25 +36,29 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use openclaw::record::Record;
 use serde_json::Value;
 
-/// Literal needles that find candidate lines (exact: the gateway writes them). Everything
-/// else is never looked at.
-pub const NEEDLES: &[&str] = &[
-    // structured events (file form)
+/// Needles of the structured events (file form): exact, the gateway writes them.
+pub const EVENT_NEEDLES: &[&str] = &[
     "embedded_run_agent_end",
     "auth_profile_failure_state_updated",
     "embedded_run_failover_decision",
-    // their console form
+];
+
+/// Needles of the text forms: the events' console form, model calls (both forms), turns.
+pub const TEXT_NEEDLES: &[&str] = &[
     "embedded run agent end: ",
     "auth profile failure state updated: ",
     "embedded run failover decision: ",
-    // model calls, both forms
     "[model-fetch] ",
-    // turns
     "session turn created: ",
     "message received: ",
     "hook agent run completed",
     "[agent] run ",
 ];
+
+/// Every needle: a line without one is never looked at.
+pub fn needles() -> impl Iterator<Item = &'static str> {
+    EVENT_NEEDLES.iter().chain(TEXT_NEEDLES).copied()
+}
 
 /// What a line turned out to be.
 #[derive(Debug, Clone, PartialEq)]
@@ -267,10 +271,7 @@ fn text_event(text: &str, at: DateTime<Utc>, source: &str, extra: &Extra, record
 /// a time, a journal prefix (`host ident[pid]:`) and `[subsystem]` tags: no quote, so a
 /// quoted preview of a message never counts.
 fn event_start(text: &str, record: bool) -> Option<(&'static str, &str)> {
-    for n in NEEDLES
-        .iter()
-        .filter(|n| !n.contains('_') || n.contains(' '))
-    {
+    for n in TEXT_NEEDLES {
         let Some(i) = text.find(n) else { continue };
         let before = &text[..i];
         let ok = if record {
