@@ -182,6 +182,13 @@ pub trait Job {
         Ok(())
     }
 
+    /// Warnings `--check-config` prints without failing (e.g. a log glob that matches no
+    /// file yet). Called only by `--check-config`; `config` is the whole file (shared
+    /// sections such as `gateway`).
+    fn config_warnings(_cfg: &Self::Config, _paths: &Paths, _config: &ConfigFile) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Do the work. Keep `ctx.state.data` consistent at every point: it is saved as is even
     /// when the run fails or is interrupted.
     fn run(ctx: &mut Ctx<Self::Data>, cfg: &Self::Config, args: &Self::Args) -> Result<Outcome>;
@@ -657,15 +664,20 @@ fn run_configured<J: Job>(
                 crate::services::deprecated_graph_note(&config.path)
             );
         }
+        let warnings = J::config_warnings(&job_cfg, &paths, &config);
         if common.json {
             let doc = serde_json::json!({
                 "job": J::NAME,
                 "config": config.path,
                 "valid": true,
                 "section": config.has_section(J::NAME),
+                "warnings": warnings,
             });
             println!("{doc}");
         } else {
+            for w in &warnings {
+                eprintln!("{}: warning: {w}", J::NAME);
+            }
             println!(
                 "{}: {} is valid{}",
                 J::NAME,

@@ -772,3 +772,104 @@ mod tests {
         );
     }
 }
+
+/// A loopback model provider that answers every request with one fixed HTTP status and JSON
+/// body: for provider answers the scripted fake model does not offer, such as an Anthropic 429
+/// `rate_limit_error` "You exceeded your current quota" (a long-window limit the gateway does
+/// not retry). Point a [`Home`] at it with `Provider::anthropic(&fixed.url())`. Stops on drop.
+#[derive(Debug)]
+pub struct FixedProvider {
+    addr: std::net::SocketAddr,
+    served: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FixedProvider {
+    /// Listen on a free loopback port; every request gets `status` with `body`
+    /// (`application/json`).
+    pub fn start(status: u16, body: &str) -> FixedProvider {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fixed provider");
+        let addr = listener.local_addr().expect("fixed provider address");
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s2, stop2, body) = (served.clone(), stop.clone(), body.to_string());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let (s3, body) = (s2.clone(), body.clone());
+                std::thread::spawn(move || {
+                    if read_request(&mut conn).is_some() {
+                        s3.fetch_add(1, Ordering::Relaxed);
+                        let reply = format!(
+                            "HTTP/1.1 {status} Fixed\r\nContent-Type: application/json\r\nContent-Length: {}\r\nrequest-id: req_fixed\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        use std::io::Write;
+                        let _ = conn.write_all(reply.as_bytes());
+                    }
+                });
+            }
+        });
+        FixedProvider { addr, served, stop }
+    }
+
+    /// Base URL (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Requests answered so far.
+    pub fn served(&self) -> u64 {
+        self.served.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for FixedProvider {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = std::net::TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+    }
+}
+
+/// Read one HTTP/1.1 request (headers, then `Content-Length` bytes of body).
+fn read_request(conn: &mut std::net::TcpStream) -> Option<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        let n = conn.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > 1 << 20 {
+            return None;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let n = conn.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some(())
+}
+
+/// The Anthropic-shaped 429 body of a long-window quota refusal: `rate_limit_error` "You
+/// exceeded your current quota, please check your plan and billing details." (the gateway
+/// classifies it `rate_limit`, long window: no same-model retry).
+pub const QUOTA_429_BODY: &str = r#"{"type":"error","error":{"type":"rate_limit_error","message":"You exceeded your current quota, please check your plan and billing details."},"request_id":"req_fixed"}"#;

@@ -128,6 +128,23 @@ pub fn default_dir() -> PathBuf {
     tmp.join(format!("openclaw-{}", uid.unwrap_or(0)))
 }
 
+/// Both directories the gateway may use for its default log files: `/tmp/openclaw` and the
+/// per-user fallback `<TMPDIR or /tmp>/openclaw-<uid>` (`resolveSecureTempRoot`). A reader
+/// that cannot know which one the gateway chose (it decides at its own start, by ownership and
+/// mode) follows both.
+pub fn default_dirs() -> Vec<PathBuf> {
+    let tmp = std::env::var_os("TMPDIR")
+        .filter(|t| !t.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    let fallback = tmp.join(format!("openclaw-{}", current_uid().unwrap_or(0)));
+    let mut v = vec![PathBuf::from(DEFAULT_DIR)];
+    if fallback != v[0] {
+        v.push(fallback);
+    }
+    v
+}
+
 /// The current user id, from `/proc/self/status` (no libc in this workspace).
 pub fn current_uid() -> Option<u32> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -7,10 +7,9 @@
 //! first bytes match the old fingerprint) resumes at the old offset; a new file starts at 0
 //! (at its end on the very first run, unless `--from-start`); a vanished file is forgotten.
 
+pub use crate::data::Cursor;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -20,24 +19,6 @@ use std::time::SystemTime;
 
 /// Bytes of a file's head hashed into its fingerprint.
 pub const FP_MAX: usize = 256;
-
-/// Where we are in one file.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Cursor {
-    pub path: PathBuf,
-    pub dev: u64,
-    pub ino: u64,
-    /// Bytes consumed (at a line boundary unless `skipping_long_line`).
-    pub offset: u64,
-    /// SHA-256 (hex) of the first `fp_len` bytes.
-    pub fp: String,
-    pub fp_len: u64,
-    pub skipping_long_line: bool,
-    /// File size when last seen.
-    pub size: u64,
-    pub updated_at: Option<DateTime<Utc>>,
-}
 
 /// A log file found by the globs, opened.
 #[derive(Debug)]
@@ -58,8 +39,7 @@ impl Found {
 }
 
 fn hex_sha(b: &[u8]) -> String {
-    let d = Sha256::digest(b);
-    d.iter().map(|x| format!("{x:02x}")).collect()
+    common::hash::sha256_hex(b)
 }
 
 /// Expand the globs (already resolved to absolute patterns) and open every regular file.

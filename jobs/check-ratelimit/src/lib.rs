@@ -1,27 +1,43 @@
-//! check-ratelimit: reads what is new in the agent gateway's logs every few minutes and, when
-//! the model provider is rate-limiting, opens a circuit (`state/circuit.json`) that stops the
-//! token-burning workers and tells the operator once; closes it when the limit has reset.
+//! check-ratelimit: reads what the agent gateway (OpenClaw) wrote since the last run and,
+//! when the model provider refuses the agent's requests, opens a circuit (`state/circuit.json`)
+//! that stops the token-burning workers and tells the operator once; closes it at the
+//! gateway's own expected reset. It also counts model calls per hour and watches for idle burn.
 //!
-//! Modules: [`rules`] (what a rate-limit line is), [`scan`] (streaming scan), [`files`]
-//! (rotation-aware cursors), [`command`] (journal command source), [`cooldown`] (the gateway's
-//! cooldown file), [`circuit`] (the breaker and its exactly-once side effects), [`status`].
+//! A scheduled run, in order:
+//! 1. **gather** ([`gather`]): the new records of the gateway's log files and of the command
+//!    source, read by their fields ([`records`], [`scan`], [`files`], [`journal`]), and its
+//!    cooldowns from `openclaw models status --json` and legacy files ([`cooldowns`]);
+//! 2. **decide** ([`decide`], [`cost`]): pure functions of the state, the cooldowns and `now`;
+//! 3. **act** ([`act`]): `circuit.json`, the incident's commands and alerts through the effect
+//!    journal, stale-cooldown and idle-burn alerts;
+//! 4. **record**: metrics, the window pruned, the summary.
+//!
+//! Persisted types are in [`data`]; what the alerts say in [`texts`]; the vocabulary of the
+//! gateway's classifier in [`vocab`].
 
-pub mod circuit;
-pub mod command;
+pub mod act;
 pub mod config;
-pub mod cooldown;
+pub mod cooldowns;
+pub mod cost;
+pub mod data;
+pub mod decide;
+pub mod facts;
 pub mod files;
-pub mod rules;
+pub mod gather;
+pub mod journal;
+pub mod records;
 pub mod scan;
 pub mod status;
+pub mod texts;
+pub mod vocab;
 
 use anyhow::Result;
-use chrono::{DateTime, Duration, Utc};
-use circuit::{Data, Match, Policy};
+use chrono::{DateTime, Utc};
+use common::contracts::control::Maintenance;
 use common::{Ctx, Job, Mode, Outcome, Paths};
 use config::Config;
-use rules::{Kind, Rules};
-use scan::{Scanner, Stats};
+use data::Data;
+use decide::Policy;
 
 // Flags and subcommands of `check-ratelimit` (no doc comment: it would replace ABOUT in --help).
 #[derive(Debug, clap::Args)]
@@ -54,16 +70,17 @@ pub struct CheckRatelimit;
 impl Job for CheckRatelimit {
     const NAME: &'static str = "check-ratelimit";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const ABOUT: &'static str = "Scan the gateway's new log lines for model-provider rate limits and open/close the circuit that stops the retry spiral.";
+    const ABOUT: &'static str = "Read the gateway's new log records for model-provider refusals (rate limit, quota, overload) and open/close the circuit that holds the workers.";
     const EXAMPLES: &'static str = "  check-ratelimit                      # cron, every 5 minutes
   check-ratelimit status
   check-ratelimit open --reason \"provider incident, holding workers\"
   check-ratelimit close
   check-ratelimit --from-start --dry-run -v";
+    const SCHEMA_VERSION: u32 = data::SCHEMA_VERSION;
     type Args = Args;
     type Config = Config;
     type Data = Data;
-    type Facts = common::contracts::facts::NoFacts;
+    type Facts = common::contracts::facts::check_ratelimit::RatelimitFacts;
 
     fn mode(args: &Args) -> Mode {
         match args.cmd {
@@ -73,271 +90,168 @@ impl Job for CheckRatelimit {
         }
     }
 
+    fn migrate(from: u32, state: serde_json::Value) -> Result<serde_json::Value> {
+        data::migrate(from, state)
+    }
+
     fn validate(cfg: &Config, paths: &Paths) -> Result<()> {
         config::validate(cfg, paths)
     }
 
+    fn config_warnings(
+        cfg: &Config,
+        paths: &Paths,
+        file: &common::config::ConfigFile,
+    ) -> Vec<String> {
+        let gw = file.gateway_settings().ok().map(|s| s.resolve(&paths.root));
+        gather::config_warnings(cfg, paths, gw.as_ref())
+    }
+
+    fn facts(data: &Data, now: DateTime<Utc>) -> Option<Self::Facts> {
+        Some(facts::public(data, now))
+    }
+
     fn run(ctx: &mut Ctx<Data>, cfg: &Config, args: &Args) -> Result<Outcome> {
-        let now = ctx.now();
-        let policy = policy(cfg);
-        let maint = circuit::maintenance(&ctx.paths.state_dir, now);
+        let maint = gather::maintenance(&ctx.paths.state_dir);
         match &args.cmd {
-            Some(Cmd::Status) => {
-                let c = common::control::read_circuit(&ctx.paths.state_dir)
-                    .map_err(|e| common::exit::one_line(&e));
-                print!(
-                    "{}",
-                    status::render(&ctx.state.data, c, cfg, now, maint.as_ref())
-                );
-                Ok(Outcome::noop("status"))
-            }
-            Some(Cmd::Open { reason }) => {
-                circuit::recover(&mut ctx.state.data);
-                let msg = circuit::manual_open(ctx, &policy, now, reason, maint.as_ref())?;
-                println!("{msg}");
-                Ok(Outcome::ok(msg))
-            }
-            Some(Cmd::Close) => {
-                circuit::recover(&mut ctx.state.data);
-                let msg = circuit::manual_close(ctx, &policy, now, maint.as_ref())?;
-                println!("{msg}");
-                Ok(Outcome::ok(msg))
-            }
-            None => scheduled(ctx, cfg, args, &policy, now, maint.as_ref()),
+            Some(Cmd::Status) => status(ctx, cfg, maint.as_ref()),
+            Some(Cmd::Open { reason }) => manual_open(ctx, cfg, reason, maint.as_ref()),
+            Some(Cmd::Close) => manual_close(ctx, cfg, maint.as_ref()),
+            None => scheduled(ctx, cfg, args, maint.as_ref()),
         }
     }
 }
 
-fn policy(cfg: &Config) -> Policy {
-    Policy {
-        threshold: cfg.threshold,
-        quota_threshold: cfg.quota_threshold,
-        window: Duration::seconds(cfg.window_secs as i64),
-        cool_off: Duration::seconds(cfg.cool_off_secs as i64),
-        reminder: (cfg.reminder_secs > 0).then(|| Duration::seconds(cfg.reminder_secs as i64)),
-        on_open: cfg.on_open.clone(),
-        on_close: cfg.on_close.clone(),
-        hook_timeout: std::time::Duration::from_secs(cfg.hook_timeout_secs),
-        history_len: cfg.history_len,
-    }
-}
-
-fn to_match(f: rules::Found, source: &str, now: DateTime<Utc>) -> Match {
-    Match {
-        at: f.at.map_or(now, |a| a.min(now)),
-        kind: f.kind,
-        source: source.to_string(),
-        excerpt: f.excerpt,
-        reset_at: f.reset.map(|r| r.0),
-        reset_source: f.reset.map(|r| r.1.to_string()),
-    }
-}
-
-/// Counts of one run, for metrics and the summary.
-#[derive(Debug, Default)]
-struct Tally {
-    stats: Stats,
-    rate_limit: u64,
-    quota: u64,
-}
-
-impl Tally {
-    fn count(&mut self, k: Kind) {
-        match k {
-            Kind::RateLimit => self.rate_limit += 1,
-            Kind::Quota => self.quota += 1,
-        }
-    }
-}
-
-/// A cron run: scan what is new, then drive the circuit.
+/// A cron run: gather → decide → act → record.
 fn scheduled(
     ctx: &mut Ctx<Data>,
     cfg: &Config,
     args: &Args,
-    policy: &Policy,
-    now: DateTime<Utc>,
-    maint: Option<&circuit::Maintenance>,
+    maint: Option<&Maintenance>,
 ) -> Result<Outcome> {
-    circuit::recover(&mut ctx.state.data);
-    let rules = Rules::new(&cfg.include, &cfg.quota_include, &cfg.exclude)?;
-    let patterns: Vec<_> = cfg
-        .logs
-        .iter()
-        .map(|g| files::resolve_glob(&ctx.paths, g))
-        .collect();
-    let found = files::discover(&patterns)?;
-    if args.from_start && ctx.state.data.initialized {
-        log::warn!(
-            "--from-start only applies to the first run; the cursors in state are kept (use --reset-state to start over)"
-        );
-    }
-    let (plans, events) = files::plan(
-        &ctx.state.data.cursors,
-        found,
-        ctx.state.data.initialized,
-        args.from_start,
-    )?;
-    for e in &events {
-        let (metric, msg) = match e {
-            files::Event::Renamed { from, to } => (
-                "files_rotated",
-                format!(
-                    "{} was rotated to {}: finishing it",
-                    from.display(),
-                    to.display()
-                ),
-            ),
-            files::Event::Truncated { path, offset } => (
-                "files_truncated",
-                format!(
-                    "{} was truncated or rewritten (had read {offset} bytes): reading it from the start",
-                    path.display()
-                ),
-            ),
-            files::Event::CopyOf { copy, of, offset } => (
-                "files_copied",
-                format!(
-                    "{} is a copy of {} (copy-truncate rotation): resuming at byte {offset}",
-                    copy.display(),
-                    of.display()
-                ),
-            ),
-            files::Event::New { path } => ("files_new", format!("new log file {}", path.display())),
-            files::Event::Vanished { path, offset, size } => (
-                "files_vanished",
-                format!(
-                    "{} vanished (read {offset} of at least {size} bytes); no longer followed",
-                    path.display()
-                ),
-            ),
-        };
-        log::info!("{msg}");
-        ctx.metric_add(metric, 1);
-    }
-    ctx.state.data.cursors = plans.iter().map(|p| p.cursor(0, p.skipping, now)).collect();
-    ctx.state.data.initialized = true;
-
-    let scan_started = std::time::Instant::now();
-    let mut tally = Tally::default();
-    let mut failures: Vec<String> = Vec::new();
-    let mut scanner = Scanner::new(&rules, cfg.max_line_bytes);
-    for (i, plan) in plans.iter().enumerate() {
-        if ctx.should_stop() {
-            break;
-        }
-        if plan.start >= plan.found.size && !plan.skipping {
-            continue;
-        }
-        let source = plan.found.path.display().to_string();
-        let reader = plan.reader()?;
-        let res = scanner.scan(reader, plan.skipping, |prog, found, st| {
-            let data = &mut ctx.state.data;
-            if let Some(c) = data.cursors.get_mut(i) {
-                *c = plan.cursor(prog.consumed, prog.skipping, now);
-            }
-            for f in found {
-                tally.count(f.kind);
-                data.absorb(to_match(f, &source, now));
-            }
-            tally.stats.add(st);
-            !ctx.should_stop()
-        });
-        if let Err(e) = res {
-            log::error!("cannot read {source}: {e}; will retry from the same offset");
-            failures.push(format!("{source}: {e}"));
-        }
-    }
-
-    if let Some(argv) = &cfg.command
-        && !ctx.should_stop()
-    {
-        let cursor = ctx.state.data.command.clone().unwrap_or_default();
-        match command::run(
-            argv,
-            std::time::Duration::from_secs(cfg.command_timeout_secs),
-            &cursor,
-            &rules,
-            cfg.max_line_bytes,
-            now,
-            policy.window,
-        ) {
-            Ok(out) => {
-                if out.without_time > 0 {
-                    log::info!(
-                        "command output: {} matching line(s) without a time skipped (cannot be deduplicated)",
-                        out.without_time
-                    );
-                    ctx.metric_add("command_lines_without_time", out.without_time);
-                }
-                tally.stats.add(&out.stats);
-                for f in out.found {
-                    tally.count(f.kind);
-                    ctx.state.data.absorb(to_match(f, "command", now));
-                }
-                ctx.state.data.command = Some(out.cursor);
-            }
-            Err(e) => {
-                let msg = common::exit::one_line(&e);
-                log::error!("{msg}");
-                failures.push(msg);
-            }
-        }
-    }
-
-    let scan_ms = scan_started.elapsed().as_secs_f64() * 1000.0;
-    if tally.stats.bytes > 0 {
-        log::info!("scanned {} bytes in {scan_ms:.2} ms", tally.stats.bytes);
-    }
-
-    let cd_patterns: Vec<_> = cfg
-        .cooldown_files
-        .iter()
-        .map(|g| files::resolve_glob(&ctx.paths, g))
-        .collect();
-    let (cooldowns, problems) = cooldown::read(&cd_patterns, now);
-    for p in &problems {
-        log::info!("cooldown file skipped: {p}");
-    }
-    ctx.metric_add("cooldown_file_errors", problems.len() as u64);
-    let file_hint = cooldowns.iter().map(|c| c.until).max();
-
-    let st = &tally.stats;
-    ctx.metric_add("bytes_read", st.bytes);
-    ctx.metric_add("matches_rate_limit", tally.rate_limit);
-    ctx.metric_add("matches_quota", tally.quota);
-    ctx.metric_add("lines_excluded", st.excluded);
-    ctx.metric_add("lines_garbage", st.garbage);
-    ctx.metric_add("lines_oversized", st.oversized);
-    if st.garbage + st.oversized > 0 {
-        log::info!(
-            "skipped {} unusable line(s) (invalid JSON, invalid UTF-8 or binary) and {} line(s) longer than {} bytes",
-            st.garbage,
-            st.oversized,
-            cfg.max_line_bytes
-        );
-    }
-    ctx.metric_set("files_followed", ctx.state.data.cursors.len() as u64);
-
+    let now = ctx.now();
+    let policy = Policy::from_config(cfg);
+    ctx.state.data.window_secs = Some(cfg.window_secs);
+    // gather
+    let matcher = scan::Matcher::new(&cfg.include, &cfg.quota_include, &cfg.exclude)?;
+    let globs = log_globs(ctx, cfg);
+    let seen = gather::scan(ctx, cfg, &matcher, &globs, args.from_start, policy.window)?;
     if let Some(why) = ctx.stop_reason() {
         ctx.state
             .data
             .prune(now, policy.window.max(policy.cool_off));
         return Ok(Outcome::ok(format!(
             "stopped early ({why}) after {} bytes; progress saved",
-            st.bytes
+            seen.stats.bytes
         )));
     }
-    let decision = circuit::evaluate(ctx, policy, now, file_hint, maint)?;
-    ctx.state.data.prune(now, policy.window);
-    ctx.metric_set("circuit_open", u64::from(ctx.state.data.incident.is_some()));
+    let cooldowns = gather::cooldowns(ctx, cfg, policy.window);
+    // decide
+    let decision = decide::evaluate(
+        &mut ctx.state.data,
+        &policy,
+        &cooldowns,
+        now,
+        &ctx.run_id.clone(),
+    );
+    let idle = cost::evaluate(&mut ctx.state.data, policy.idle_calls_per_hour, now);
+    // act
+    act::incident(ctx, &policy, hook_timeout(cfg), maint)?;
+    act::stale_alerts(ctx, &decision.stale, maint)?;
+    if let Some(e) = &idle {
+        act::idle_alert(ctx, e, maint)?;
+    }
+    // record
+    Ok(record(ctx, &policy, &seen, &decision, now))
+}
 
+fn hook_timeout(cfg: &Config) -> std::time::Duration {
+    std::time::Duration::from_secs(cfg.hook_timeout_secs)
+}
+
+fn log_globs(ctx: &Ctx<Data>, cfg: &Config) -> Vec<std::path::PathBuf> {
+    let gw = if cfg.logs.is_empty() {
+        ctx.gateway().ok()
+    } else {
+        None
+    };
+    let (globs, from) = gather::log_globs(cfg, &ctx.paths, gw.as_ref());
+    log::debug!("log files from {from}: {globs:?}");
+    globs
+}
+
+/// Metrics, the window pruned, and the run's one-line summary.
+fn record(
+    ctx: &mut Ctx<Data>,
+    p: &Policy,
+    seen: &gather::Scan,
+    decision: &decide::Decision,
+    now: DateTime<Utc>,
+) -> Outcome {
+    let counts = ctx.state.data.window_counts(now, p.window);
+    let st = &seen.stats;
+    let r = &seen.read;
+    for (k, v) in [
+        ("bytes_read", st.bytes),
+        ("refusals_rate_limit", r.rate_limit.refusals.into()),
+        ("refusals_quota", r.quota.refusals.into()),
+        ("refusals_overload", r.overload.refusals.into()),
+        ("decisions_rate_limit", r.rate_limit.decisions.into()),
+        ("decisions_quota", r.quota.decisions.into()),
+        ("decisions_overload", r.overload.decisions.into()),
+        ("lines_excluded", st.excluded),
+        ("lines_garbage", st.garbage),
+        ("lines_oversized", st.oversized),
+    ] {
+        ctx.metric_add(k, v);
+    }
+    if st.garbage + st.oversized > 0 {
+        log::info!(
+            "skipped {} unusable line(s) (invalid JSON, invalid UTF-8 or binary) and {} line(s) over the length limit",
+            st.garbage,
+            st.oversized
+        );
+    }
+    if st.bytes > 0 {
+        log::info!("scanned {} bytes in {:.2} ms", st.bytes, seen.elapsed_ms);
+    }
+    if counts.overload.refusals > 0 && p.overload_threshold.is_none() {
+        log::info!(
+            "{} overload refusal(s) in the window (HTTP 529/overloaded_error): counted, but `overload_threshold` is not set, so overload does not open the circuit",
+            counts.overload.refusals
+        );
+    }
+    ctx.state.data.prune(now, p.window);
+    let data = &ctx.state.data;
+    let gauges = [
+        ("files_followed", data.cursors.len() as u64),
+        ("circuit_open", u64::from(data.incident.is_some())),
+        (
+            "calls_this_hour",
+            data.hours.back().map_or(0, |b| b.calls()),
+        ),
+    ];
+    for (k, v) in gauges {
+        ctx.metric_set(k, v);
+    }
+    for (k, c) in [
+        ("rate_limit", counts.rate_limit),
+        ("quota", counts.quota),
+        ("overload", counts.overload),
+    ] {
+        ctx.metric_set(&format!("window_{k}_refusals"), c.refusals);
+        ctx.metric_set(&format!("window_{k}_decisions"), c.decisions);
+    }
     let mut summary = format!(
-        "read {} bytes from {} file(s); {} rate-limit, {} quota match(es); {} excluded, {} garbage, {} oversized",
+        "read {} bytes from {} file(s); in the window: rate limit {} refused/{} decided, quota {}/{}, overload {}/{}; {} excluded, {} garbage, {} oversized",
         st.bytes,
-        plans.len(),
-        tally.rate_limit,
-        tally.quota,
+        seen.files,
+        counts.rate_limit.refusals,
+        counts.rate_limit.decisions,
+        counts.quota.refusals,
+        counts.quota.decisions,
+        counts.overload.refusals,
+        counts.overload.decisions,
         st.excluded,
         st.garbage,
         st.oversized
@@ -346,15 +260,64 @@ fn scheduled(
         summary.push_str("; ");
         summary.push_str(n);
     }
-    if !failures.is_empty() {
-        return Ok(Outcome::failed(summary, failures.join("; ")));
+    if !seen.failures.is_empty() {
+        return Outcome::failed(summary, seen.failures.join("; "));
     }
     if st.bytes == 0
-        && tally.rate_limit + tally.quota == 0
+        && seen.signals == 0
         && !decision.changed
-        && events.is_empty()
+        && seen.events == 0
+        && decision.stale.is_empty()
     {
-        return Ok(Outcome::noop("nothing new"));
+        return Outcome::noop("nothing new");
     }
-    Ok(Outcome::ok(summary))
+    Outcome::ok(summary)
+}
+
+fn status(ctx: &mut Ctx<Data>, cfg: &Config, maint: Option<&Maintenance>) -> Result<Outcome> {
+    let now = ctx.now();
+    let c =
+        common::control::read_circuit(&ctx.paths.state_dir).map_err(|e| common::exit::one_line(&e));
+    let globs = log_globs(ctx, cfg);
+    print!(
+        "{}",
+        status::render(&ctx.state.data, c, cfg, &globs, now, maint)
+    );
+    Ok(Outcome::noop("status"))
+}
+
+fn manual_open(
+    ctx: &mut Ctx<Data>,
+    cfg: &Config,
+    reason: &str,
+    maint: Option<&Maintenance>,
+) -> Result<Outcome> {
+    let now = ctx.now();
+    let policy = Policy::from_config(cfg);
+    // An interrupted close is finished before a new incident opens.
+    act::incident(ctx, &policy, hook_timeout(cfg), maint)?;
+    let run_id = ctx.run_id.clone();
+    if let Err(msg) = decide::manual_open(&mut ctx.state.data, reason, &run_id, &policy, now) {
+        println!("{msg}");
+        return Ok(Outcome::ok(msg));
+    }
+    act::incident(ctx, &policy, hook_timeout(cfg), maint)?;
+    let msg = match &ctx.state.data.incident {
+        Some(inc) => format!(
+            "circuit opened (incident {}); it stays open until `check-ratelimit close`",
+            inc.id
+        ),
+        None => "circuit state unchanged".into(),
+    };
+    println!("{msg}");
+    Ok(Outcome::ok(msg))
+}
+
+fn manual_close(ctx: &mut Ctx<Data>, cfg: &Config, maint: Option<&Maintenance>) -> Result<Outcome> {
+    let now = ctx.now();
+    let policy = Policy::from_config(cfg);
+    let msg = decide::manual_close(&mut ctx.state.data, &policy, now);
+    act::incident(ctx, &policy, hook_timeout(cfg), maint)?;
+    println!("{msg}");
+    Ok(Outcome::ok(msg))
 }

@@ -5,9 +5,70 @@
 //! The automaton runs over the whole buffer; line boundaries are looked for only around a
 //! candidate, so the cost per byte is that of the literal search.
 
-use crate::rules::{Found, Rules, Verdict};
+use crate::records::{self, Observation, Verdict};
+use crate::vocab::Extra;
+use aho_corasick::{AhoCorasick, Input, MatchKind};
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use memchr::{memchr, memrchr};
 use std::io::{ErrorKind, Read};
+
+/// Finds candidate lines (the gateway's event needles) and judges them.
+pub struct Matcher {
+    needles: AhoCorasick,
+    exclude: Option<AhoCorasick>,
+    extra: Extra,
+}
+
+impl std::fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Matcher")
+    }
+}
+
+impl Matcher {
+    /// The gateway's needles, the configured exclusions (case-insensitive) and extra phrases.
+    pub fn new(
+        include: &[String],
+        quota_include: &[String],
+        exclude: &[String],
+    ) -> Result<Matcher> {
+        let needles = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(records::needles())
+            .context("cannot compile the record needles")?;
+        let exclude = if exclude.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .build(exclude)
+                    .context("cannot compile the `exclude` phrases")?,
+            )
+        };
+        Ok(Matcher {
+            needles,
+            exclude,
+            extra: Extra::new(include, quota_include),
+        })
+    }
+
+    /// The first candidate at or after `from` in `hay`: (start, end) of the needle.
+    pub fn next_candidate(&self, hay: &[u8], from: usize) -> Option<(usize, usize)> {
+        self.needles
+            .find(Input::new(hay).range(from..hay.len()))
+            .map(|m| (m.start(), m.end()))
+    }
+
+    /// Judge one candidate line.
+    pub fn judge(&self, line: &[u8], now: DateTime<Utc>, source: &str) -> Verdict {
+        if self.exclude.as_ref().is_some_and(|x| x.is_match(line)) {
+            return Verdict::Excluded;
+        }
+        records::interpret(line, now, source, &self.extra)
+    }
+}
 
 /// Bytes read per chunk.
 pub const CHUNK: usize = 2 * 1024 * 1024;
@@ -44,17 +105,23 @@ pub struct Progress {
 
 /// A streaming scanner with its buffer.
 pub struct Scanner<'r> {
-    rules: &'r Rules,
+    matcher: &'r Matcher,
     max_line: usize,
     buf: Vec<u8>,
+    now: DateTime<Utc>,
+    source: String,
 }
 
 impl<'r> Scanner<'r> {
-    pub fn new(rules: &'r Rules, max_line: usize) -> Self {
+    /// A scanner for one source (`source` names it in the signals; `now` stands in for lines
+    /// without a time).
+    pub fn new(matcher: &'r Matcher, max_line: usize, now: DateTime<Utc>, source: &str) -> Self {
         Scanner {
-            rules,
+            matcher,
             max_line,
             buf: Vec::new(),
+            now,
+            source: source.to_string(),
         }
     }
 
@@ -64,7 +131,7 @@ impl<'r> Scanner<'r> {
         &mut self,
         mut r: R,
         skipping_at_start: bool,
-        mut on_chunk: impl FnMut(&Progress, Vec<Found>, &Stats) -> bool,
+        mut on_chunk: impl FnMut(&Progress, Vec<Observation>, &Stats) -> bool,
     ) -> std::io::Result<Progress> {
         let cap = CHUNK + self.max_line;
         if self.buf.len() != cap {
@@ -131,10 +198,10 @@ impl<'r> Scanner<'r> {
     }
 
     /// Examine the complete lines in `buf[from..to]` (`to` just after a newline).
-    fn lines(&self, from: usize, to: usize, found: &mut Vec<Found>, stats: &mut Stats) {
+    fn lines(&self, from: usize, to: usize, found: &mut Vec<Observation>, stats: &mut Stats) {
         let hay = &self.buf[..to];
         let mut pos = from;
-        while let Some((ms, me)) = self.rules.next_candidate(hay, pos) {
+        while let Some((ms, me)) = self.matcher.next_candidate(hay, pos) {
             let ls = memrchr(b'\n', &hay[pos..ms]).map_or(pos, |i| pos + i + 1);
             let le = memchr(b'\n', &hay[me..]).map_or(to, |i| me + i);
             stats.candidates += 1;
@@ -142,15 +209,17 @@ impl<'r> Scanner<'r> {
             if line.len() > self.max_line {
                 stats.oversized += 1;
             } else {
-                match self.rules.classify(line) {
-                    Verdict::Match(f) => found.push(f),
+                match self.matcher.judge(line, self.now, &self.source) {
+                    Verdict::Seen(o) => found.push(o),
+                    Verdict::Nothing => {}
                     Verdict::Excluded => stats.excluded += 1,
                     Verdict::Garbage(why) => {
                         stats.garbage += 1;
                         if stats.garbage <= 3 {
                             log::info!(
-                                "skipped a line with {why} ({} bytes) that mentions a rate limit",
-                                line.len()
+                                "skipped a line with {why} ({} bytes) in {}",
+                                line.len(),
+                                self.source
                             );
                         }
                     }
@@ -182,9 +251,16 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
 mod tests {
     use super::*;
 
-    fn scan_all(input: &[u8], max_line: usize, skipping: bool) -> (Progress, Vec<Found>, Stats) {
-        let rules = Rules::new(&[], &[], &[]).unwrap();
-        let mut s = Scanner::new(&rules, max_line);
+    const REFUSAL: &str = r#"{"0":"{\"subsystem\":\"agent/embedded\"}","1":{"event":"embedded_run_agent_end","runId":"r","isError":true,"error":"⚠️ API rate limit reached. Please try again later.","failoverReason":"rate_limit","model":"fake-model","provider":"fake","rawErrorPreview":"429: x"},"2":"embedded run agent end","_meta":{"date":"2026-11-28T04:13:31.109Z","logLevelName":"WARN"}}"#;
+
+    fn scan_all(
+        input: &[u8],
+        max_line: usize,
+        skipping: bool,
+    ) -> (Progress, Vec<Observation>, Stats) {
+        let m = Matcher::new(&[], &[], &[]).unwrap();
+        let now = "2026-11-28T05:00:00Z".parse().unwrap();
+        let mut s = Scanner::new(&m, max_line, now, "t");
         let mut all = Vec::new();
         let mut st = Stats::default();
         let p = s
@@ -199,21 +275,23 @@ mod tests {
 
     #[test]
     fn partial_last_line_is_not_consumed() {
-        let input =
-            b"a\n2026-03-05T00:00:00Z x API rate limit reached\n2026-03-05T00:00:01Z API rate li";
-        let (p, f, _) = scan_all(input, 4096, false);
+        let input = format!("a\n{REFUSAL}\n{}", &REFUSAL[..40]);
+        let (p, f, _) = scan_all(input.as_bytes(), 4096, false);
         assert_eq!(f.len(), 1);
-        assert_eq!(
-            p.consumed as usize,
-            input.len() - "2026-03-05T00:00:01Z API rate li".len()
-        );
+        assert_eq!(p.consumed as usize, input.len() - 40);
         assert!(!p.skipping);
     }
 
     #[test]
-    fn one_match_per_line_even_with_several_phrases() {
-        let input = b"x status=429 HTTP 429 API rate limit reached\nnothing\n";
-        let (_, f, st) = scan_all(input, 4096, false);
+    fn one_observation_per_line_even_with_several_needles() {
+        let input = format!(
+            "{}\nnothing\n",
+            REFUSAL.replace(
+                "embedded run agent end",
+                "[model-fetch] embedded run agent end: "
+            )
+        );
+        let (_, f, st) = scan_all(input.as_bytes(), 4096, false);
         assert_eq!(f.len(), 1);
         assert_eq!(st.candidates, 1);
     }
@@ -221,9 +299,9 @@ mod tests {
     #[test]
     fn long_lines_are_skipped_with_bounded_memory() {
         let mut input = Vec::new();
-        input.extend_from_slice(b"API rate limit reached ");
+        input.extend_from_slice(b"[model-fetch] start ");
         input.extend(std::iter::repeat_n(b'x', 3 * CHUNK));
-        input.extend_from_slice(b"\nok API rate limit reached\n");
+        input.extend_from_slice(format!("\n{REFUSAL}\n").as_bytes());
         let (p, f, st) = scan_all(&input, 4096, false);
         assert_eq!(f.len(), 1, "only the short line counts");
         assert_eq!(st.oversized, 1);
@@ -232,8 +310,8 @@ mod tests {
 
     #[test]
     fn skipping_carries_over_between_runs() {
-        let input = b"tail of a long line API rate limit reached\nAPI rate limit reached\n";
-        let (p, f, st) = scan_all(input, 4096, true);
+        let input = format!("tail of a long line [model-fetch] start\n{REFUSAL}\n");
+        let (p, f, st) = scan_all(input.as_bytes(), 4096, true);
         assert_eq!(f.len(), 1);
         assert_eq!(st.oversized, 1);
         assert_eq!(p.consumed as usize, input.len());

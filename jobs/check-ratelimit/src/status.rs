@@ -1,11 +1,15 @@
-//! `check-ratelimit status`: the circuit, the open incident, the window, the maintenance
-//! window, the cursors and the last incidents, for a human.
+//! `check-ratelimit status`: the circuit, the open incident and its steps, the window, the
+//! gateway's cooldowns, maintenance, the files followed, calls per hour and the last
+//! incidents, for a human.
 
-use crate::circuit::{Data, Maintenance, Phase, human, ts};
 use crate::config::Config;
-use chrono::{DateTime, Duration, Utc};
-use common::control::Circuit;
+use crate::data::{Data, Phase};
+use crate::decide::Policy;
+use crate::texts::{human, ts};
+use chrono::{DateTime, Utc};
+use common::contracts::control::{Circuit, Maintenance};
 use std::fmt::Write;
+use std::path::PathBuf;
 
 fn size_h(b: u64) -> String {
     const K: f64 = 1024.0;
@@ -26,11 +30,62 @@ pub fn render(
     data: &Data,
     circuit: Result<Circuit, String>,
     cfg: &Config,
+    globs: &[PathBuf],
     now: DateTime<Utc>,
     maint: Option<&Maintenance>,
 ) -> String {
     let mut s = String::new();
-    let _ = match &circuit {
+    circuit_lines(&mut s, data, &circuit, now);
+    window_lines(&mut s, data, cfg, now);
+    match maint.filter(|m| m.active_at(now)) {
+        Some(m) => {
+            let _ = writeln!(
+                s,
+                "maintenance: until {}{} (alerts and commands skipped)",
+                m.ignore_until.map(ts).unwrap_or_default(),
+                m.reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            );
+        }
+        None => {
+            let _ = writeln!(s, "maintenance: none");
+        }
+    }
+    file_lines(&mut s, data, globs);
+    cost_lines(&mut s, data);
+    if !data.history.is_empty() {
+        let _ = writeln!(s, "last incidents:");
+        for h in data.history.iter().rev().take(5) {
+            let _ = writeln!(
+                s,
+                "  {}  {}  {} → {}  {}  {} refusal(s)  {}  reset: {}",
+                h.id,
+                h.kind,
+                ts(h.started_at),
+                ts(h.ended_at),
+                human(chrono::Duration::seconds(h.duration_secs)),
+                h.matches,
+                [h.provider.as_deref(), h.model.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                h.reset_source.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    s
+}
+
+fn circuit_lines(
+    s: &mut String,
+    data: &Data,
+    circuit: &Result<Circuit, String>,
+    now: DateTime<Utc>,
+) {
+    let _ = match circuit {
         Ok(c) if c.is_open() => writeln!(
             s,
             "circuit: OPEN ({}) since {}{}",
@@ -43,100 +98,138 @@ pub fn render(
         Ok(_) => writeln!(s, "circuit: closed"),
         Err(e) => writeln!(s, "circuit: UNREADABLE ({e}); other jobs treat it as open"),
     };
-    match &data.incident {
-        Some(inc) => {
+    let Some(inc) = &data.incident else {
+        if circuit.as_ref().is_ok_and(|c| c.is_open()) {
             let _ = writeln!(
                 s,
-                "incident: {} ({}, opened by {}{})",
-                inc.id,
-                inc.kind,
-                inc.opened_by,
-                if inc.phase == Phase::Closing {
-                    ", closing"
-                } else {
-                    ""
-                }
+                "  (no incident in state: circuit.json was written by hand or state was reset; `check-ratelimit close` closes it)"
             );
-            let _ = writeln!(s, "  reason: {}", inc.reason);
-            let _ = writeln!(
-                s,
-                "  matches: {}{}",
-                inc.matches,
-                inc.last_match_at
-                    .map(|l| format!(", last at {}", ts(l)))
-                    .unwrap_or_default()
-            );
-            if inc.kind == "rate_limit" {
-                if let (Some(r), Some(src)) = (inc.reset_at, &inc.reset_source) {
-                    let when = if r > now {
-                        format!("in {}", human(r - now))
-                    } else {
-                        "due at the next run".into()
-                    };
-                    let _ = writeln!(s, "  closes at: {} ({src}; {when})", ts(r));
-                }
-            } else {
-                let _ = writeln!(
-                    s,
-                    "  closes: only by hand (`check-ratelimit close`) once the cause is fixed"
-                );
-            }
-            for a in &inc.actions {
-                let _ = writeln!(
-                    s,
-                    "  {}: {:?}{}",
-                    a.name,
-                    a.status,
-                    a.result
-                        .as_deref()
-                        .map(|r| format!(" ({r})"))
-                        .unwrap_or_default()
-                );
-            }
         }
-        None => {
-            if circuit.as_ref().is_ok_and(|c| c.is_open()) {
-                let _ = writeln!(
-                    s,
-                    "  (no incident in state: circuit.json was written by hand or state was reset; `check-ratelimit close` closes it)"
-                );
-            }
-        }
-    }
-    let window = Duration::seconds(cfg.window_secs as i64);
-    let (rl, q) = data.window_counts(now, window);
+        return;
+    };
     let _ = writeln!(
         s,
-        "window: {rl} rate-limit and {q} quota match(es) in the last {} (opens at {} / quota at {})",
-        human(window),
-        cfg.threshold,
-        cfg.quota_threshold
+        "incident: {} ({}, opened by {}{})",
+        inc.id,
+        inc.kind,
+        inc.opened_by,
+        if inc.phase == Phase::Closing {
+            ", closing"
+        } else {
+            ""
+        }
     );
-    if let Some(l) = data.last_match_at {
-        let _ = writeln!(s, "last match: {} ({} ago)", ts(l), human(now - l));
-    }
-    match maint {
-        Some(m) => {
-            let _ = writeln!(
-                s,
-                "maintenance: until {}{} (alerts and commands suppressed)",
-                m.until.map(ts).unwrap_or_default(),
-                m.reason
-                    .as_deref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
-            );
+    let _ = writeln!(s, "  reason: {}", inc.reason);
+    let who = crate::texts::who(
+        inc,
+        crate::act::known_profile_id(data, inc.profile.as_deref()).as_deref(),
+    );
+    let _ = writeln!(
+        s,
+        "  refused: {} request(s), {} gateway decision(s){}{}",
+        inc.matches,
+        inc.decisions,
+        inc.last_at
+            .map(|l| format!(", last at {}", ts(l)))
+            .unwrap_or_default(),
+        who
+    );
+    if matches!(inc.kind.as_str(), "rate_limit" | "overload") {
+        if let (Some(r), Some(src)) = (inc.reset_at, &inc.reset_source) {
+            let when = if r > now {
+                format!("in {}", human(r - now))
+            } else {
+                "due at the next run".into()
+            };
+            let _ = writeln!(s, "  closes at: {} ({src}; {when})", ts(r));
         }
-        None => {
-            let _ = writeln!(s, "maintenance: none");
-        }
-    }
-    if data.cursors.is_empty() {
+    } else {
         let _ = writeln!(
             s,
-            "files: none followed yet (globs: {})",
-            cfg.logs.join(", ")
+            "  closes: only by hand (`check-ratelimit close`) once the cause is fixed"
         );
+    }
+    for st in &inc.steps {
+        let name = st.key.rsplit('/').next().unwrap_or(&st.key);
+        let _ = writeln!(
+            s,
+            "  {name}: {}{}",
+            st.status.map_or("pending", |x| x.as_str()),
+            st.result
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
+    }
+}
+
+fn window_lines(s: &mut String, data: &Data, cfg: &Config, now: DateTime<Utc>) {
+    let p = Policy::from_config(cfg);
+    let c = data.window_counts(now, p.window);
+    let _ = writeln!(
+        s,
+        "window ({}): rate limit {} refused / {} decided, quota {} / {}, overload {} / {} (opens at {} refused or {} decided; quota {}; overload {})",
+        human(p.window),
+        c.rate_limit.refusals,
+        c.rate_limit.decisions,
+        c.quota.refusals,
+        c.quota.decisions,
+        c.overload.refusals,
+        c.overload.decisions,
+        cfg.threshold,
+        cfg.cooldown_threshold,
+        cfg.quota_threshold,
+        cfg.overload_threshold
+            .map_or("never".to_string(), |t| t.to_string())
+    );
+    if let Some(l) = data.last_signal_at {
+        let _ = writeln!(
+            s,
+            "last refusal or decision: {} ({} ago)",
+            ts(l),
+            human(now - l)
+        );
+    }
+    if let Some(m) = &data.models_status {
+        let _ = writeln!(
+            s,
+            "gateway cooldowns: `models status` at {}: {}",
+            ts(m.at),
+            match &m.error {
+                Some(e) => format!("failed ({e})"),
+                None => format!("{} unusable profile(s)", m.unusable),
+            }
+        );
+    }
+    for c in data.cooldowns.iter().filter(|c| c.until > now) {
+        let _ = writeln!(
+            s,
+            "  {} {} of {} until {} ({})",
+            c.kind,
+            c.profile_id
+                .as_deref()
+                .or(c.profile.as_deref())
+                .unwrap_or("?"),
+            c.provider.as_deref().unwrap_or("?"),
+            ts(c.until),
+            c.source
+        );
+    }
+    for st in data.stale.iter().rev().take(3) {
+        let _ = writeln!(
+            s,
+            "  stale: {} listed until {} though the provider answered at {}",
+            st.profile,
+            ts(st.until),
+            ts(st.ok_at)
+        );
+    }
+}
+
+fn file_lines(s: &mut String, data: &Data, globs: &[PathBuf]) {
+    if data.cursors.is_empty() {
+        let shown: Vec<String> = globs.iter().map(|g| g.display().to_string()).collect();
+        let _ = writeln!(s, "files: none followed yet (globs: {})", shown.join(", "));
     } else {
         let _ = writeln!(s, "files:");
         for c in &data.cursors {
@@ -162,21 +255,35 @@ pub fn render(
             cc.since.map(ts).unwrap_or_else(|| "-".into())
         );
     }
-    if !data.history.is_empty() {
-        let _ = writeln!(s, "last incidents:");
-        for h in data.history.iter().rev().take(5) {
-            let _ = writeln!(
-                s,
-                "  {}  {}  {} → {}  {}  {} match(es)  reset: {}",
-                h.id,
-                h.kind,
-                ts(h.started_at),
-                ts(h.ended_at),
-                human(Duration::seconds(h.duration_secs)),
-                h.matches,
-                h.reset_source.as_deref().unwrap_or("-")
-            );
-        }
+}
+
+fn cost_lines(s: &mut String, data: &Data) {
+    if data.hours.is_empty() {
+        return;
     }
-    s
+    let _ = writeln!(s, "model calls per hour (UTC):");
+    for b in data.hours.iter().rev().take(6) {
+        let _ = writeln!(
+            s,
+            "  {}  {}{} call(s), {} refused, {} turn(s) started by people or jobs, {} heartbeat turn(s)",
+            b.hour.format("%Y-%m-%d %H:00"),
+            if b.every_call_logged() {
+                ""
+            } else {
+                "at least "
+            },
+            b.calls(),
+            b.refusals,
+            b.explained,
+            b.heartbeats
+        );
+    }
+    if let Some(e) = &data.idle {
+        let _ = writeln!(
+            s,
+            "idle burn: since {} ({} call(s))",
+            ts(e.started),
+            e.calls
+        );
+    }
 }

@@ -60,6 +60,21 @@ const SCENARIOS: &[Scenario] = &[
         run: turn_402,
     },
     Scenario {
+        name: "turn-debug",
+        about: "with `logging.level: \"debug\"`: one turn refused once (429, Retry-After: 1) and retried, then one answered at once: every model call's records",
+        run: turn_debug,
+    },
+    Scenario {
+        name: "turn-long-window",
+        about: "429 rate_limit_error \"You exceeded your current quota\" (a long-window limit) with the key stored as an auth profile: no same-model retry, the cooldown at once; `models status --json` during the cooldown",
+        run: turn_long_window,
+    },
+    Scenario {
+        name: "turn-402-billing",
+        about: "402 billing_error \"Your credit balance is too low…\" with the key stored as an auth profile: not retried, the profile disabled; `models status --json` after it",
+        run: turn_402_billing,
+    },
+    Scenario {
         name: "turn-quote",
         about: "a user message quoting the gateway's rate-limit text, answered 200",
         run: turn_quote,
@@ -344,6 +359,22 @@ fn turn_402(ctx: &Ctx, dir: &Path) -> Result<String, String> {
     Ok(count_events(&home, dir))
 }
 
+fn turn_402_billing(ctx: &Ctx, dir: &Path) -> Result<String, String> {
+    let home = ctx.home();
+    let paste = home.paste_api_key();
+    if paste.code != 0 {
+        return Err(paste.dump());
+    }
+    ctx.model.set_default(Fault::PaymentRequired(
+        "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.".into(),
+    ));
+    let _ = turn(ctx, dir, &home, "capture-402-billing", "Plan tomorrow.");
+    let st = home.models_status();
+    write(dir, "models-status.json", &mask(&home, &st.stdout));
+    ctx.model.set_default(Fault::None);
+    Ok(count_events(&home, dir))
+}
+
 fn turn_quote(ctx: &Ctx, dir: &Path) -> Result<String, String> {
     let home = ctx.home();
     let out = turn(
@@ -356,6 +387,83 @@ fn turn_quote(ctx: &Ctx, dir: &Path) -> Result<String, String> {
     if out.code != 0 {
         return Err(out.dump());
     }
+    Ok(count_events(&home, dir))
+}
+
+fn turn_debug(ctx: &Ctx, dir: &Path) -> Result<String, String> {
+    let home = ctx.home();
+    let mut cfg = home.base_config();
+    cfg["logging"]["level"] = json!("debug");
+    home.write_config(&cfg);
+    ctx.model.push(Fault::RateLimit {
+        retry_after: Some(1),
+    });
+    let mark = home.log_len();
+    let first = home.agent_turn(
+        "capture-debug",
+        "What changed since yesterday?",
+        Duration::from_secs(240),
+    );
+    if first.code != 0 {
+        return Err(first.dump());
+    }
+    let second = home.agent_turn(
+        "capture-debug",
+        "And what is next?",
+        Duration::from_secs(240),
+    );
+    if second.code != 0 {
+        return Err(second.dump());
+    }
+    write(
+        dir,
+        "console.txt",
+        &mask(&home, &format!("{}{}", first.stderr, second.stderr)),
+    );
+    write(dir, "exit-code.txt", &format!("{}\n", second.code));
+    write_log(&home, dir, mark);
+    write(dir, "provider-requests.json", &served_json(ctx));
+    Ok(count_events(&home, dir))
+}
+
+fn turn_long_window(ctx: &Ctx, dir: &Path) -> Result<String, String> {
+    let fixed = gateway::FixedProvider::start(429, gateway::QUOTA_429_BODY);
+    let home = Home::new(&ctx.install, Provider::anthropic(&fixed.url()));
+    let paste = home.paste_api_key();
+    if paste.code != 0 {
+        return Err(paste.dump());
+    }
+    let mark = home.log_len();
+    let out = home.agent_turn(
+        "capture-long-window",
+        "Draft the weekly summary.",
+        Duration::from_secs(240),
+    );
+    write(
+        dir,
+        "agent.stdout.json",
+        &mask(&home, &agent_summary(&out.stdout)),
+    );
+    write(dir, "console.txt", &mask(&home, &out.stderr));
+    write(dir, "exit-code.txt", &format!("{}\n", out.code));
+    write_log(&home, dir, mark);
+    write(
+        dir,
+        "provider-requests.json",
+        &(serde_json::to_string_pretty(
+            &(0..fixed.served())
+                .map(|_| json!({"status": 429, "body": gateway::QUOTA_429_BODY}))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_default()
+            + "\n"),
+    );
+    let st = home.models_status();
+    write(
+        dir,
+        "models-status-during-cooldown.json",
+        &mask(&home, &st.stdout),
+    );
     Ok(count_events(&home, dir))
 }
 
