@@ -77,16 +77,29 @@ const DO_NOT_TOUCH: &[(&str, &str)] = &[
     ("ws/memory/2026-02-30.md", "impossible date\n"),
 ];
 
+/// The gateway's config in the test's HOME (`~/.openclaw/openclaw.json`, where the `gateway`
+/// section looks by default): dreaming off, so `keep_days` is taken as given. Tests of the
+/// dreaming floor write their own.
+const GATEWAY_NO_DREAMING: &str = r#"// the agent gateway's config (JSON5)
+{ plugins: { entries: { "memory-core": { config: { dreaming: { enabled: false } } } } } }
+"#;
+
 impl Ws {
     fn new() -> Ws {
         let suite = Suite::new();
         for (p, t) in DO_NOT_TOUCH {
             suite.write(p, t);
         }
+        suite.write("home/.openclaw/openclaw.json", GATEWAY_NO_DREAMING);
         Ws {
             suite,
             originals: BTreeMap::new(),
         }
+    }
+
+    /// Replace the gateway's config.
+    fn gateway(&self, text: &str) {
+        self.suite.write("home/.openclaw/openclaw.json", text);
     }
 
     fn put(&mut self, name: &str, bytes: &[u8]) {
@@ -150,13 +163,26 @@ impl Ws {
         self.suite.path(&format!("ws/memory/{rel}"))
     }
 
+    /// A path in the archive (`ws/memory-archive/`, outside `memory/`).
+    fn arch(&self, rel: &str) -> PathBuf {
+        self.suite.path(&format!("ws/memory-archive/{rel}"))
+    }
+
     fn state(&self) -> Value {
         self.suite.state("compact-memory")
     }
 
+    /// The digest of a period (found by its first line; the file is named by the period's
+    /// last day).
     fn digest(&self, key: &str) -> String {
-        std::fs::read_to_string(self.mem(&format!("digests/{key}.md")))
+        let marker = format!("<!-- compact-memory digest: period={key} ");
+        std::fs::read_dir(self.mem("digests"))
             .unwrap_or_else(|e| panic!("digest {key}: {e}"))
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .find(|t| t.starts_with(&marker))
+            .unwrap_or_else(|| panic!("no digest of {key}"))
     }
 
     /// Every byte of every original is in place or in the archive: the archived versions
@@ -168,7 +194,7 @@ impl Ws {
                 continue;
             }
             let d = date(&name[..10]);
-            let base = self.mem(&format!("archive/{}/{name}", d.format("%Y/%m")));
+            let base = self.arch(&format!("{}/{name}", d.format("%Y/%m")));
             // Versions: a later one that starts with all before it (the file grew in place)
             // replaces them; another (recreated with only new lines) is appended. What is in
             // place is either already archived (killed before removal) or comes after.
@@ -220,8 +246,17 @@ impl Ws {
             let text = std::fs::read_to_string(e.path()).unwrap();
             let rows = digest_sources(&text);
             assert!(!rows.is_empty(), "{name} lists no sources:\n{text}");
+            // Named by the period's last day, so the gateway's recency decay ages it like
+            // its newest day.
+            let last = text
+                .lines()
+                .nth(1)
+                .and_then(|h| h.rsplit_once(" to "))
+                .map(|(_, l)| l.trim_end_matches(')'))
+                .unwrap_or_else(|| panic!("{name}: no period in its heading"));
+            assert!(name.starts_with(last), "{name} must start with {last}");
             for (archive, hash) in rows {
-                let b = std::fs::read(self.mem(&archive))
+                let b = std::fs::read(self.suite.path(&format!("ws/{archive}")))
                     .unwrap_or_else(|_| panic!("{name} lists {archive}, which is not archived"));
                 assert_eq!(sha(&b), hash, "{name}: hash of {archive}");
             }
@@ -253,7 +288,7 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
 /// (archive path, sha256) rows of a digest's source table.
 fn digest_sources(text: &str) -> Vec<(String, String)> {
     text.lines()
-        .filter(|l| l.starts_with("| ") && l.contains("`archive/"))
+        .filter(|l| l.starts_with("| ") && l.contains("`memory-archive/"))
         .map(|l| {
             let cols: Vec<&str> = l.split('|').map(str::trim).collect();
             (
@@ -288,8 +323,8 @@ mod compaction {
             assert!(ws.mem(&format!("{d}.md")).is_file(), "{d} must stay");
         }
         assert!(!ws.mem("2026-02-22.md").exists());
-        assert!(ws.mem("archive/2026/02/2026-02-22.md").is_file());
-        assert!(ws.mem("archive/2025/03/2025-03-01-teams-sync.md").is_file());
+        assert!(ws.arch("2026/02/2026-02-22.md").is_file());
+        assert!(ws.arch("2025/03/2025-03-01-teams-sync.md").is_file());
         let w = ws.digest("2026-W07");
         assert!(
             w.contains("period=2026-W07 method=rules complete=true"),
@@ -344,7 +379,7 @@ mod compaction {
         std::fs::write(ws.mem("2026-01-07.md"), extra).unwrap();
         ws.run("2026-02-01T13:00:00Z", &[]).silent_success();
         assert!(!ws.mem("2026-01-07.md").exists());
-        let v2 = ws.mem("archive/2026/01/2026-01-07.md.v2");
+        let v2 = ws.arch("2026/01/2026-01-07.md.v2");
         assert_eq!(std::fs::read(&v2).unwrap(), extra);
         let new = ws.digest("2026-W02");
         assert_ne!(old, new);
@@ -363,11 +398,10 @@ mod compaction {
         let srcs = st["data"]["digests"]["2026-W02"]["sources"]
             .as_array()
             .unwrap();
-        assert!(srcs.iter().any(|s| {
-            s.as_str()
-                .unwrap()
-                .ends_with("  archive/2026/01/2026-01-07.md.v2")
-        }));
+        assert!(
+            srcs.iter()
+                .any(|s| { s.as_str().unwrap().ends_with("  2026/01/2026-01-07.md.v2") })
+        );
     }
 
     #[test]
@@ -429,14 +463,20 @@ mod compaction {
         let ws = Ws::new();
         ws.suite.write("ws/MEMORY.md", &"é".repeat(20_001));
         ws.suite.write("ws/AGENTS.md", &"a".repeat(45_000));
+        ws.suite.write("ws/SOUL.md", &"s".repeat(19_000));
+        ws.suite.write("ws/IDENTITY.md", &"i".repeat(19_000));
         ws.config(json!({}));
         let r = ws.run("2026-02-01T00:00:00Z", &[]);
+        // The gateway cuts each file to its per-file budget first, then applies the total in
+        // prompt order (AGENTS, SOUL, IDENTITY, USER, BOOTSTRAP, MEMORY).
         r.code(0)
             .stderr_has("MEMORY.md is 20001 characters, over the per-file budget of 20000")
-            .stderr_has("total 65001 characters, over the total budget of 60000");
+            .stderr_has("AGENTS.md is 45000 characters, over the per-file budget of 20000")
+            .stderr_has("total 78000 characters after their per-file limits, over the total budget of 60000");
         let b = &ws.state()["data"]["budget"];
         assert_eq!(b["over"], true);
-        assert_eq!(b["total_chars"], 65001);
+        assert_eq!(b["total_chars"], 103_001);
+        assert_eq!(b["injected_chars"], 60_000);
         let mem = b["files"]
             .as_array()
             .unwrap()
@@ -556,12 +596,19 @@ mod edges {
     fn an_open_week_is_digested_and_rewritten_when_more_days_age() {
         let mut ws = Ws::new();
         ws.days("2026-03-02", 7, 300); // Mon..Sun of 2026-W10
-        ws.config(json!({ "keep_days": 2 }));
-        ws.run("2026-03-06T10:00:00Z", &[]).silent_success(); // Mon..Wed old enough
+        ws.config(json!({ "keep_days": 7 }));
+        // The week has ended (its digest is named by its Sunday, which must not lie in the
+        // future); Mon..Thu are 7 days old.
+        ws.run("2026-03-12T10:00:00Z", &[]).silent_success();
         let st = ws.state();
         assert_eq!(st["data"]["digests"]["2026-W10"]["complete"], false);
+        assert_eq!(
+            st["data"]["digests"]["2026-W10"]["path"],
+            "digests/2026-03-08-digest-2026-W10.md"
+        );
         assert!(ws.digest("2026-W10").contains("still open"));
-        ws.run("2026-03-10T10:00:00Z", &[]).silent_success();
+        assert!(ws.mem("2026-03-06.md").is_file(), "Friday is 6 days old");
+        ws.run("2026-03-16T10:00:00Z", &[]).silent_success();
         let st = ws.state();
         assert_eq!(st["data"]["digests"]["2026-W10"]["complete"], true);
         let n = st["data"]["digests"]["2026-W10"]["sources"]
@@ -600,11 +647,11 @@ mod restore {
         // The next run leaves the held day alone and drops it from the digest.
         ws.run("2026-02-01T01:00:00Z", &[]).silent_success();
         assert!(ws.mem("2026-01-08.md").is_file());
-        assert!(!ws.mem("archive/2026/01/2026-01-08.md.v2").exists());
+        assert!(!ws.arch("2026/01/2026-01-08.md.v2").exists());
         let d = ws.digest("2026-W02");
         assert!(!d.contains("2026-01-08.md"), "{d}");
         assert!(
-            ws.mem("archive/2026/01/2026-01-08.md").is_file(),
+            ws.arch("2026/01/2026-01-08.md").is_file(),
             "archive copy kept"
         );
         // Release: the next run takes it again without archiving a second copy.
@@ -613,7 +660,7 @@ mod restore {
             .stdout_has("released");
         ws.run("2026-02-01T03:00:00Z", &[]).silent_success();
         assert!(!ws.mem("2026-01-08.md").exists());
-        assert!(!ws.mem("archive/2026/01/2026-01-08.md.v2").exists());
+        assert!(!ws.arch("2026/01/2026-01-08.md.v2").exists());
         assert!(ws.digest("2026-W02").contains("2026-01-08.md"));
         ws.assert_nothing_lost();
         ws.assert_digests_consistent();
