@@ -69,55 +69,18 @@ pub fn evaluate(
 ) -> BudgetReport {
     let never = limits.context_injection == "never";
     let mut problems = unreadable;
+    let mut out = inject(files, limits, never);
+    if !never {
+        problems.extend(
+            files
+                .iter()
+                .zip(&out)
+                .filter(|(_, s)| s.over)
+                .map(|(f, s)| over_file(f, s.limit, s.injected)),
+        );
+        problems.extend(over_total(files, &out, limits.total));
+    }
     let mut notes = Vec::new();
-    let mut out = Vec::new();
-    let mut left = limits.total;
-    let mut total_cut: Vec<String> = Vec::new();
-    for f in files {
-        let budget = if f.name == "USER.md" {
-            limits.user_md
-        } else {
-            limits.per_file
-        };
-        let injected = if never || left < MIN_FILE_BUDGET {
-            0
-        } else {
-            f.chars.min(budget.min(left).max(1))
-        };
-        left = left.saturating_sub(injected);
-        let over = f.chars > budget;
-        if over && !never {
-            problems.push(over_file(f, budget, injected));
-        }
-        if injected < f.chars.min(budget) && !never {
-            total_cut.push(f.name.clone());
-        }
-        out.push(FileSize {
-            name: f.name.clone(),
-            chars: f.chars,
-            bytes: f.bytes,
-            limit: budget,
-            injected,
-            over,
-            retired: false,
-        });
-    }
-    let capped: u64 = files
-        .iter()
-        .zip(&out)
-        .map(|(f, s)| f.chars.min(s.limit))
-        .sum();
-    if !never && capped > limits.total {
-        problems.push(format!(
-            "bootstrap files total {capped} characters after their per-file limits, over the total budget of {}: the gateway cuts or skips {}",
-            limits.total,
-            if total_cut.is_empty() {
-                "the last files".to_string()
-            } else {
-                total_cut.join(", ")
-            }
-        ));
-    }
     if never {
         notes.push(format!(
             "contextInjection is \"never\" for agent {agent}: the gateway injects no bootstrap file, so no budget applies"
@@ -153,6 +116,63 @@ pub fn evaluate(
         problems,
         notes,
     }
+}
+
+/// What the gateway injects of each file: cut to `min(its budget, what is left of the
+/// total)`, nothing once fewer than 64 characters are left (or with `never`).
+fn inject(files: &[Measured], limits: &Limits, never: bool) -> Vec<FileSize> {
+    let mut left = limits.total;
+    files
+        .iter()
+        .map(|f| {
+            let limit = if f.name == "USER.md" {
+                limits.user_md
+            } else {
+                limits.per_file
+            };
+            let injected = if never || left < MIN_FILE_BUDGET {
+                0
+            } else {
+                f.chars.min(limit.min(left).max(1))
+            };
+            left = left.saturating_sub(injected);
+            FileSize {
+                name: f.name.clone(),
+                chars: f.chars,
+                bytes: f.bytes,
+                limit,
+                injected,
+                over: f.chars > limit && !never,
+                retired: false,
+            }
+        })
+        .collect()
+}
+
+/// The total-budget problem, if the files cut to their own budgets do not fit the total.
+fn over_total(files: &[Measured], sizes: &[FileSize], total: u64) -> Option<String> {
+    let capped: u64 = files
+        .iter()
+        .zip(sizes)
+        .map(|(f, s)| f.chars.min(s.limit))
+        .sum();
+    if capped <= total {
+        return None;
+    }
+    let cut: Vec<&str> = files
+        .iter()
+        .zip(sizes)
+        .filter(|(f, s)| s.injected < f.chars.min(s.limit))
+        .map(|(f, _)| f.name.as_str())
+        .collect();
+    Some(format!(
+        "bootstrap files total {capped} characters after their per-file limits, over the total budget of {total}: the gateway cuts or skips {}",
+        if cut.is_empty() {
+            "the last files".to_string()
+        } else {
+            cut.join(", ")
+        }
+    ))
 }
 
 fn over_file(f: &Measured, budget: u64, injected: u64) -> String {

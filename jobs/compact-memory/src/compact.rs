@@ -200,31 +200,11 @@ impl Compactor<'_> {
         let mut states = Vec::new();
         let mut reads = Vec::new();
         for f in &pp.in_place {
-            let bytes =
-                fs::read(&f.path).with_context(|| format!("cannot read {}", f.path.display()))?;
-            let meta = fs::metadata(&f.path)
-                .with_context(|| format!("cannot stat {}", f.path.display()))?;
-            let sha = sha256_hex(&bytes);
-            let versions: Vec<&Archived> =
-                pp.archived.iter().filter(|a| a.name == f.name).collect();
-            let mut parts = Vec::new();
-            for a in &versions {
-                let b = fs::read(&a.path)
-                    .with_context(|| format!("cannot read {}", a.path.display()))?;
-                archived_sha.insert(a.rel.clone(), sha256_hex(&b));
-                parts.push(b);
-            }
-            let archived_already = versions.iter().any(|a| archived_sha[&a.rel] == sha)
-                || (versions.len() > 1 && sha256_hex(&layout::join_versions(parts)) == sha);
-            states.push(NoteState {
-                name: f.name.clone(),
-                date: f.date,
-                archived_already,
-                last_version: versions.iter().map(|a| a.version).max().unwrap_or(0),
-            });
-            reads.push((bytes, sha, Identity::of(&meta), f.path.clone()));
+            let (state, read) = read_note(f, &pp.archived, &mut archived_sha)?;
+            states.push(state);
+            reads.push(read);
         }
-        let digest_name = layout::digest_file_name(self.setup_kind(), &pp.period);
+        let digest_name = layout::digest_file_name(self.cfg.period, &pp.period);
         let now = DigestNow {
             record: rec,
             file_present: self.digest_files.contains(&digest_name)
@@ -241,7 +221,16 @@ impl Compactor<'_> {
         }
         let mut new_versions = Vec::new();
         let mut removals = Vec::new();
-        for ((bytes, sha, seen, path), st) in reads.into_iter().zip(&states) {
+        for (
+            Read {
+                bytes,
+                sha,
+                seen,
+                path,
+            },
+            st,
+        ) in reads.into_iter().zip(&states)
+        {
             if let Some((_, rel)) = work.new_versions.iter().find(|(n, _)| *n == st.name) {
                 new_versions.push(NewVersion {
                     name: st.name.clone(),
@@ -273,10 +262,6 @@ impl Compactor<'_> {
             upgrade_only: work.upgrade_only,
             failed: false,
         }))
-    }
-
-    fn setup_kind(&self) -> layout::PeriodKind {
-        self.cfg.period
     }
 
     /// Archive, digest and remove for a batch of periods, in that order, each step fsynced
@@ -608,7 +593,7 @@ impl Compactor<'_> {
         let text = summary::render(header, &summary, &shown);
         let rel = format!(
             "digests/{}",
-            layout::digest_file_name(self.setup_kind(), &p.period)
+            layout::digest_file_name(self.cfg.period, &p.period)
         );
         let rec = DigestRecord {
             path: rel.clone(),
@@ -664,6 +649,49 @@ impl Compactor<'_> {
             }
         }
     }
+}
+
+/// A note in place as read: its bytes and hash, and its identity for the removal check.
+struct Read {
+    bytes: Vec<u8>,
+    sha: String,
+    seen: Identity,
+    path: PathBuf,
+}
+
+/// Read and hash a note in place and its archived versions (hashes kept in `archived_sha`):
+/// whether its text is archived already, and its highest version.
+fn read_note(
+    f: &layout::InPlace,
+    archived: &[Archived],
+    archived_sha: &mut HashMap<String, String>,
+) -> Result<(NoteState, Read)> {
+    let bytes = fs::read(&f.path).with_context(|| format!("cannot read {}", f.path.display()))?;
+    let meta = fs::symlink_metadata(&f.path)
+        .with_context(|| format!("cannot stat {}", f.path.display()))?;
+    let sha = sha256_hex(&bytes);
+    let versions: Vec<&Archived> = archived.iter().filter(|a| a.name == f.name).collect();
+    let mut parts = Vec::new();
+    for a in &versions {
+        let b = fs::read(&a.path).with_context(|| format!("cannot read {}", a.path.display()))?;
+        archived_sha.insert(a.rel.clone(), sha256_hex(&b));
+        parts.push(b);
+    }
+    let archived_already = versions.iter().any(|a| archived_sha[&a.rel] == sha)
+        || (versions.len() > 1 && sha256_hex(&layout::join_versions(parts)) == sha);
+    let state = NoteState {
+        name: f.name.clone(),
+        date: f.date,
+        archived_already,
+        last_version: versions.iter().map(|a| a.version).max().unwrap_or(0),
+    };
+    let read = Read {
+        bytes,
+        sha,
+        seen: Identity::of(&meta),
+        path: f.path.clone(),
+    };
+    Ok((state, read))
 }
 
 fn texts_of<'s>(setup: &Setup, sources: &'s [Src]) -> Vec<SourceText<'s>> {

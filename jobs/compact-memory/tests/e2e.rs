@@ -1525,3 +1525,12 @@ mod placement {
             .stderr_has("memory.search.extraPaths");
     }
 }
+
+#[test]
+fn the_config_example_is_valid() {
+    let s = Suite::new();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.json"))
+        .unwrap();
+    s.write("config.json", &text);
+    s.run(Path::new(BIN), &["--check-config"]).code(0);
+}
