@@ -118,7 +118,10 @@ impl Setup {
             bootstrap_files: cfg
                 .bootstrap_files
                 .clone()
-                .unwrap_or_else(|| BOOTSTRAP_FILES.iter().map(|s| s.to_string()).collect()),
+                .unwrap_or_else(|| BOOTSTRAP_FILES.iter().map(|s| s.to_string()).collect())
+                .into_iter()
+                .filter(|f| !RETIRED_BOOTSTRAP_FILES.contains(&f.as_str()))
+                .collect(),
             retired_files: RETIRED_BOOTSTRAP_FILES
                 .iter()
                 .map(|s| s.to_string())
