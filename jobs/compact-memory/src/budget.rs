@@ -14,13 +14,42 @@
 //! measured against a budget. The report is kept in state (publish-report shows it) and every
 //! problem is a WARN line on stderr. Nothing here writes a file.
 
-use crate::data::{BudgetReport, FileSize};
-use crate::setup::Limits;
+use crate::data::{BudgetReport, Data, FileSize};
+use crate::setup::{Limits, Setup};
 use chrono::{DateTime, Utc};
+use common::Ctx;
 use std::path::Path;
 
 /// Below this many characters left of the total, the gateway skips the remaining files.
 const MIN_FILE_BUDGET: u64 = 64;
+
+/// Measure the bootstrap files against the budgets; problems are WARN lines.
+pub fn measure(ctx: &mut Ctx<Data>, setup: &Setup) {
+    let (files, unreadable) = read_files(&setup.workspace, &setup.bootstrap_files);
+    let (retired, _) = read_files(&setup.workspace, &setup.retired_files);
+    let report = evaluate(
+        &files,
+        &retired,
+        unreadable,
+        &setup.limits,
+        &setup.agent,
+        ctx.now(),
+    );
+    for p in &report.problems {
+        log::warn!("memory budget: {p}");
+    }
+    for n in &report.notes {
+        if n.contains("retired") {
+            log::warn!("memory budget: {n}");
+        } else {
+            log::info!("memory budget: {n}");
+        }
+    }
+    log::debug!("memory budget limits: {}", report.source);
+    ctx.metric_set("memory_total_chars", report.total_chars);
+    ctx.metric_set("memory_budget_over", report.over);
+    ctx.state.data.budget = Some(report);
+}
 
 /// One file as read from the workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,8 +6,11 @@
 //! is left alone by construction. Archived copies live under the archive directory (outside
 //! `memory/`) as `YYYY/MM/<name>[.vN]`; digests as `memory/digests/<date>-digest[-<period>].md`.
 
+use crate::data::{Data, RunStats};
+use crate::setup::Setup;
 use anyhow::{Context, Result};
 use chrono::{Datelike, NaiveDate};
+use common::{Ctx, data_error};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -325,6 +328,83 @@ fn scan_archive_month(
         }
     }
     Ok(())
+}
+
+/// What is in `memory/` and the archive.
+pub struct Found {
+    pub in_place: Vec<InPlace>,
+    pub archived: Vec<Archived>,
+}
+
+/// List the notes in place and the archived copies; `None` when there is no `memory/`.
+pub fn scan(ctx: &mut Ctx<Data>, setup: &Setup, stats: &mut RunStats) -> Result<Option<Found>> {
+    match std::fs::symlink_metadata(&setup.memory) {
+        Err(_) => return Ok(None),
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(data_error(format!(
+                "refusing to compact {}: it is a symbolic link (the gateway does not index a linked memory/ either); make it a real directory",
+                setup.memory.display()
+            )));
+        }
+        Ok(_) => {}
+    }
+    let mut notes = ScanNotes::default();
+    let in_place = scan_memory(&setup.memory, &mut notes)?;
+    let archived = scan_archive(&setup.archive, &mut notes)?;
+    sweep_temps(&notes.temp_files, &setup.memory.join("digests"));
+    let mut skipped = Vec::new();
+    skipped.extend(
+        notes
+            .bad_dates
+            .iter()
+            .map(|n| format!("{n} (no such date)")),
+    );
+    skipped.extend(
+        notes
+            .not_regular
+            .iter()
+            .map(|n| format!("{n} (not a regular file)")),
+    );
+    skipped.extend(
+        notes
+            .archive_strays
+            .iter()
+            .map(|n| format!("{n} (not an archived note)")),
+    );
+    if !skipped.is_empty() {
+        log::info!(
+            "left alone {} dated-looking file(s) it cannot compact: {}",
+            skipped.len(),
+            skipped.join(", ")
+        );
+    }
+    ctx.metric_set("skipped_files", skipped.len() as u64);
+    stats.skipped_names = skipped;
+    Ok(Some(Found { in_place, archived }))
+}
+
+/// Remove temp files of killed runs: ours in `memory/` (dated names only) and in `digests/`.
+fn sweep_temps(in_memory: &[PathBuf], digests: &Path) {
+    for p in in_memory {
+        let stale = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(common::fsutil::temp_is_stale);
+        if stale && std::fs::remove_file(p).is_ok() {
+            log::info!(
+                "removed leftover temp file {} from a killed run",
+                p.display()
+            );
+        }
+    }
+    if let Ok(removed) = common::fsutil::sweep_temp_files(digests) {
+        for p in removed {
+            log::info!(
+                "removed leftover temp file {} from a killed run",
+                p.display()
+            );
+        }
+    }
 }
 
 fn sorted_dirs(dir: &Path) -> Result<Vec<String>> {

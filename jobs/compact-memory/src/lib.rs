@@ -23,6 +23,7 @@ pub mod config;
 pub mod data;
 pub mod layout;
 pub mod migrate;
+pub mod outcome;
 pub mod plan;
 pub mod refs;
 pub mod rules;
@@ -31,13 +32,10 @@ pub mod summary;
 
 use anyhow::Result;
 use chrono::{DateTime, NaiveDate, Utc};
-use common::contracts::facts::compact_memory::{BudgetFacts, FileBudget, MemoryFacts};
-use common::{Ctx, Job, Mode, Outcome, Paths, data_error};
-use compact::Done;
-use layout::{Archived, InPlace, ScanNotes};
-use plan::{Plan, Policy};
+use common::contracts::facts::compact_memory::MemoryFacts;
+use common::{Ctx, Job, Mode, Outcome, Paths};
+use plan::Policy;
 use setup::Setup;
-use std::path::PathBuf;
 
 pub use config::Config;
 pub use data::Data;
@@ -95,7 +93,7 @@ impl Job for CompactMemory {
     }
 
     fn facts(d: &Data, _now: DateTime<Utc>) -> Option<MemoryFacts> {
-        Some(facts(d))
+        Some(outcome::facts(d))
     }
 
     fn run(ctx: &mut Ctx<Data>, cfg: &Config, args: &Args) -> Result<Outcome> {
@@ -112,7 +110,7 @@ impl Job for CompactMemory {
 fn nightly(ctx: &mut Ctx<Data>, cfg: &Config, upgrade: bool) -> Result<Outcome> {
     let setup = Setup::gather(ctx, cfg)?;
     let today = setup.zone.today(ctx.now());
-    measure_budget(ctx, &setup);
+    budget::measure(ctx, &setup);
     let refs = commands::references(&setup)?;
     let mut stats = data::RunStats {
         today: Some(today),
@@ -120,7 +118,7 @@ fn nightly(ctx: &mut Ctx<Data>, cfg: &Config, upgrade: bool) -> Result<Outcome> 
         ..Default::default()
     };
     migrate::layout(ctx, &setup, &refs, &mut stats)?;
-    let Some(found) = scan(ctx, &setup, &mut stats)? else {
+    let Some(found) = layout::scan(ctx, &setup, &mut stats)? else {
         ctx.state.data.last = Some(stats);
         return Ok(Outcome::noop(format!(
             "no memory directory at {}; nothing to compact",
@@ -143,210 +141,7 @@ fn nightly(ctx: &mut Ctx<Data>, cfg: &Config, upgrade: bool) -> Result<Outcome> 
     );
     ctx.state.data.tokens.start_run(today);
     let done = compact::run(ctx, &setup, cfg, &plan.periods, upgrade, stats);
-    Ok(record(ctx, done, &plan))
-}
-
-/// Measure the bootstrap files against the budgets; problems are WARN lines.
-fn measure_budget(ctx: &mut Ctx<Data>, setup: &Setup) {
-    let (files, unreadable) = budget::read_files(&setup.workspace, &setup.bootstrap_files);
-    let (retired, _) = budget::read_files(&setup.workspace, &setup.retired_files);
-    let report = budget::evaluate(
-        &files,
-        &retired,
-        unreadable,
-        &setup.limits,
-        &setup.agent,
-        ctx.now(),
-    );
-    for p in &report.problems {
-        log::warn!("memory budget: {p}");
-    }
-    for n in &report.notes {
-        if n.contains("retired") {
-            log::warn!("memory budget: {n}");
-        } else {
-            log::info!("memory budget: {n}");
-        }
-    }
-    log::debug!("memory budget limits: {}", report.source);
-    ctx.metric_set("memory_total_chars", report.total_chars);
-    ctx.metric_set("memory_budget_over", report.over);
-    ctx.state.data.budget = Some(report);
-}
-
-/// What is in `memory/` and the archive.
-struct Found {
-    in_place: Vec<InPlace>,
-    archived: Vec<Archived>,
-}
-
-/// List the notes in place and the archived copies; `None` when there is no `memory/`.
-fn scan(ctx: &mut Ctx<Data>, setup: &Setup, stats: &mut data::RunStats) -> Result<Option<Found>> {
-    match std::fs::symlink_metadata(&setup.memory) {
-        Err(_) => return Ok(None),
-        Ok(m) if m.file_type().is_symlink() => {
-            return Err(data_error(format!(
-                "refusing to compact {}: it is a symbolic link (the gateway does not index a linked memory/ either); make it a real directory",
-                setup.memory.display()
-            )));
-        }
-        Ok(_) => {}
-    }
-    let mut notes = ScanNotes::default();
-    let in_place = layout::scan_memory(&setup.memory, &mut notes)?;
-    let archived = layout::scan_archive(&setup.archive, &mut notes)?;
-    sweep_temps(&notes.temp_files, &setup.memory.join("digests"));
-    let mut skipped = Vec::new();
-    skipped.extend(
-        notes
-            .bad_dates
-            .iter()
-            .map(|n| format!("{n} (no such date)")),
-    );
-    skipped.extend(
-        notes
-            .not_regular
-            .iter()
-            .map(|n| format!("{n} (not a regular file)")),
-    );
-    skipped.extend(
-        notes
-            .archive_strays
-            .iter()
-            .map(|n| format!("{n} (not an archived note)")),
-    );
-    if !skipped.is_empty() {
-        log::info!(
-            "left alone {} dated-looking file(s) it cannot compact: {}",
-            skipped.len(),
-            skipped.join(", ")
-        );
-    }
-    ctx.metric_set("skipped_files", skipped.len() as u64);
-    stats.skipped_names = skipped;
-    Ok(Some(Found { in_place, archived }))
-}
-
-/// Remove temp files of killed runs: ours in `memory/` (dated names only) and in `digests/`.
-fn sweep_temps(in_memory: &[PathBuf], digests: &std::path::Path) {
-    for p in in_memory {
-        let stale = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(common::fsutil::temp_is_stale);
-        if stale && std::fs::remove_file(p).is_ok() {
-            log::info!(
-                "removed leftover temp file {} from a killed run",
-                p.display()
-            );
-        }
-    }
-    if let Ok(removed) = common::fsutil::sweep_temp_files(digests) {
-        for p in removed {
-            log::info!(
-                "removed leftover temp file {} from a killed run",
-                p.display()
-            );
-        }
-    }
-}
-
-/// Metrics, the last run's stats, and the outcome.
-fn record(ctx: &mut Ctx<Data>, done: Done, plan: &Plan) -> Outcome {
-    let Done {
-        mut stats,
-        degraded,
-        stopped,
-    } = done;
-    stats.kept_for_references = plan.kept_for_references.clone();
-    let methods: Vec<String> = stats
-        .by_method
-        .iter()
-        .map(|(m, n)| format!("{n} {m}"))
-        .collect();
-    let mut summary = format!(
-        "archived {} file(s), removed {} original(s), wrote {} digest(s){}",
-        stats.files_archived,
-        stats.originals_removed,
-        stats.digests_written,
-        if methods.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", methods.join(", "))
-        }
-    );
-    if stats.migrated > 0 {
-        summary.push_str(&format!(
-            "; moved {} file(s) of an earlier layout",
-            stats.migrated
-        ));
-    }
-    if let Some(why) = &stopped {
-        summary.push_str(&format!("; stopped early ({why}), the next run continues"));
-    }
-    ctx.metric_set("daily_files_waiting", plan.waiting);
-    ctx.metric_set("kept_for_references", plan.kept_for_references.len() as u64);
-    ctx.metric_add("files_archived", stats.files_archived);
-    ctx.metric_add("originals_removed", stats.originals_removed);
-    ctx.metric_add("digests_written", stats.digests_written);
-    ctx.metric_add("files_migrated", stats.migrated);
-    ctx.metric_set("digests", ctx.state.data.digests.len() as u64);
-    ctx.metric_set("model_tokens_today", ctx.state.data.tokens.day_tokens);
-    let failed = stats.failed.clone();
-    let idle = stats.files_archived == 0
-        && stats.originals_removed == 0
-        && stats.digests_written == 0
-        && stats.migrated == 0
-        && stats.put_back.is_empty();
-    ctx.state.data.last = Some(stats);
-    if !failed.is_empty() {
-        return Outcome::failed(summary, failed.join("; "));
-    }
-    if !degraded.is_empty() {
-        return Outcome::degraded(format!("{summary}; {}", degraded.join("; ")));
-    }
-    if idle && stopped.is_none() {
-        return Outcome::noop("nothing to compact");
-    }
-    Outcome::ok(summary)
-}
-
-/// The public facts: the budget report with its source, and what was compacted.
-pub fn facts(d: &Data) -> MemoryFacts {
-    let last_compacted_day = d
-        .digests
-        .values()
-        .flat_map(|r| r.sources.iter())
-        .filter_map(|s| NaiveDate::parse_from_str(s.name.get(..10)?, "%Y-%m-%d").ok())
-        .max();
-    MemoryFacts {
-        budget: d.budget.as_ref().map(|b| BudgetFacts {
-            measured_at: Some(b.measured_at),
-            source: b.source.clone(),
-            per_file_limit: b.per_file_limit,
-            total_limit: b.total_limit,
-            files: b
-                .files
-                .iter()
-                .map(|f| FileBudget {
-                    name: f.name.clone(),
-                    chars: f.chars,
-                    limit: f.limit,
-                    over: f.over,
-                    retired: f.retired,
-                })
-                .collect(),
-            total_chars: b.total_chars,
-            over: b.over,
-            problems: b.problems.clone(),
-            notes: b.notes.clone(),
-        }),
-        digests: d.digests.len() as u64,
-        archived: d.digests.values().map(|r| r.sources.len() as u64).sum(),
-        last_compacted_day,
-        keep_days: d.last.as_ref().map(|l| l.keep_days),
-        archive_dir: d.archive_dir.as_ref().map(|p| p.display().to_string()),
-    }
+    Ok(outcome::record(ctx, done, &plan))
 }
 
 /// Parse a `YYYY-MM-DD` argument.
