@@ -754,7 +754,7 @@ mod stop {
         ws.days("2025-06-01", 200, 3000);
         ws.config(json!({}));
         let mut stopped = 0;
-        for delay in [5u64, 15, 30] {
+        for delay in [5u64, 15, 30, 60, 120] {
             let child = ws
                 .suite
                 .spawn(Path::new(BIN), &["--now", "2026-01-15T03:00:00Z"]);
@@ -762,8 +762,10 @@ mod stop {
             testkit::signal(&child, 15);
             let out = child.wait_with_output().unwrap();
             let code = out.status.code();
+            // `None`: the signal came before the runtime installed its handler (a loaded
+            // machine can take longer than 5 ms to get there); nothing had been touched yet.
             assert!(
-                matches!(code, Some(0) | Some(143)),
+                matches!(code, None | Some(0) | Some(143)),
                 "SIGTERM: exit {code:?}\n{}",
                 String::from_utf8_lossy(&out.stderr)
             );
