@@ -256,7 +256,10 @@ fn compaction_on_the_real_gateway() {
         "gateway": {"config": home.config_path(), "state_dir": home.state_dir()},
         "compact-memory": {}
     }));
-    let today = Utc::now().date_naive();
+    // The job runs "now" as of the start, so a test that crosses midnight UTC keeps its days.
+    let start = Utc::now();
+    let now = start.to_rfc3339();
+    let today = start.date_naive();
     let ws = Workspace::write(&home.workspace(), &suite, today);
 
     // The gateway accepts the budget keys the job reads (checked while it indexes).
@@ -295,7 +298,7 @@ fn compaction_on_the_real_gateway() {
     eprintln!("[{:>5.1} s] searched (before)", t0.elapsed().as_secs_f64());
 
     // The run, then the budget report against a changed gateway config.
-    let r = suite.run(Path::new(BIN), &[]);
+    let r = suite.run(Path::new(BIN), &["--now", &now]);
     r.code(0)
         .stderr_has("AGENTS.md is 12001 characters, over the per-file budget of 12000")
         .stderr_has("USER.md is 4001 characters, over the USER.md cap of 4000");
@@ -311,7 +314,7 @@ fn compaction_on_the_real_gateway() {
     );
     cfg["agents"]["entries"]["main"]["bootstrapMaxChars"] = json!(13000);
     home.write_config(&cfg);
-    let r2 = suite.run(Path::new(BIN), &[]);
+    let r2 = suite.run(Path::new(BIN), &["--now", &now]);
     r2.code(0)
         .stderr_has("USER.md is 4001 characters, over the USER.md cap of 4000");
     assert!(!r2.stderr.contains("AGENTS.md is"), "{}", r2.stderr);
@@ -346,17 +349,23 @@ fn compaction_on_the_real_gateway() {
         "[{:>5.1} s] compacted and indexed again ({n} files)",
         t0.elapsed().as_secs_f64()
     );
-    let after = hits(&home.memory_search_ranked(PHRASE, 50));
+    // The search and the gateway's repair run side by side (the repair only drops entries
+    // whose file is gone; the search records hits on files that exist).
+    let moved: usize = before
+        .iter()
+        .filter(|h| recallable(&h.path) && !ws.dir.join(&h.path).is_file())
+        .count();
+    let (search, status) = std::thread::scope(|s| {
+        let st = s.spawn(|| home.memory_status(true));
+        let search = home.memory_search_ranked(PHRASE, 50);
+        (search, st.join().unwrap())
+    });
+    let after = hits(&search);
     show("after", &after);
     check_ranking(&ws, &after);
 
     // The recall store: the before-search recorded hits on files that moved; the gateway's
     // repair (which its dreaming sweep runs before ranking) drops exactly those.
-    let moved: usize = before
-        .iter()
-        .filter(|h| recallable(&h.path) && !ws.dir.join(&h.path).is_file())
-        .count();
-    let status = home.memory_status(true);
     let s = &status.ok().json()[0];
     assert_eq!(s["repair"]["removedDanglingEntries"], moved, "{s:#}");
     assert_eq!(s["audit"]["issues"], json!([]), "{s:#}");
