@@ -437,6 +437,37 @@ impl Home {
         )
     }
 
+    /// `openclaw memory search --json --max-results N --min-score 0 QUERY`: every hit, ranked.
+    /// The gateway takes `min(200, 4 × N)` keyword candidates before recency decay, so `N`
+    /// bounds what can be seen. Each hit on a dated note is recorded into the gateway's
+    /// short-term recall store (it feeds promotion): use it on test homes only.
+    pub fn memory_search_ranked(&self, query: &str, max_results: u32) -> Cli {
+        let n = max_results.to_string();
+        self.cli(
+            &[
+                "memory",
+                "search",
+                "--json",
+                "--max-results",
+                &n,
+                "--min-score",
+                "0",
+                query,
+            ],
+            Duration::from_secs(120),
+        )
+    }
+
+    /// `openclaw memory status --json` (with `--fix`: the repair the dreaming sweep runs
+    /// before ranking, e.g. dropping recall entries whose file is gone).
+    pub fn memory_status(&self, fix: bool) -> Cli {
+        let mut args = vec!["memory", "status", "--json"];
+        if fix {
+            args.push("--fix");
+        }
+        self.cli(&args, Duration::from_secs(120))
+    }
+
     /// Start `openclaw gateway run` on `port` (0: a free one) and wait until `/health` answers.
     pub fn start(&self, port: u16, ready_within: Duration) -> Server {
         let port = if port == 0 { free_port() } else { port };

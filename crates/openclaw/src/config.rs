@@ -443,6 +443,143 @@ impl GatewayConfig {
     }
 }
 
+/// The gateway's bootstrap files in prompt order (source `workspace-bootstrap-policy.ts`
+/// `WORKSPACE_BOOTSTRAP_FILENAMES`). `BOOTSTRAP.md` is dropped once workspace setup is complete
+/// (`bootstrap-files.ts` `filterCompletedWorkspaceBootstrapFile`).
+pub const BOOTSTRAP_FILES: [&str; 6] = [
+    "AGENTS.md",
+    "SOUL.md",
+    "IDENTITY.md",
+    "USER.md",
+    "BOOTSTRAP.md",
+    "MEMORY.md",
+];
+
+/// Workspace files the gateway no longer injects; `doctor` asks to migrate them
+/// (`doctor-health-contributions`: HEARTBEAT.md into cron scratch, TOOLS.md into AGENTS.md).
+pub const RETIRED_BOOTSTRAP_FILES: [&str; 2] = ["TOOLS.md", "HEARTBEAT.md"];
+
+/// Dreaming's daily ingestion reads top-level `memory/` notes of the last
+/// `max(14, phase lookbackDays)` days (`dreaming-phases.ts` `DEFAULT_DAILY_INGESTION_LOOKBACK_DAYS`).
+pub const DAILY_INGESTION_LOOKBACK_DAYS: u64 = 14;
+/// Default `lookbackDays` of the light and REM phases (`dreaming.ts`).
+pub const DEFAULT_LIGHT_LOOKBACK_DAYS: u64 = 2;
+pub const DEFAULT_REM_LOOKBACK_DAYS: u64 = 7;
+
+/// The memory plugin's dreaming settings as the gateway resolves them (`dreaming.ts`
+/// `resolveMemoryDreamingConfig`; docs `concepts/dreaming.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dreaming {
+    /// On by default; off with `plugins.entries.<memory plugin>.config.dreaming.enabled: false`
+    /// or with the memory slot set to `none`.
+    pub enabled: bool,
+    /// Days of top-level daily notes its ingestion reads: `max(14, light and REM lookbackDays)`.
+    pub window_days: u64,
+    /// The config key the window came from (`default` for the built-in 14 days).
+    pub window_from: String,
+    /// `dreaming.timezone`, if set.
+    pub timezone: Option<String>,
+}
+
+impl GatewayConfig {
+    /// `agents.defaults.userTimezone` (the zone the gateway writes note dates in), if set.
+    pub fn user_timezone(&self) -> Option<&str> {
+        self.get("agents.defaults.userTimezone")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The memory plugin's id: `plugins.slots.memory`, else `memory-core`; `None` when the
+    /// slot is `none` (memory off).
+    pub fn memory_plugin(&self) -> Option<String> {
+        match self
+            .get("plugins.slots.memory")
+            .and_then(Value::as_str)
+            .map(str::trim)
+        {
+            Some(s) if s.eq_ignore_ascii_case("none") => None,
+            Some(s) if !s.is_empty() => Some(s.to_string()),
+            _ => Some("memory-core".into()),
+        }
+    }
+
+    /// Dreaming as the gateway resolves it.
+    pub fn dreaming(&self) -> Dreaming {
+        let Some(plugin) = self.memory_plugin() else {
+            return Dreaming {
+                enabled: false,
+                window_days: DAILY_INGESTION_LOOKBACK_DAYS,
+                window_from: "plugins.slots.memory (none)".into(),
+                timezone: None,
+            };
+        };
+        let entry = self.get("plugins.entries").and_then(|e| e.get(&plugin));
+        let plugin_on = entry
+            .and_then(|e| e.get("enabled"))
+            .and_then(Value::as_bool)
+            != Some(false);
+        let base = format!("plugins.entries.{plugin}.config.dreaming");
+        let d = entry
+            .and_then(|e| e.get("config"))
+            .and_then(|c| c.get("dreaming"));
+        let enabled =
+            plugin_on && d.and_then(|d| d.get("enabled")).and_then(Value::as_bool) != Some(false);
+        let mut window_days = DAILY_INGESTION_LOOKBACK_DAYS;
+        let mut window_from = "default".to_string();
+        for (phase, default) in [
+            ("light", DEFAULT_LIGHT_LOOKBACK_DAYS),
+            ("rem", DEFAULT_REM_LOOKBACK_DAYS),
+        ] {
+            let n = d
+                .and_then(|d| d.get("phases"))
+                .and_then(|p| p.get(phase))
+                .and_then(|p| p.get("lookbackDays"))
+                .and_then(Value::as_u64)
+                .unwrap_or(default);
+            if n > window_days {
+                window_days = n;
+                window_from = format!("{base}.phases.{phase}.lookbackDays");
+            }
+        }
+        Dreaming {
+            enabled,
+            window_days,
+            window_from,
+            timezone: d
+                .and_then(|d| d.get("timezone"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        }
+    }
+
+    /// `memory.search.extraPaths` plus the agent's own (`agents.entries.<id>.memory.search.
+    /// extraPaths`), combined as the gateway does (docs `reference/memory-config.md`): the
+    /// paths as written (absolute or workspace-relative).
+    pub fn memory_extra_paths(&self, agent: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let global = self.get("memory.search.extraPaths");
+        let own = self
+            .agent_entry(agent)
+            .and_then(|(e, _)| e.get("memory"))
+            .and_then(|m| m.get("search"))
+            .and_then(|s| s.get("extraPaths"));
+        for list in [global, own].into_iter().flatten() {
+            for item in list.as_array().into_iter().flatten() {
+                let p = match item {
+                    Value::String(s) => Some(s.as_str()),
+                    Value::Object(o) => o.get("path").and_then(Value::as_str),
+                    _ => None,
+                };
+                if let Some(p) = p.map(str::trim).filter(|p| !p.is_empty()) {
+                    out.push(p.to_string());
+                }
+            }
+        }
+        out
+    }
+}
+
 fn positive(v: &Value) -> Option<u64> {
     v.as_f64()
         .filter(|f| f.is_finite() && *f >= 1.0)
@@ -571,6 +708,51 @@ mod tests {
             c.workspace("other", Path::new("/st")),
             PathBuf::from("/st/workspace-other")
         );
+    }
+
+    #[test]
+    fn dreaming_window_timezone_and_extra_paths() {
+        let d = tempfile::tempdir().unwrap();
+        let root = write(d.path(), "openclaw.json", "{}");
+        let c = load(&root).unwrap();
+        let dr = c.dreaming();
+        assert!(dr.enabled);
+        assert_eq!((dr.window_days, dr.window_from.as_str()), (14, "default"));
+        assert_eq!(c.user_timezone(), None);
+        let root = write(
+            d.path(),
+            "openclaw.json",
+            r#"{ agents: { defaults: { userTimezone: "Europe/Berlin" },
+                           entries: { main: { memory: { search: { extraPaths: ["../own"] } } } } },
+                 memory: { search: { extraPaths: ["/srv/notes", { path: "docs", pattern: "**/*.md" }] } },
+                 plugins: { entries: { "memory-core": { config: { dreaming: {
+                     phases: { rem: { lookbackDays: 21 } }, timezone: "UTC" } } } } } }"#,
+        );
+        let c = load(&root).unwrap();
+        let dr = c.dreaming();
+        assert_eq!(dr.window_days, 21);
+        assert_eq!(
+            dr.window_from,
+            "plugins.entries.memory-core.config.dreaming.phases.rem.lookbackDays"
+        );
+        assert_eq!(dr.timezone.as_deref(), Some("UTC"));
+        assert_eq!(c.user_timezone(), Some("Europe/Berlin"));
+        assert_eq!(
+            c.memory_extra_paths("main"),
+            ["/srv/notes", "docs", "../own"]
+        );
+        let root = write(
+            d.path(),
+            "openclaw.json",
+            r#"{ plugins: { entries: { "memory-core": { config: { dreaming: { enabled: false } } } } } }"#,
+        );
+        assert!(!load(&root).unwrap().dreaming().enabled);
+        let root = write(
+            d.path(),
+            "openclaw.json",
+            r#"{ plugins: { slots: { memory: "none" } } }"#,
+        );
+        assert!(!load(&root).unwrap().dreaming().enabled);
     }
 
     #[test]

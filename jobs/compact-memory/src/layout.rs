@@ -1,12 +1,16 @@
 //! The memory directory's layout: which file names are the agent's dated notes, how dates
-//! group into periods, where originals are archived, and scanning all of it.
+//! group into periods, what digests and archived copies are called, and scanning all of it.
 //!
 //! Only top-level `memory/YYYY-MM-DD.md` and `memory/YYYY-MM-DD-<slug>.md` regular files are
-//! ever considered; everything else (`.dreams/`, `dreaming/`, `heartbeat-state.json`, notes,
-//! symlinks) is left alone by construction.
+//! ever considered as notes; everything else (`.dreams/`, `dreaming/`, other notes, symlinks)
+//! is left alone by construction. Archived copies live under the archive directory (outside
+//! `memory/`) as `YYYY/MM/<name>[.vN]`; digests as `memory/digests/<date>-digest[-<period>].md`.
 
+use crate::data::{Data, RunStats};
+use crate::setup::Setup;
 use anyhow::{Context, Result};
 use chrono::{Datelike, NaiveDate};
+use common::{Ctx, data_error};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -106,16 +110,51 @@ pub fn classify_name(name: &str) -> NameKind {
     }
 }
 
-/// The archive path (relative to `memory/`) of version `version` of original `name`:
-/// `archive/YYYY/MM/<name>` for the first, `archive/YYYY/MM/<name>.v<N>` for later ones
-/// (a day appended to after it was compacted).
+/// The archive path (relative to the archive directory) of version `version` of original
+/// `name`: `YYYY/MM/<name>` for the first, `YYYY/MM/<name>.v<N>` for later ones (a day
+/// appended to after it was compacted).
 pub fn archive_rel(name: &str, date: NaiveDate, version: u32) -> String {
-    let base = format!("archive/{:04}/{:02}/{name}", date.year(), date.month());
+    let base = format!("{:04}/{:02}/{name}", date.year(), date.month());
     if version <= 1 {
         base
     } else {
         format!("{base}.v{version}")
     }
+}
+
+/// The digest's file name in `memory/digests/`. It starts with the period's last day, so the
+/// gateway's recency decay (30-day half-life on the first `YYYY-MM-DD` of a file name under
+/// `memory/`, any depth) ages it like the newest day it can hold: `2026-02-15-digest-2026-W07.md`,
+/// `2026-02-28-digest-2026-02.md`, `2026-02-13-digest.md`.
+pub fn digest_file_name(kind: PeriodKind, p: &Period) -> String {
+    match kind {
+        PeriodKind::Day => format!("{}-digest.md", p.last),
+        _ => format!("{}-digest-{}.md", p.last, p.key),
+    }
+}
+
+/// The digest of a period key of any kind (`2026-W07`, `2026-02`, `2026-02-13`), and the
+/// period itself, or `None` when the key is none of them.
+pub fn period_of_key(key: &str) -> Option<(PeriodKind, Period)> {
+    if let Ok(d) = NaiveDate::parse_from_str(key, "%Y-%m-%d") {
+        return Some((PeriodKind::Day, PeriodKind::Day.of(d)));
+    }
+    if let Some((y, w)) = key.split_once("-W") {
+        let (y, w) = (y.parse::<i32>().ok()?, w.parse::<u32>().ok()?);
+        let d = NaiveDate::from_isoywd_opt(y, w, chrono::Weekday::Mon)?;
+        return Some((PeriodKind::Week, PeriodKind::Week.of(d)));
+    }
+    let d = NaiveDate::parse_from_str(&format!("{key}-01"), "%Y-%m-%d").ok()?;
+    (key.len() == 7).then(|| (PeriodKind::Month, PeriodKind::Month.of(d)))
+}
+
+/// The first line of every digest the job writes.
+pub const DIGEST_MARKER: &str = "<!-- compact-memory digest: period=";
+
+/// The period key in a digest's first line, if the text is one of our digests.
+pub fn digest_key(text: &str) -> Option<&str> {
+    let rest = text.lines().next()?.strip_prefix(DIGEST_MARKER)?;
+    rest.split_whitespace().next()
 }
 
 /// Parse an archive file name into (original name, version).
@@ -161,7 +200,7 @@ pub struct Archived {
     pub name: String,
     pub version: u32,
     pub date: NaiveDate,
-    /// Path relative to `memory/`.
+    /// Path relative to the archive directory.
     pub rel: String,
     pub path: PathBuf,
 }
@@ -175,7 +214,7 @@ pub struct ScanNotes {
     pub not_regular: Vec<String>,
     /// Files in the archive that are not archived notes.
     pub archive_strays: Vec<String>,
-    /// Leftover temp files of killed runs (names), in `memory/`.
+    /// Leftover temp files of killed runs (paths), in `memory/`.
     pub temp_files: Vec<PathBuf>,
 }
 
@@ -218,32 +257,18 @@ pub fn scan_memory(dir: &Path, notes: &mut ScanNotes) -> Result<Vec<InPlace>> {
     Ok(out)
 }
 
-/// A temp file our atomic writes leave when killed: `.<dated name>.tmp.<pid>.<n>`.
+/// A temp file our atomic writes leave when killed: `.<dated name>.tmp.<pid>.<n>` (the
+/// runtime's temp names; other temp files in `memory/` belong to the gateway).
 fn is_our_temp(name: &str) -> bool {
-    let Some((inner, tail)) = name[1..].rsplit_once(".tmp.") else {
-        return false;
-    };
-    let Some((pid, n)) = tail.split_once('.') else {
-        return false;
-    };
-    pid.parse::<u32>().is_ok()
-        && n.parse::<u64>().is_ok()
-        && matches!(classify_name(inner), NameKind::Dated(_))
+    common::fsutil::temp_target(name)
+        .is_some_and(|target| matches!(classify_name(target), NameKind::Dated(_)))
 }
 
-/// The pid in one of our temp names.
-pub fn temp_pid(path: &Path) -> Option<u32> {
-    let name = path.file_name()?.to_str()?;
-    let (_, tail) = name.rsplit_once(".tmp.")?;
-    tail.split_once('.')?.0.parse().ok()
-}
-
-/// List every archived original under `memory/archive/YYYY/MM/`. Leftover temp files of
-/// killed runs there are removed.
-pub fn scan_archive(memory: &Path, notes: &mut ScanNotes) -> Result<Vec<Archived>> {
+/// List every archived original under `<root>/YYYY/MM/`. Leftover temp files of killed runs
+/// there are removed.
+pub fn scan_archive(root: &Path, notes: &mut ScanNotes) -> Result<Vec<Archived>> {
     let mut out = Vec::new();
-    let root = memory.join("archive");
-    for year in sorted_dirs(&root)? {
+    for year in sorted_dirs(root)? {
         if year.len() != 4 || !year.bytes().all(|c| c.is_ascii_digit()) {
             continue;
         }
@@ -252,50 +277,134 @@ pub fn scan_archive(memory: &Path, notes: &mut ScanNotes) -> Result<Vec<Archived
                 continue;
             }
             let dir = root.join(&year).join(&month);
-            let entries =
-                fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?;
-            let mut temps = false;
-            for entry in entries {
-                let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-                let fname = entry.file_name();
-                let Some(fname) = fname.to_str() else {
-                    continue;
-                };
-                if fname.starts_with('.') && fname.contains(".tmp.") {
-                    temps = true;
-                    continue;
-                }
-                let parsed =
-                    parse_archive_name(fname).and_then(|(name, v)| match classify_name(&name) {
-                        NameKind::Dated(d) => Some((name, v, d)),
-                        _ => None,
-                    });
-                let Some((name, version, date)) = parsed else {
-                    notes
-                        .archive_strays
-                        .push(format!("archive/{year}/{month}/{fname}"));
-                    continue;
-                };
-                out.push(Archived {
-                    rel: format!("archive/{year}/{month}/{fname}"),
-                    path: entry.path(),
-                    name,
-                    version,
-                    date,
-                });
-            }
-            if temps {
-                for p in common::fsutil::sweep_temp_files(&dir)? {
-                    log::info!(
-                        "removed leftover temp file {} from a killed run",
-                        p.display()
-                    );
-                }
-            }
+            scan_archive_month(&dir, &format!("{year}/{month}"), notes, &mut out)?;
         }
     }
     out.sort_by(|a, b| (&a.name, a.version).cmp(&(&b.name, b.version)));
     Ok(out)
+}
+
+fn scan_archive_month(
+    dir: &Path,
+    prefix: &str,
+    notes: &mut ScanNotes,
+    out: &mut Vec<Archived>,
+) -> Result<()> {
+    let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    let mut temps = false;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let fname = entry.file_name();
+        let Some(fname) = fname.to_str() else {
+            continue;
+        };
+        if common::fsutil::temp_owner(fname).is_some() {
+            temps = true;
+            continue;
+        }
+        let parsed = parse_archive_name(fname).and_then(|(name, v)| match classify_name(&name) {
+            NameKind::Dated(d) => Some((name, v, d)),
+            _ => None,
+        });
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        let (Some((name, version, date)), true) = (parsed, regular) else {
+            notes.archive_strays.push(format!("{prefix}/{fname}"));
+            continue;
+        };
+        out.push(Archived {
+            rel: format!("{prefix}/{fname}"),
+            path: entry.path(),
+            name,
+            version,
+            date,
+        });
+    }
+    if temps {
+        for p in common::fsutil::sweep_temp_files(dir)? {
+            log::info!(
+                "removed leftover temp file {} from a killed run",
+                p.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What is in `memory/` and the archive.
+pub struct Found {
+    pub in_place: Vec<InPlace>,
+    pub archived: Vec<Archived>,
+}
+
+/// List the notes in place and the archived copies; `None` when there is no `memory/`.
+pub fn scan(ctx: &mut Ctx<Data>, setup: &Setup, stats: &mut RunStats) -> Result<Option<Found>> {
+    match std::fs::symlink_metadata(&setup.memory) {
+        Err(_) => return Ok(None),
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(data_error(format!(
+                "refusing to compact {}: it is a symbolic link (the gateway does not index a linked memory/ either); make it a real directory",
+                setup.memory.display()
+            )));
+        }
+        Ok(_) => {}
+    }
+    let mut notes = ScanNotes::default();
+    let in_place = scan_memory(&setup.memory, &mut notes)?;
+    let archived = scan_archive(&setup.archive, &mut notes)?;
+    sweep_temps(&notes.temp_files, &setup.memory.join("digests"));
+    let mut skipped = Vec::new();
+    skipped.extend(
+        notes
+            .bad_dates
+            .iter()
+            .map(|n| format!("{n} (no such date)")),
+    );
+    skipped.extend(
+        notes
+            .not_regular
+            .iter()
+            .map(|n| format!("{n} (not a regular file)")),
+    );
+    skipped.extend(
+        notes
+            .archive_strays
+            .iter()
+            .map(|n| format!("{n} (not an archived note)")),
+    );
+    if !skipped.is_empty() {
+        log::info!(
+            "left alone {} dated-looking file(s) it cannot compact: {}",
+            skipped.len(),
+            skipped.join(", ")
+        );
+    }
+    ctx.metric_set("skipped_files", skipped.len() as u64);
+    stats.skipped_names = skipped;
+    Ok(Some(Found { in_place, archived }))
+}
+
+/// Remove temp files of killed runs: ours in `memory/` (dated names only) and in `digests/`.
+fn sweep_temps(in_memory: &[PathBuf], digests: &Path) {
+    for p in in_memory {
+        let stale = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(common::fsutil::temp_is_stale);
+        if stale && std::fs::remove_file(p).is_ok() {
+            log::info!(
+                "removed leftover temp file {} from a killed run",
+                p.display()
+            );
+        }
+    }
+    if let Ok(removed) = common::fsutil::sweep_temp_files(digests) {
+        for p in removed {
+            log::info!(
+                "removed leftover temp file {} from a killed run",
+                p.display()
+            );
+        }
+    }
 }
 
 fn sorted_dirs(dir: &Path) -> Result<Vec<String>> {
@@ -371,10 +480,10 @@ mod tests {
         let date = d("2026-02-13");
         assert_eq!(
             archive_rel("2026-02-13.md", date, 1),
-            "archive/2026/02/2026-02-13.md"
+            "2026/02/2026-02-13.md"
         );
         let v3 = archive_rel("2026-02-13-x.md", date, 3);
-        assert_eq!(v3, "archive/2026/02/2026-02-13-x.md.v3");
+        assert_eq!(v3, "2026/02/2026-02-13-x.md.v3");
         let file = v3.rsplit('/').next().unwrap();
         assert_eq!(
             parse_archive_name(file),
@@ -397,5 +506,48 @@ mod tests {
         assert!(is_our_temp(".2026-02-13.md.tmp.123.4"));
         assert!(!is_our_temp(".MEMORY.md.tmp.123.4"));
         assert!(!is_our_temp(".2026-02-13.md.tmp.x.4"));
+    }
+
+    /// The gateway's decay regex (`temporal-decay.ts` `DATED_MEMORY_PATH_RE`) on a digest's
+    /// name must find the period's last day, and dreaming's daily ingestion (top-level only,
+    /// `DAILY_MEMORY_FILENAME_RE`) never sees a digest because it lives in `memory/digests/`.
+    #[test]
+    fn digest_names_carry_the_last_day_of_the_period() {
+        let w = PeriodKind::Week.of(d("2026-02-13"));
+        assert_eq!(
+            digest_file_name(PeriodKind::Week, &w),
+            "2026-02-15-digest-2026-W07.md"
+        );
+        let m = PeriodKind::Month.of(d("2028-02-10"));
+        assert_eq!(
+            digest_file_name(PeriodKind::Month, &m),
+            "2028-02-29-digest-2028-02.md"
+        );
+        let day = PeriodKind::Day.of(d("2026-02-13"));
+        assert_eq!(
+            digest_file_name(PeriodKind::Day, &day),
+            "2026-02-13-digest.md"
+        );
+        for name in [
+            digest_file_name(PeriodKind::Week, &w),
+            digest_file_name(PeriodKind::Month, &m),
+            digest_file_name(PeriodKind::Day, &day),
+        ] {
+            // The gateway's rule: a date first, then `-<anything>` or nothing, then `.md`.
+            assert!(matches!(classify_name(&name), NameKind::Dated(_)), "{name}");
+        }
+        for key in ["2026-W07", "2028-02", "2026-02-13", "2026-W53"] {
+            let (kind, p) = period_of_key(key).unwrap();
+            assert_eq!(p.key, key, "{kind:?}");
+        }
+        assert_eq!(period_of_key("notes"), None);
+        assert_eq!(period_of_key("2026-13"), None);
+        assert_eq!(
+            digest_key(
+                "<!-- compact-memory digest: period=2026-W07 method=rules complete=true -->\n# x"
+            ),
+            Some("2026-W07")
+        );
+        assert_eq!(digest_key("# Week 2"), None);
     }
 }

@@ -1,112 +1,45 @@
-//! compact-memory: keeps an always-on agent's memory within budget without losing a line.
+//! compact-memory: keeps an always-on agent's memory within budget without losing a line, and
+//! without making the gateway's memory search worse.
 //!
-//! Each night it folds daily notes (`memory/YYYY-MM-DD.md` and same-day fragments) older than
-//! `keep_days` into one dated digest per period (`memory/digests/2026-W07.md`), archives the
-//! originals byte for byte under `memory/archive/YYYY/MM/`, and reports the size of the
-//! bootstrap files against the gateway's budgets. See `docs/jobs/compact-memory.md`.
+//! Each night, on the real OpenClaw gateway's terms (verified against OpenClaw 2026.9.6; see
+//! `docs/jobs/compact-memory.md`):
+//! 1. **gather** where things are and which limits apply from the gateway's own config
+//!    (workspace, bootstrap budgets, dreaming's window, time zone), measure the bootstrap
+//!    files, read what `MEMORY.md` refers to, move what earlier versions left inside the
+//!    gateway's index, and list the notes and archived copies;
+//! 2. **decide** which notes are old enough (past dreaming's window, not referenced, not
+//!    held) and what each period needs;
+//! 3. **act**: archive the originals byte for byte outside `memory/`, write one digest per
+//!    period named by its last day (`memory/digests/2026-02-15-digest-2026-W07.md`, so it decays
+//!    like its days), then remove the originals;
+//! 4. **record** what was done, the budget report and the public facts.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod budget;
+pub mod commands;
 pub mod compact;
+pub mod config;
+pub mod data;
 pub mod layout;
-pub mod restore;
+pub mod migrate;
+pub mod outcome;
+pub mod plan;
+pub mod refs;
 pub mod rules;
+pub mod setup;
+pub mod summary;
 
 use anyhow::Result;
 use chrono::{DateTime, NaiveDate, Utc};
-use common::{Ctx, Job, Mode, Outcome, Paths, config_error};
-use model::{ModelConfig, TokenLedger};
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use common::contracts::facts::compact_memory::MemoryFacts;
+use common::{Ctx, Job, Mode, Outcome, Paths};
+use plan::Policy;
+use setup::Setup;
 
+pub use config::Config;
+pub use data::Data;
 pub use layout::PeriodKind;
-
-/// The `compact-memory` section of config.json.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    /// The agent's workspace (holds `MEMORY.md` and `memory/`).
-    pub workspace: PathBuf,
-    /// The agent's time zone (IANA name, or `local` for the host's), in which file-name dates
-    /// are written.
-    pub timezone: String,
-    /// Daily files younger than this many days are left alone (today and yesterday always).
-    pub keep_days: u32,
-    /// Digest period: `day`, `week` or `month`.
-    pub period: PeriodKind,
-    /// Per-file character budget of bootstrap files (the gateway's `bootstrapMaxChars`).
-    pub per_file_chars: u64,
-    /// Total character budget of bootstrap files (`bootstrapTotalMaxChars`).
-    pub total_chars: u64,
-    /// Bootstrap files measured against the budgets, relative to the workspace.
-    pub bootstrap_files: Vec<String>,
-    /// Size cap of a rule-based or raw digest's summary, in characters.
-    pub digest_max_chars: usize,
-    /// Most characters of notes sent to the model for one digest.
-    pub model_input_max_chars: usize,
-    /// The model used for summaries (off unless `enabled`).
-    pub model: ModelConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            workspace: PathBuf::from("~/.openclaw/workspace"),
-            timezone: "local".into(),
-            keep_days: 7,
-            period: PeriodKind::Week,
-            per_file_chars: 20_000,
-            total_chars: 60_000,
-            bootstrap_files: [
-                "AGENTS.md",
-                "SOUL.md",
-                "TOOLS.md",
-                "IDENTITY.md",
-                "USER.md",
-                "HEARTBEAT.md",
-                "BOOTSTRAP.md",
-                "MEMORY.md",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-            digest_max_chars: 6000,
-            model_input_max_chars: 120_000,
-            model: ModelConfig::default(),
-        }
-    }
-}
-
-/// The agent's time zone.
-#[derive(Debug, Clone, Copy)]
-pub enum Zone {
-    Local,
-    Named(chrono_tz::Tz),
-}
-
-impl Zone {
-    /// Parse the `timezone` key.
-    pub fn parse(s: &str) -> Result<Zone> {
-        if s.eq_ignore_ascii_case("local") {
-            return Ok(Zone::Local);
-        }
-        s.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
-            config_error(format!(
-                "`compact-memory.timezone`: unknown time zone {s:?}; use an IANA name such as \"Europe/Berlin\" or \"local\""
-            ))
-        })
-    }
-
-    /// The local date at `now`.
-    pub fn today(self, now: DateTime<Utc>) -> NaiveDate {
-        match self {
-            Zone::Local => now.with_timezone(&chrono::Local).date_naive(),
-            Zone::Named(tz) => now.with_timezone(&tz).date_naive(),
-        }
-    }
-}
 
 /// Command line of compact-memory.
 #[derive(Debug, clap::Args)]
@@ -125,123 +58,8 @@ pub enum Command {
     Restore { date: String },
     /// Let compaction take a restored day again
     Release { date: String },
-    /// Print the digests, held days, memory budget and token use
+    /// Print where things are, the digests, held days, memory budget and token use
     Status,
-}
-
-/// How a digest's summary was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    Model,
-    Rules,
-    Raw,
-}
-
-impl Method {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Model => "model",
-            Method::Rules => "rules",
-            Method::Raw => "raw",
-        }
-    }
-}
-
-/// One archived original listed in a digest. In state it is one `sha256sum`-style line,
-/// `"<sha256>  <archive path relative to memory/>"`, which keeps the state file small (it is read
-/// and written on every run) and lets `sha256sum -c` check the archive from `memory/`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "String", try_from = "String")]
-pub struct SourceRecord {
-    /// Original file name in `memory/`.
-    pub name: String,
-    /// Archive path relative to `memory/`.
-    pub archive: String,
-    pub sha256: String,
-    /// Size (known when the digest was written; 0 when read back from state).
-    pub bytes: u64,
-}
-
-impl From<SourceRecord> for String {
-    fn from(s: SourceRecord) -> String {
-        format!("{}  {}", s.sha256, s.archive)
-    }
-}
-
-impl TryFrom<String> for SourceRecord {
-    type Error = String;
-    fn try_from(line: String) -> Result<Self, String> {
-        let (sha, archive) = line
-            .split_once("  ")
-            .ok_or_else(|| format!("source {line:?} is not \"<sha256>  <archive path>\""))?;
-        let file = archive.rsplit('/').next().unwrap_or(archive);
-        let (name, _) = layout::parse_archive_name(file)
-            .ok_or_else(|| format!("source {line:?}: {file:?} is not an archived note"))?;
-        Ok(SourceRecord {
-            name,
-            archive: archive.to_string(),
-            sha256: sha.to_string(),
-            bytes: 0,
-        })
-    }
-}
-
-/// A digest written by the job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DigestRecord {
-    /// Path relative to `memory/`.
-    pub path: String,
-    pub method: Method,
-    /// Every day of the period was old enough when it was written.
-    pub complete: bool,
-    pub written_at: DateTime<Utc>,
-    pub chars: u64,
-    pub sha256: String,
-    /// Why a better method was not used, if it was wanted.
-    #[serde(default)]
-    pub fallback: Option<String>,
-    /// Model tokens spent on it.
-    #[serde(default)]
-    pub tokens: u64,
-    pub sources: Vec<SourceRecord>,
-}
-
-/// A model call that was started but not seen to finish.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InFlight {
-    pub period: String,
-    pub started_at: DateTime<Utc>,
-}
-
-/// What the last run did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RunStats {
-    pub today: Option<NaiveDate>,
-    pub files_archived: u64,
-    pub originals_removed: u64,
-    pub digests_written: u64,
-    pub by_method: BTreeMap<String, u64>,
-    pub fallbacks: Vec<String>,
-    pub failed: Vec<String>,
-    pub skipped_names: Vec<String>,
-}
-
-/// compact-memory's part of its state file.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Data {
-    /// Digests by period key.
-    pub digests: BTreeMap<String, DigestRecord>,
-    /// Days restored by `restore` and left alone until `release`.
-    pub held: BTreeSet<NaiveDate>,
-    /// The memory budget report of the last run.
-    pub budget: Option<budget::BudgetReport>,
-    /// Model token use and budgets.
-    pub tokens: TokenLedger,
-    pub model_call_in_flight: Option<InFlight>,
-    pub last: Option<RunStats>,
 }
 
 /// The job.
@@ -250,12 +68,13 @@ pub struct CompactMemory;
 impl Job for CompactMemory {
     const NAME: &'static str = "compact-memory";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const ABOUT: &'static str = "Fold old daily memory notes into dated digests, archive the originals, report the memory budget.";
-    const EXAMPLES: &'static str = "  compact-memory                      nightly run (cron)\n  compact-memory --dry-run -v         say what would be compacted\n  compact-memory --upgrade            rewrite rule-based digests with the model\n  compact-memory restore 2026-02-13   put that day's originals back\n  compact-memory release 2026-02-13   let compaction take it again\n  compact-memory status               digests, budget, tokens";
+    const ABOUT: &'static str = "Fold old daily memory notes into dated digests, archive the originals outside the gateway's memory index, report the memory budget.";
+    const EXAMPLES: &'static str = "  compact-memory                      nightly run (cron)\n  compact-memory --dry-run -v         say what would be compacted\n  compact-memory --upgrade            rewrite rule-based digests with the model\n  compact-memory restore 2026-02-13   put that day's originals back\n  compact-memory release 2026-02-13   let compaction take it again\n  compact-memory status               where things are, digests, budget, tokens";
+    const SCHEMA_VERSION: u32 = data::SCHEMA_VERSION;
     type Args = Args;
     type Config = Config;
     type Data = Data;
-    type Facts = common::contracts::facts::NoFacts;
+    type Facts = MemoryFacts;
 
     fn mode(args: &Args) -> Mode {
         match args.command {
@@ -265,41 +84,64 @@ impl Job for CompactMemory {
         }
     }
 
-    fn validate(cfg: &Config, _paths: &Paths) -> Result<()> {
-        Zone::parse(&cfg.timezone)?;
-        if cfg.keep_days > 36_500 {
-            return Err(config_error(
-                "`compact-memory.keep_days` is over 36500 days; use a number of days such as 7",
-            ));
-        }
-        if cfg.digest_max_chars < 500 {
-            return Err(config_error(
-                "`compact-memory.digest_max_chars` must be at least 500",
-            ));
-        }
-        if cfg.per_file_chars == 0 || cfg.total_chars == 0 {
-            return Err(config_error(
-                "`compact-memory.per_file_chars` and `total_chars` must be positive",
-            ));
-        }
-        for f in &cfg.bootstrap_files {
-            if f.is_empty() || f.starts_with('/') || f.split('/').any(|p| p == "..") {
-                return Err(config_error(format!(
-                    "`compact-memory.bootstrap_files`: {f:?} must be a path inside the workspace"
-                )));
-            }
-        }
-        cfg.model.validate("compact-memory.model")
+    fn migrate(from: u32, state: serde_json::Value) -> Result<serde_json::Value> {
+        data::migrate(from, state)
+    }
+
+    fn validate(cfg: &Config, paths: &Paths) -> Result<()> {
+        cfg.validate(&paths.config)
+    }
+
+    fn facts(d: &Data, _now: DateTime<Utc>) -> Option<MemoryFacts> {
+        Some(outcome::facts(d))
     }
 
     fn run(ctx: &mut Ctx<Data>, cfg: &Config, args: &Args) -> Result<Outcome> {
         match &args.command {
-            None => compact::run(ctx, cfg, args),
-            Some(Command::Restore { date }) => restore::restore(ctx, cfg, date),
-            Some(Command::Release { date }) => restore::release(ctx, date),
-            Some(Command::Status) => restore::status(ctx, cfg),
+            None => nightly(ctx, cfg, args.upgrade),
+            Some(Command::Restore { date }) => commands::restore(ctx, cfg, date),
+            Some(Command::Release { date }) => commands::release(ctx, date),
+            Some(Command::Status) => commands::status(ctx, cfg),
         }
     }
+}
+
+/// The nightly run: gather → decide → act → record.
+fn nightly(ctx: &mut Ctx<Data>, cfg: &Config, upgrade: bool) -> Result<Outcome> {
+    let setup = Setup::gather(ctx, cfg)?;
+    let today = setup.zone.today(ctx.now());
+    budget::measure(ctx, &setup);
+    let refs = commands::references(&setup)?;
+    let mut stats = data::RunStats {
+        today: Some(today),
+        keep_days: setup.keep.days,
+        ..Default::default()
+    };
+    migrate::layout(ctx, &setup, &refs, &mut stats)?;
+    let Some(found) = layout::scan(ctx, &setup, &mut stats)? else {
+        ctx.state.data.last = Some(stats);
+        return Ok(Outcome::noop(format!(
+            "no memory directory at {}; nothing to compact",
+            setup.memory.display()
+        )));
+    };
+    let protected = refs::protected_notes(&refs);
+    commands::put_back_referenced(ctx.dry_run, &setup, &protected, &found.archived, &mut stats);
+    let policy = Policy {
+        today,
+        keep_days: setup.keep.days,
+        kind: cfg.period,
+    };
+    let plan = plan::plan(
+        found.in_place,
+        found.archived,
+        &ctx.state.data.held,
+        &protected,
+        &policy,
+    );
+    ctx.state.data.tokens.start_run(today);
+    let done = compact::run(ctx, &setup, cfg, &plan.periods, upgrade, stats);
+    Ok(outcome::record(ctx, done, &plan))
 }
 
 /// Parse a `YYYY-MM-DD` argument.

@@ -242,105 +242,133 @@ fn is_date_heading(h: &str) -> bool {
         && h[10..].trim().is_empty()
 }
 
+/// What rules found in the sources.
+#[derive(Default)]
+struct Extract {
+    items: Vec<(Cat, String)>,
+    /// Lines found but not kept (their category was already over the cap).
+    dropped: usize,
+    people: BTreeMap<String, u32>,
+    /// Archive paths of binary sources.
+    binary: Vec<String>,
+    lines_read: u64,
+}
+
 /// The rule-based digest of `sources`, at most about `cap` characters. `Err` when there is
 /// nothing to extract (every source empty or binary), so the caller falls back to raw text.
 pub fn rules_digest(sources: &[SourceText<'_>], cap: usize) -> Result<String, String> {
-    let mut items: Vec<(Cat, String)> = Vec::new();
+    let mut x = Extract::default();
     let mut seen: HashSet<u64> = HashSet::new();
     // Characters kept per category so far: past the cap, lines are only counted.
     let mut kept = [0usize; 5];
-    let mut dropped = 0usize;
-    let mut people: BTreeMap<String, u32> = BTreeMap::new();
-    let mut binary = Vec::new();
-    let mut lines_read = 0u64;
     for src in sources {
         if looks_binary(src.bytes) {
-            binary.push(src.archive.clone());
+            x.binary.push(src.archive.clone());
             continue;
         }
-        let text = String::from_utf8_lossy(src.bytes);
-        let mut heading: Option<String> = None;
-        let mut want_first = false;
-        for raw in text.lines() {
-            let line = clean_line(raw, MAX_LINE_CHARS);
-            if line.is_empty() {
-                continue;
-            }
-            lines_read += 1;
-            if line.starts_with('#') {
-                let h = line.trim_start_matches('#').trim().to_string();
-                if h.is_empty() || is_date_heading(&h) {
-                    continue;
-                }
-                people_in(&h, &mut people);
-                heading = Some(h);
-                want_first = true;
-                continue;
-            }
-            let body = line
-                .trim_start_matches(['-', '*', '+', '>', ' '])
-                .trim()
-                .to_string();
-            if body.is_empty() {
-                continue;
-            }
-            people_in(&body, &mut people);
-            let cat = classify(&body, line.starts_with("- [ ]"));
-            let c = match cat {
-                Some(c) => c,
-                None if want_first => Cat::Timeline,
-                None => continue,
-            };
-            want_first = false;
-            if !seen.insert(norm_hash(&body)) {
-                continue;
-            }
-            if kept[c as usize] > cap {
-                dropped += 1;
-                continue;
-            }
-            let text = if c == Cat::Timeline {
-                let h = heading.as_deref().unwrap_or("");
-                format!("{} {h}: {body}", src.label)
-            } else {
-                format!("{body} ({})", src.label)
-            };
-            kept[c as usize] += text.len() + 3;
-            items.push((c, text));
-        }
-        if want_first
-            && let Some(h) = heading
-            && seen.insert(norm_hash(&h))
-        {
-            items.push((Cat::Timeline, format!("{} {h}", src.label)));
-        }
+        extract_source(src, cap, &mut x, &mut seen, &mut kept);
     }
-    if items.is_empty() && people.is_empty() {
-        return Err(if lines_read == 0 && !binary.is_empty() {
-            format!("{} source(s) hold binary data", binary.len())
+    if x.items.is_empty() && x.people.is_empty() {
+        return Err(if x.lines_read == 0 && !x.binary.is_empty() {
+            format!("{} source(s) hold binary data", x.binary.len())
         } else {
             "no lines to extract".into()
         });
     }
-    items.sort_by_key(|(c, _)| *c);
+    Ok(render_extract(x, cap))
+}
+
+/// Extract one source's lines into `x`: categorized lines, the first line of each section
+/// (timeline), people; duplicates (by [`norm_hash`]) skipped.
+fn extract_source(
+    src: &SourceText<'_>,
+    cap: usize,
+    x: &mut Extract,
+    seen: &mut HashSet<u64>,
+    kept: &mut [usize; 5],
+) {
+    let text = String::from_utf8_lossy(src.bytes);
+    let mut heading: Option<String> = None;
+    let mut want_first = false;
+    for raw in text.lines() {
+        let line = clean_line(raw, MAX_LINE_CHARS);
+        if line.is_empty() {
+            continue;
+        }
+        x.lines_read += 1;
+        if line.starts_with('#') {
+            let h = line.trim_start_matches('#').trim().to_string();
+            if h.is_empty() || is_date_heading(&h) {
+                continue;
+            }
+            people_in(&h, &mut x.people);
+            heading = Some(h);
+            want_first = true;
+            continue;
+        }
+        let body = line
+            .trim_start_matches(['-', '*', '+', '>', ' '])
+            .trim()
+            .to_string();
+        if body.is_empty() {
+            continue;
+        }
+        people_in(&body, &mut x.people);
+        let c = match classify(&body, line.starts_with("- [ ]")) {
+            Some(c) => c,
+            None if want_first => Cat::Timeline,
+            None => continue,
+        };
+        want_first = false;
+        if !seen.insert(norm_hash(&body)) {
+            continue;
+        }
+        if kept[c as usize] > cap {
+            x.dropped += 1;
+            continue;
+        }
+        let text = if c == Cat::Timeline {
+            let h = heading.as_deref().unwrap_or("");
+            format!("{} {h}: {body}", src.label)
+        } else {
+            format!("{body} ({})", src.label)
+        };
+        kept[c as usize] += text.len() + 3;
+        x.items.push((c, text));
+    }
+    if want_first
+        && let Some(h) = heading
+        && seen.insert(norm_hash(&h))
+    {
+        x.items.push((Cat::Timeline, format!("{} {h}", src.label)));
+    }
+}
+
+/// The "People" section: the 30 most named, with counts ("" when nobody).
+fn people_section(people: &BTreeMap<String, u32>) -> String {
+    if people.is_empty() {
+        return String::new();
+    }
+    let mut ps: Vec<(&String, &u32)> = people.iter().collect();
+    ps.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let list: Vec<String> = ps
+        .iter()
+        .take(30)
+        .map(|(n, k)| format!("{n} ({k})"))
+        .collect();
+    format!("### People\n\n{}\n\n", list.join(", "))
+}
+
+/// The digest text: categories in order (People before the timeline), within `cap`.
+fn render_extract(mut x: Extract, cap: usize) -> String {
+    x.items.sort_by_key(|(c, _)| *c);
     let mut out = String::new();
-    let mut omitted = dropped;
+    let mut omitted = x.dropped;
     let mut current: Option<Cat> = None;
-    let people_line = if people.is_empty() {
-        String::new()
-    } else {
-        let mut ps: Vec<(&String, &u32)> = people.iter().collect();
-        ps.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let list: Vec<String> = ps
-            .iter()
-            .take(30)
-            .map(|(n, k)| format!("{n} ({k})"))
-            .collect();
-        format!("### People\n\n{}\n\n", list.join(", "))
-    };
+    let people_line = people_section(&x.people);
     let budget = cap.saturating_sub(people_line.chars().count().min(cap / 4) + 120);
     let mut used = 0usize;
-    for (cat, text) in &items {
+    for (cat, text) in &x.items {
         let line = format!("- {text}\n");
         let header = if current != Some(*cat) {
             format!(
@@ -385,14 +413,14 @@ pub fn rules_digest(sources: &[SourceText<'_>], cap: usize) -> Result<String, St
             "\n_{omitted} more line(s) omitted to stay within {cap} characters; the full text is in the archived sources._\n"
         );
     }
-    if !binary.is_empty() {
+    if !x.binary.is_empty() {
         let _ = write!(
             out,
             "\n_Binary content not summarized: {}._\n",
-            binary.join(", ")
+            x.binary.join(", ")
         );
     }
-    Ok(out)
+    out
 }
 
 /// The last resort: the beginning of each source as plain text, indented (so nothing in it is
