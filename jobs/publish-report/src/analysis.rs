@@ -3,9 +3,9 @@
 //! written from the collected facts (deterministic: the same inputs give the same words), else
 //! none.
 
-use crate::collect::{JobStatus, Report};
 use crate::config::Config;
-use crate::publish::Data;
+use crate::data::Data;
+use crate::model::{JobStatus, Report};
 use common::Ctx;
 
 const SYSTEM: &str = "You write the analysis paragraph of an operations report for the scheduled \
@@ -46,7 +46,7 @@ pub fn model(ctx: &mut Ctx<Data>, cfg: &Config, r: &Report) -> Result<String, St
     if ctx.dry_run {
         return Err("dry run: the model is not called".into());
     }
-    let today = chrono::Utc::now().with_timezone(&cfg.tz()).date_naive();
+    let today = ctx.now().with_timezone(&cfg.tz()).date_naive();
     ctx.state.data.tokens.start_run(today);
     if let Err(stop) = ctx.state.data.tokens.check(&cfg.model) {
         ctx.state.data.tokens.last_stop = Some(stop.to_string());

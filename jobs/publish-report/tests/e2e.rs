@@ -135,15 +135,21 @@ mod report {
             )),
             12,
         );
-        cr["data"] = json!({
-            "incident": {"id": "inc-7", "kind": "rate_limit", "started_at": ts(now - Duration::hours(2)),
-                          "reason": "API rate limit reached", "matches": 14},
-            "history": [
-                {"id": "inc-6", "kind": "rate_limit", "started_at": ts(now - Duration::hours(10)),
-                 "closed_at": ts(now - Duration::hours(9)), "reason": "429 from anthropic", "matches": 5},
-                {"id": "inc-1", "kind": "quota", "started_at": ts(now - Duration::days(9)),
-                 "closed_at": ts(now - Duration::days(8)), "reason": "old", "matches": 2}
-            ]
+        // check-ratelimit's facts as it publishes them (`contracts::facts::check_ratelimit`).
+        cr["facts"] = json!({
+            "circuit": {"state": "open", "kind": "rate_limit", "since": ts(now - Duration::hours(2)),
+                        "reason": "API rate limit reached", "incident_id": "inc-7", "matches": 14},
+            "incidents": [
+                {"id": "inc-1", "kind": "quota", "opened_by": "auto", "started_at": ts(now - Duration::days(9)),
+                 "ended_at": ts(now - Duration::days(8)), "reason": "old", "refusals": 2},
+                {"id": "inc-6", "kind": "rate_limit", "opened_by": "auto", "started_at": ts(now - Duration::hours(10)),
+                 "ended_at": ts(now - Duration::hours(9)), "reason": "429 from anthropic", "refusals": 5,
+                 "provider": "anthropic", "model": "claude-sonnet-4-6", "profile": "anthropic:default"},
+                {"id": "inc-7", "kind": "rate_limit", "opened_by": "auto", "started_at": ts(now - Duration::hours(2)),
+                 "reason": "API rate limit reached", "refusals": 14}
+            ],
+            "calls_per_hour": [{"hour": ts(now - Duration::hours(3)), "calls": 42, "tokens": 12000}],
+            "idle_burn": []
         });
         write_state(&s, "check-ratelimit", &cr);
         let mut bc = job_state(
@@ -151,24 +157,18 @@ mod report {
             Some((now - Duration::days(3), "ok", None)),
             5,
         );
-        // backup-config's data as it writes it: per file, status and snapshots.
-        bc["data"] = json!({
-            "files": {
-                "openclaw.json": {
-                    "path": "/home/agent/.openclaw/openclaw.json",
-                    "status": "invalid",
-                    "problem": "openclaw.json shrank from 11234 to 43 bytes; missing `meta`",
-                    "invalid_since": ts(now - Duration::hours(5)),
-                    "invalid_runs": 5,
-                    "snapshots": [
-                        {"id": "a", "sha256": "aa", "size": 11234, "taken_at": ts(now - Duration::days(4)),
-                         "last_seen_at": ts(now - Duration::days(4)), "validity": "good"},
-                        {"id": "b", "sha256": "bb", "size": 11301, "taken_at": ts(now - Duration::days(3)),
-                         "last_seen_at": ts(now - Duration::days(3)), "validity": "good"}
-                    ]
-                }
-            },
-            "restores": []
+        // backup-config's facts as it publishes them (`contracts::facts::backup_config`).
+        bc["facts"] = json!({
+            "files": [{
+                "name": "openclaw.json",
+                "path": "/home/agent/.openclaw/openclaw.json",
+                "status": "invalid",
+                "problem": "openclaw.json shrank from 11234 to 43 bytes; missing `meta`",
+                "snapshots": 2,
+                "latest_snapshot_at": ts(now - Duration::days(3)),
+                "last_good_at": ts(now - Duration::days(3)),
+                "verdicts": ["built-in: size drop 11234 -> 43", "openclaw: valid"]
+            }]
         });
         write_state(&s, "backup-config", &bc);
         // compact-memory: scheduled, no state file at all.
@@ -286,10 +286,12 @@ mod report {
             2,
         );
         // compact-memory's budget report as it writes it.
-        cm["data"] = json!({"budget": {
+        // compact-memory's facts as it publishes them (`contracts::facts::compact_memory`).
+        cm["facts"] = json!({"budget": {
             "measured_at": ts(now - Duration::seconds(10)),
             "per_file_limit": 20000, "total_limit": 60000,
-            "files": [{"name": "MEMORY.md", "chars": 23512, "bytes": 23800, "over": true}],
+            "source": "config.json compact-memory.per_file_chars",
+            "files": [{"name": "MEMORY.md", "chars": 23512, "limit": 20000, "over": true}],
             "total_chars": 23512, "over": true,
             "problems": ["MEMORY.md is 23512 characters, over the per-file budget of 20000"]
         }});
@@ -325,7 +327,11 @@ mod report {
         assert!(md.contains("state unreadable"), "{md}");
         assert_eq!(r["memory"]["over_budget"], true, "{r:#}");
         assert!(md.contains("MEMORY.md is 23512 characters"), "{md}");
-        assert!(md.contains("MEMORY.md chars: 23512"), "{md}");
+        assert!(md.contains("| MEMORY.md | 23512 | 20000 | over |"), "{md}");
+        assert!(
+            md.contains("`config.json compact-memory.per_file_chars`"),
+            "{md}"
+        );
         assert!(
             r["headline"]
                 .as_str()
@@ -418,8 +424,8 @@ mod publish {
         hook_config(&s, &hook, json!({}));
         s.run(bin(), &["--date", DAY]).silent_success();
         let d = delivery(&s, DAY, "hook");
-        assert_eq!(d["status"], "sent", "{d:#}");
-        assert_eq!(d["message_id"], "msg-1");
+        assert_eq!(d["status"], "done", "{d:#}");
+        assert_eq!(d["detail"], "msg-1");
         let rid = d["report_id"].as_str().unwrap().to_string();
         let got = hook.accepted();
         assert_eq!(got.len(), 1);
@@ -495,8 +501,18 @@ mod publish {
             .as_str()
             .unwrap()
             .to_string();
-        assert!(rid2.ends_with("-f1"), "{rid2}");
-        assert_eq!(delivery(&s, DAY, "hook")["status"], "sent");
+        // The same report under the same id: a receiver that de-duplicates on
+        // `Idempotency-Key` drops the copy.
+        assert_eq!(rid2, d["report_id"].as_str().unwrap(), "{rid2}");
+        assert_eq!(
+            got[1].header("Idempotency-Key"),
+            got[0].header("Idempotency-Key")
+        );
+        assert_eq!(
+            got[1].json().unwrap()["text"],
+            got[0].json().unwrap()["text"]
+        );
+        assert_eq!(delivery(&s, DAY, "hook")["status"], "done");
     }
 
     #[test]
@@ -524,7 +540,7 @@ mod publish {
         ));
         testkit::signal(&child, 9);
         let _ = child.wait();
-        assert_eq!(delivery(&s, DAY, "hook")["status"], "sending");
+        assert_eq!(delivery(&s, DAY, "hook")["status"], "started");
         let run = s.run(bin(), &["--date", DAY]);
         run.code(1).stderr_has("outcome unknown");
         assert_eq!(delivery(&s, DAY, "hook")["status"], "unknown");
@@ -587,12 +603,12 @@ mod publish {
                 .entry(format!("hook {status}, {n} received"))
                 .or_insert(0) += 1;
             match status {
-                "sent" => assert_eq!(n, 1, "sent but not received: {rid}"),
+                "done" => assert_eq!(n, 1, "sent but not received: {rid}"),
                 "unknown" => {}
                 other => panic!("unexpected status {other}\n{}", run.dump()),
             }
             let a = &book["archive"];
-            assert_eq!(a["status"], "sent", "{}", run.dump());
+            assert_eq!(a["status"], "done", "{}", run.dump());
             let arid = a["report_id"].as_str().unwrap();
             assert!(s.path(&format!("published/{arid}.md")).exists());
         }
@@ -674,18 +690,24 @@ mod publish {
         assert!(md.contains(&format!("report-id: {rid}")));
         // Simulate a crash after the write and before the record: back to `sending`.
         let mut st = s.state("publish-report");
-        st["data"]["deliveries"][format!("daily:{DAY}")]["archive"]["status"] = json!("sending");
+        st["effects"][format!("report/daily:{DAY}/archive")]["status"] = json!("started");
         s.write("state/publish-report.json", &st.to_string());
         let run = s.run(bin(), &["--date", DAY]);
         run.code(0).stderr_has("already there");
-        assert_eq!(delivery(&s, DAY, "archive")["status"], "sent");
+        assert_eq!(delivery(&s, DAY, "archive")["status"], "done");
         // A crash before the write: `sending` and no file; the next run writes it.
         std::fs::remove_file(s.path(&format!("published/{rid}.md"))).unwrap();
         let mut st = s.state("publish-report");
-        st["data"]["deliveries"][format!("daily:{DAY}")]["archive"]["status"] = json!("sending");
+        st["effects"][format!("report/daily:{DAY}/archive")]["status"] = json!("started");
         s.write("state/publish-report.json", &st.to_string());
-        s.run(bin(), &["--date", DAY]).silent_success();
+        // The journal's recovery says that a run was interrupted (one warning), then the
+        // directory is checked and the report written under its id.
+        s.run(bin(), &["--date", DAY])
+            .code(0)
+            .stderr_has("interrupted by the end of an earlier run");
         assert!(s.path(&format!("published/{rid}.md")).exists());
+        assert_eq!(delivery(&s, DAY, "archive")["status"], "done");
+        assert_eq!(delivery(&s, DAY, "archive")["report_id"], rid.as_str());
     }
 }
 
@@ -908,11 +930,11 @@ mod teams {
         let (s, g) = setup(600);
         run(&s, &["--date", DAY]).silent_success();
         let d = delivery(&s);
-        assert_eq!(d["status"], "sent", "{d:#}");
+        assert_eq!(d["status"], "done", "{d:#}");
         let rid = d["report_id"].as_str().unwrap();
         assert_eq!(with_id(&g, rid), 1);
         let posted = g.posted(CHAT);
-        assert_eq!(d["message_id"], posted[0]["id"]);
+        assert_eq!(d["detail"], posted[0]["id"]);
         assert_eq!(posted[0]["body"]["contentType"], "html");
         run(&s, &["--date", DAY]).silent_success();
         assert_eq!(g.count(Route::Post), 1, "no second post");
@@ -945,7 +967,7 @@ mod teams {
             1,
             "exactly one message for the period"
         );
-        assert_eq!(delivery(&s)["status"], "sent");
+        assert_eq!(delivery(&s)["status"], "done");
     }
 
     /// Graph took the message but answered after the client's timeout: the next run finds it.
@@ -971,8 +993,8 @@ mod teams {
             .code(0)
             .stderr_has("already there");
         let d = delivery(&s);
-        assert_eq!(d["status"], "sent", "{d:#}");
-        assert_eq!(d["message_id"], g.posted(CHAT)[0]["id"]);
+        assert_eq!(d["status"], "done", "{d:#}");
+        assert_eq!(d["detail"], g.posted(CHAT)[0]["id"]);
         run(&s, &["--date", DAY]).silent_success();
         assert_eq!(g.count(Route::Post), 1);
         assert_eq!(g.posted(CHAT).len(), 1);
@@ -985,8 +1007,8 @@ mod teams {
         g.fail_next(Route::Post, GFault::Truncated);
         run(&s, &["--date", DAY]).silent_success();
         let d = delivery(&s);
-        assert_eq!(d["status"], "sent", "{d:#}");
-        assert_eq!(d["message_id"], g.posted(CHAT)[0]["id"]);
+        assert_eq!(d["status"], "done", "{d:#}");
+        assert_eq!(d["detail"], g.posted(CHAT)[0]["id"]);
         run(&s, &["--date", DAY]).silent_success();
         assert_eq!(g.posted(CHAT).len(), 1);
     }
@@ -1014,7 +1036,7 @@ mod teams {
         ));
         testkit::signal(&child, 9);
         let _ = child.wait();
-        assert_eq!(delivery(&s)["status"], "sending");
+        assert_eq!(delivery(&s)["status"], "started");
         run(&s, &["--date", DAY])
             .code(1)
             .stderr_has("outcome unknown");
@@ -1026,7 +1048,7 @@ mod teams {
         run(&s, &["--date", DAY])
             .code(0)
             .stderr_has("already there");
-        assert_eq!(delivery(&s)["status"], "sent");
+        assert_eq!(delivery(&s)["status"], "done");
         assert_eq!(g.posted(CHAT).len(), 1, "never two messages for one period");
     }
 
