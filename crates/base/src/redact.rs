@@ -46,6 +46,48 @@ pub fn register(secret: &str) {
     }
 }
 
+/// Register the parts of a secret URL that a server may echo back on their own: the path with
+/// its query (`/services/T0/B0/XXXX?token=…`, as in a request line), the query values, the
+/// user-info password, and path segments that look like tokens (12+ characters with a digit).
+/// The whole URL should be registered too ([`register`]). Short or purely numeric pieces are
+/// left alone: they would mask ordinary text and numbers in state files.
+pub fn register_url_parts(url: &str) {
+    let Some((_, rest)) = url.trim().split_once("://") else {
+        return;
+    };
+    let (authority, path_query) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let path_query = path_query.split('#').next().unwrap_or("");
+    if let Some((userinfo, _)) = authority.rsplit_once('@')
+        && let Some((_, password)) = userinfo.split_once(':')
+    {
+        register_piece(password);
+    }
+    let (path, query) = path_query.split_once('?').unwrap_or((path_query, ""));
+    if !query.is_empty() || path.len() >= 12 {
+        register(path_query);
+    }
+    for segment in path.split('/') {
+        if segment.len() >= 12 && segment.bytes().any(|b| b.is_ascii_digit()) {
+            register(segment);
+        }
+    }
+    for pair in query.split('&') {
+        if let Some((_, v)) = pair.split_once('=') {
+            register_piece(v);
+        }
+    }
+}
+
+/// A URL piece worth masking: 8+ characters, not only digits.
+fn register_piece(v: &str) {
+    if v.len() >= 8 && !v.bytes().all(|b| b.is_ascii_digit()) {
+        register(v);
+    }
+}
+
 /// Mask only the registered secret values (raw and JSON-escaped) in `text`. Used on state
 /// files, where shape-based masking could alter legitimate data.
 pub fn scrub_registered(text: &str) -> Cow<'_, str> {
@@ -223,6 +265,30 @@ mod tests {
         let out = scrub_registered(&json);
         assert!(!out.contains("te-secret"), "{out}");
         assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok());
+    }
+
+    #[test]
+    fn secret_parts_of_a_url_are_masked_on_their_own() {
+        register_url_parts(
+            "https://user:pw-url-secret-1@hooks.example.com/services/T0001/B0002/xoxUrlSegment99?sig=SigUrlSecret42&v=1&n=12345678",
+        );
+        let echo =
+            "POST /services/T0001/B0002/xoxUrlSegment99?sig=SigUrlSecret42&v=1&n=12345678 HTTP/1.1";
+        let out = redact(echo);
+        assert!(
+            !out.contains("SigUrlSecret42") && !out.contains("xoxUrlSegment99"),
+            "{out}"
+        );
+        let out = redact("sig is SigUrlSecret42, segment xoxUrlSegment99, pw pw-url-secret-1");
+        assert!(
+            !out.contains("Secret42") && !out.contains("Segment99") && !out.contains("pw-url"),
+            "{out}"
+        );
+        // Short and numeric pieces are not registered.
+        assert_eq!(
+            redact("v=1 n=12345678 T0001 services"),
+            "v=1 n=12345678 T0001 services"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub struct Secret(String);
 impl Secret {
     pub fn new(value: String) -> Self {
         crate::redact::register(&value);
+        crate::redact::register_url_parts(&value);
         Secret(value)
     }
     /// The secret itself; never log it.

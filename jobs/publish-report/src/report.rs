@@ -73,7 +73,7 @@ pub fn build(ctx: &mut Ctx<Data>, cfg: &Config, period: &Period, who: Analysis) 
     Built {
         edition: Edition {
             period: period.clone(),
-            content: crate::render::content_hash(&rendered.markdown),
+            content: crate::render::content_hash(&rendered.markdown, ctx.job),
             markdown: rendered.markdown,
             html: rendered.html,
             report,

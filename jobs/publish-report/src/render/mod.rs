@@ -44,12 +44,15 @@ pub fn json(r: &Report) -> anyhow::Result<Vec<u8>> {
     Ok(v)
 }
 
-/// The content of a report without its id: equal contents are the same report (a resend
-/// keeps its id), different contents are a new one.
-pub fn content_hash(markdown: &str) -> String {
+/// The content of a report: equal contents are the same report (a resend keeps its id),
+/// different contents are a new one. Left out: the id line, and the row and note of the job
+/// producing the report (`own_job`), which describe the run writing it, not the period.
+pub fn content_hash(markdown: &str, own_job: &str) -> String {
+    let row = format!("| {own_job} |");
+    let note = format!("- **{own_job}**");
     let body: String = markdown
         .lines()
-        .filter(|l| !l.starts_with("report-id: "))
+        .filter(|l| !l.starts_with("report-id: ") && !l.starts_with(&row) && !l.starts_with(&note))
         .collect::<Vec<_>>()
         .join("\n");
     common::hash::sha256_hex(body.as_bytes())
@@ -160,13 +163,14 @@ mod tests {
     }
 
     #[test]
-    fn content_hash_ignores_only_the_id_line() {
-        let a = "# r\nx\n\nreport-id: ajr-1\n";
-        let b = "# r\nx\n\nreport-id: ajr-2\n";
-        assert_eq!(content_hash(a), content_hash(b));
-        assert_ne!(
-            content_hash(a),
-            content_hash("# r\ny\n\nreport-id: ajr-1\n")
-        );
+    fn content_hash_ignores_the_id_and_the_reports_own_row() {
+        let md = |own: &str, other: &str, id: &str| {
+            format!(
+                "# r\n| a-job | ✅ ok | {other} |\n| publish-report | ✅ ok | {own} |\n- **publish-report** (x): {own}\n\nreport-id: {id}\n"
+            )
+        };
+        let h = |m: &str| content_hash(m, "publish-report");
+        assert_eq!(h(&md("07:05", "x", "ajr-1")), h(&md("09:00", "x", "ajr-2")));
+        assert_ne!(h(&md("07:05", "x", "ajr-1")), h(&md("07:05", "y", "ajr-1")));
     }
 }
