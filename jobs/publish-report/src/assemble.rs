@@ -37,74 +37,10 @@ pub struct Settings<'a> {
 /// Build the report (without its analysis paragraph).
 pub fn assemble(g: &Gathered, s: &Settings<'_>) -> Report {
     let period = s.period;
-    let limit = s.now + s.skew_tolerance;
     let mut clock = Vec::new();
-    let crontab = g.crontab.clone().unwrap_or_default();
-    let mut config_problems: Vec<Text> = crontab
-        .problems
-        .iter()
-        .map(|p| Text::plain("crontab: ").val(p))
-        .collect();
-    let jobs: Vec<JobReport> = s
-        .jobs
-        .iter()
-        .map(|j| {
-            let grace = (s.grace)(j);
-            let input = JobInput {
-                name: j,
-                state: g.states.get(j).unwrap_or(&Ok(None)),
-                schedule: crontab.schedule_of(j, period.as_of - grace, period.as_of),
-                logs: g.logs.get(j),
-                log_mtime: g.log_mtimes.get(j).copied(),
-                running_since: s.current.filter(|(c, _)| c == j).map(|(_, t)| t),
-            };
-            job_report(&input, period, (s.now, limit), &mut clock)
-        })
-        .collect();
-    for (job, c) in &g.logs {
-        if let Some(t) = c.newest_ahead.as_deref().and_then(parse_time)
-            && c.ahead > 0
-        {
-            clock.push(finding(
-                &format!("logs/{job}.log*"),
-                &format!("{} WARN/ERROR line(s)", c.ahead),
-                t,
-                s.now,
-            ));
-        }
-    }
-    for (job, t) in &g.log_mtimes {
-        if *t > limit {
-            clock.push(finding(
-                &format!("logs/{job}.log"),
-                "modification time",
-                *t,
-                s.now,
-            ));
-        }
-    }
-    if let Some((file, t, n)) = &g.gateway_log_ahead {
-        clock.push(finding(
-            file,
-            &format!("{n} gateway log record(s)"),
-            *t,
-            s.now,
-        ));
-    }
-    control_clock(g, limit, s.now, &mut clock);
-    let circuit = circuit_view(g);
-    let incidents = g
-        .ratelimit
-        .as_ref()
-        .map(|r| incidents_in(r, period))
-        .unwrap_or_default();
-    let ratelimit = g.ratelimit.as_ref().map(|r| ratelimit_view(r, period));
-    let backups = g.backup.as_ref().map(|b| backup_view(b, period));
-    if let Some(b) = &g.backup {
-        config_problems.extend(backup_problems(b, period));
-    }
-    let memory = g.memory.as_ref().map(memory_view);
-    let gateway = gateway_view(g.gateway.as_ref(), g.gateway_log.clone(), period);
+    let jobs = job_reports(g, s, &mut clock);
+    clock.extend(log_clock(g, s));
+    control_clock(g, s.now + s.skew_tolerance, s.now, &mut clock);
     let mut report = Report {
         report_id: s.report_id.clone(),
         period: period.id.clone(),
@@ -116,32 +52,24 @@ pub fn assemble(g: &Gathered, s: &Settings<'_>) -> Report {
         host: s.host.clone(),
         overall: String::new(),
         headline: String::new(),
-        suite_paused: g.control.as_ref().filter(|c| c.paused).map(|c| PauseView {
-            reason: c.reason.as_deref().map(|r| clean(r, 200)),
-            by: c.by.as_deref().map(|b| clean(b, 100)),
-            at: c.at,
-        }),
-        maintenance: g
-            .maintenance
+        suite_paused: pause_view(g),
+        maintenance: maintenance_view(g, s.now),
+        circuit: circuit_view(g),
+        incidents: g
+            .ratelimit
             .as_ref()
-            .filter(|m| m.active_at(s.now))
-            .map(|m| MaintenanceView {
-                reason: m.reason.as_deref().map(|r| clean(r, 200)),
-                until: m.ignore_until,
-                by: m.by.as_deref().map(|b| clean(b, 100)),
-            }),
-        circuit,
-        incidents,
-        ratelimit,
+            .map(|r| incidents_in(r, period))
+            .unwrap_or_default(),
+        ratelimit: g.ratelimit.as_ref().map(|r| ratelimit_view(r, period)),
         log_warnings: jobs.iter().map(|j| j.log_warnings).sum(),
         log_errors: jobs.iter().map(|j| j.log_errors).sum(),
         jobs,
-        backups,
-        memory,
+        backups: g.backup.as_ref().map(|b| backup_view(b, period)),
+        memory: g.memory.as_ref().map(memory_view),
         inbox: g.inbox.clone(),
-        gateway,
+        gateway: gateway_view(g.gateway.as_ref(), g.gateway_log.clone(), period),
         clock_skew: clock,
-        config_problems,
+        config_problems: config_problems(g, period),
         input_problems: g.problems.iter().map(|p| clean(p, 400)).collect(),
         analysis: None,
         analysis_source: None,
@@ -150,6 +78,93 @@ pub fn assemble(g: &Gathered, s: &Settings<'_>) -> Report {
     report.overall = overall.to_string();
     report.headline = headline;
     report
+}
+
+/// Every job's report; clock findings in their state files go to `clock`.
+fn job_reports(g: &Gathered, s: &Settings<'_>, clock: &mut Vec<ClockFinding>) -> Vec<JobReport> {
+    let period = s.period;
+    let limit = s.now + s.skew_tolerance;
+    let crontab = g.crontab.clone().unwrap_or_default();
+    s.jobs
+        .iter()
+        .map(|j| {
+            let grace = (s.grace)(j);
+            let input = JobInput {
+                name: j,
+                state: g.states.get(j).unwrap_or(&Ok(None)),
+                schedule: crontab.schedule_of(j, period.as_of - grace, period.as_of),
+                logs: g.logs.get(j),
+                log_mtime: g.log_mtimes.get(j).copied(),
+                running_since: s.current.filter(|(c, _)| c == j).map(|(_, t)| t),
+            };
+            job_report(&input, period, (s.now, limit), clock)
+        })
+        .collect()
+}
+
+/// Log lines, log files and gateway records dated ahead of the clock.
+fn log_clock(g: &Gathered, s: &Settings<'_>) -> Vec<ClockFinding> {
+    let limit = s.now + s.skew_tolerance;
+    let mut out = Vec::new();
+    for (job, c) in &g.logs {
+        if let Some(t) = c.newest_ahead.as_deref().and_then(parse_time)
+            && c.ahead > 0
+        {
+            let what = format!("{} WARN/ERROR line(s)", c.ahead);
+            out.push(finding(&format!("logs/{job}.log*"), &what, t, s.now));
+        }
+    }
+    for (job, t) in g.log_mtimes.iter().filter(|(_, t)| **t > limit) {
+        out.push(finding(
+            &format!("logs/{job}.log"),
+            "modification time",
+            *t,
+            s.now,
+        ));
+    }
+    if let Some((file, t, n)) = &g.gateway_log_ahead {
+        out.push(finding(
+            file,
+            &format!("{n} gateway log record(s)"),
+            *t,
+            s.now,
+        ));
+    }
+    out
+}
+
+/// Crontab lines that do not parse, and backup-config's problems.
+fn config_problems(g: &Gathered, period: &Period) -> Vec<Text> {
+    let crontab = g
+        .crontab
+        .as_ref()
+        .map(|c| c.problems.as_slice())
+        .unwrap_or_default();
+    let mut out: Vec<Text> = crontab
+        .iter()
+        .map(|p| Text::plain("crontab: ").val(p))
+        .collect();
+    if let Some(b) = &g.backup {
+        out.extend(backup_problems(b, period));
+    }
+    out
+}
+
+fn pause_view(g: &Gathered) -> Option<PauseView> {
+    g.control.as_ref().filter(|c| c.paused).map(|c| PauseView {
+        reason: c.reason.as_deref().map(|r| clean(r, 200)),
+        by: c.by.as_deref().map(|b| clean(b, 100)),
+        at: c.at,
+    })
+}
+
+fn maintenance_view(g: &Gathered, now: DateTime<Utc>) -> Option<MaintenanceView> {
+    let m = g.maintenance.as_ref().filter(|m| m.active_at(now))?;
+    Some(MaintenanceView {
+        reason: m.reason.as_deref().map(|r| clean(r, 200)),
+        until: m.ignore_until,
+        by: m.by.as_deref().map(|b| clean(b, 100)),
+    })
 }
 
 /// One job's inputs.

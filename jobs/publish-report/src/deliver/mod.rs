@@ -171,8 +171,16 @@ fn publish_to(
         cap: cfg.cap(dest),
         day: now.with_timezone(&cfg.tz()).format("%Y-%m-%d").to_string(),
     };
-    let status = ctx.effect_record(&slot.effect_key).map(|r| r.status);
-    let step = plan::step(status, force, can_verify);
+    // The journal decides; a delivery whose record was pruned keeps the book's status (and
+    // without a record to verify against, an unknown one stays blocked).
+    let journal = ctx.effect_record(&slot.effect_key).map(|r| r.status);
+    let book = ctx
+        .state
+        .data
+        .delivery(&slot.period_key, slot.name)
+        .map(|d| d.status);
+    let status = journal.or(book);
+    let step = plan::step(status, force, can_verify && journal.is_some());
     match step {
         Step::AlreadySent => return Ok(DeliveryResult::AlreadySent),
         Step::Blocked => return Ok(blocked(ctx, &slot)),

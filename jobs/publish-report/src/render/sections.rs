@@ -484,88 +484,95 @@ fn backup_blocks(b: &BackupView, blocks: &mut Vec<Block>) {
         when_or_dash(b.latest_snapshot)
     ))));
     if !b.files.is_empty() {
-        let rows = b
-            .files
-            .iter()
-            .map(|f| {
-                let verdicts = f
-                    .verdicts
-                    .iter()
-                    .map(Text::value)
-                    .reduce(|a, x| a.words("; ").then(x));
-                vec![
-                    Text::value(&f.name)
-                        .words(" ")
-                        .then(Text::value(&f.path))
-                        .into(),
-                    Text::value(&f.status).into(),
-                    f.snapshots.to_string().into(),
-                    when_or_dash(f.latest_snapshot_at).into(),
-                    when_or_dash(f.last_good_at).into(),
-                    Cell::Text(verdicts.unwrap_or_else(|| Text::plain("—"))),
-                ]
-            })
-            .collect();
-        blocks.push(Block::Table(Table {
-            id: Some("configs"),
-            head: vec![
-                "config",
-                "status",
-                "snapshots",
-                "latest snapshot",
-                "last good",
-                "verdicts by validator",
-            ],
-            rows,
-        }));
+        blocks.push(Block::Table(configs_table(b)));
     }
     if !b.databases.is_empty() {
-        let rows = b
-            .databases
-            .iter()
-            .map(|d| {
-                vec![
-                    Text::value(&d.path).into(),
-                    d.snapshots.to_string().into(),
-                    when_or_dash(d.latest_snapshot_at).into(),
-                    d.problem
-                        .as_deref()
-                        .map_or_else(|| Text::plain("ok"), Text::value)
-                        .into(),
-                ]
-            })
-            .collect();
-        blocks.push(Block::Table(Table {
-            id: Some("databases"),
-            head: vec!["gateway database", "snapshots", "latest snapshot", "state"],
-            rows,
-        }));
+        blocks.push(Block::Table(databases_table(b)));
     }
-    let events = |title: &str, ev: &[contracts::facts::Event]| {
-        (!ev.is_empty()).then(|| {
+    blocks.extend(events(
+        "The gateway's own rollbacks in the period:",
+        &b.rollbacks,
+    ));
+    blocks.extend(events(
+        "Invalid or suspicious versions seen in the period:",
+        &b.invalid_events,
+    ));
+}
+
+/// Each watched config with its verdicts by validator.
+fn configs_table(b: &BackupView) -> Table {
+    let rows = b
+        .files
+        .iter()
+        .map(|f| {
+            let verdicts = f
+                .verdicts
+                .iter()
+                .map(Text::value)
+                .reduce(|a, x| a.words("; ").then(x));
             vec![
-                Block::Para(Text::new().strong(title)),
-                Block::List(
-                    ev.iter()
-                        .map(|e| Text::plain(format!("{}: ", when(e.at))).val(&e.message))
-                        .collect(),
-                ),
+                Text::value(&f.name)
+                    .words(" ")
+                    .then(Text::value(&f.path))
+                    .into(),
+                Text::value(&f.status).into(),
+                f.snapshots.to_string().into(),
+                when_or_dash(f.latest_snapshot_at).into(),
+                when_or_dash(f.last_good_at).into(),
+                Cell::Text(verdicts.unwrap_or_else(|| Text::plain("—"))),
             ]
         })
-    };
-    blocks.extend(
-        events("The gateway's own rollbacks in the period:", &b.rollbacks)
-            .into_iter()
-            .flatten(),
-    );
-    blocks.extend(
-        events(
-            "Invalid or suspicious versions seen in the period:",
-            &b.invalid_events,
-        )
-        .into_iter()
-        .flatten(),
-    );
+        .collect();
+    Table {
+        id: Some("configs"),
+        head: vec![
+            "config",
+            "status",
+            "snapshots",
+            "latest snapshot",
+            "last good",
+            "verdicts by validator",
+        ],
+        rows,
+    }
+}
+
+fn databases_table(b: &BackupView) -> Table {
+    let rows = b
+        .databases
+        .iter()
+        .map(|d| {
+            vec![
+                Text::value(&d.path).into(),
+                d.snapshots.to_string().into(),
+                when_or_dash(d.latest_snapshot_at).into(),
+                d.problem
+                    .as_deref()
+                    .map_or_else(|| Text::plain("ok"), Text::value)
+                    .into(),
+            ]
+        })
+        .collect();
+    Table {
+        id: Some("databases"),
+        head: vec!["gateway database", "snapshots", "latest snapshot", "state"],
+        rows,
+    }
+}
+
+/// A titled list of events (none when there are none).
+fn events(title: &str, ev: &[contracts::facts::Event]) -> Vec<Block> {
+    if ev.is_empty() {
+        return Vec::new();
+    }
+    vec![
+        Block::Para(Text::new().strong(title)),
+        Block::List(
+            ev.iter()
+                .map(|e| Text::plain(format!("{}: ", when(e.at))).val(&e.message))
+                .collect(),
+        ),
+    ]
 }
 
 fn memory(r: &Report) -> Option<Section> {
