@@ -1399,6 +1399,40 @@ mod hardening {
         assert_eq!(book(&s, "2026-11-14")["status"], "failed");
     }
 
+    /// A run killed right after the send (the journal's crash point): the next run finds the
+    /// delivery unknown, alerts once and never resends; later runs stay quiet about it.
+    #[test]
+    fn a_delivery_interrupted_after_the_send_alerts_once_and_is_not_resent() {
+        let hook = Webhook::start().unwrap();
+        let alerts = Webhook::start().unwrap();
+        let s = hook_suite(&hook, json!({}));
+        let mut cfg: Value = serde_json::from_str(&s.read("config.json")).unwrap();
+        cfg["runtime"] = json!({"alerts": {"webhook_url": alerts.url()}});
+        s.config(cfg);
+        let day = ["--date", "2026-11-20"];
+        let killed = s.run_cmd(
+            s.cmd(bin())
+                .env("AGENT_JOBS_TEST_CRASH_AT", "effect-acted:report/")
+                .args(day),
+        );
+        assert_ne!(killed.code, 0, "{}", killed.dump());
+        assert_eq!(hook.accepted().len(), 1);
+        assert_eq!(book(&s, "2026-11-20")["status"], "started");
+        for _ in 0..2 {
+            s.run(bin(), &day).code(1).stderr_has("outcome unknown");
+        }
+        assert_eq!(hook.received().len(), 1, "never resent");
+        let texts: Vec<String> = alerts
+            .accepted()
+            .iter()
+            .map(|a| a.json().unwrap()["text"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(texts.len(), 1, "{texts:?}");
+        let rid = book(&s, "2026-11-20")["report_id"].as_str().unwrap().to_string();
+        assert!(texts[0].contains(&rid) && texts[0].contains("--force"), "{}", texts[0]);
+        assert_eq!(book(&s, "2026-11-20")["status"], "unknown");
+    }
+
     /// Item 11: with the default limits, three failures start the cool-off, the hint says
     /// `--force`, and `--force` works.
     #[test]

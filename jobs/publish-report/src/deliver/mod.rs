@@ -183,7 +183,7 @@ fn publish_to(
     let step = plan::step(status, force, can_verify && journal.is_some());
     match step {
         Step::AlreadySent => return Ok(DeliveryResult::AlreadySent),
-        Step::Blocked => return Ok(blocked(ctx, &slot)),
+        Step::Blocked => return blocked(ctx, &slot),
         Step::Send { forget } => {
             if let Some(r) = stopped_by_guard(ctx, &slot, force)? {
                 return Ok(r);
@@ -221,7 +221,7 @@ fn current_id(ctx: &Ctx<Data>, slot: &Slot<'_>) -> String {
 }
 
 /// An earlier outcome is unknown and the destination cannot be asked.
-fn blocked(ctx: &Ctx<Data>, slot: &Slot<'_>) -> DeliveryResult {
+fn blocked(ctx: &mut Ctx<Data>, slot: &Slot<'_>) -> Result<DeliveryResult> {
     let why = ctx
         .effect_record(&slot.effect_key)
         .and_then(|r| r.result.clone())
@@ -245,7 +245,9 @@ fn blocked(ctx: &Ctx<Data>, slot: &Slot<'_>) -> DeliveryResult {
         slot.period_key,
         slot.name
     );
-    DeliveryResult::Unknown(why)
+    let id = current_id(ctx, slot);
+    alert_unknown(ctx, slot, &id, &why, Once::IfNew)?;
+    Ok(DeliveryResult::Unknown(why))
 }
 
 /// The guardrails, with their log line and alert; `None` lets the send go.
@@ -487,7 +489,7 @@ fn settle_outcome(
         (_, true) => {
             ctx.metric_add("publish_unknown", 1);
             failure(ctx, cfg, slot, &detail)?;
-            alert_unknown(ctx, slot, &id, &detail)?;
+            alert_unknown(ctx, slot, &id, &detail, Once::Always)?;
             DeliveryResult::Unknown(detail)
         }
         (_, false) => {
@@ -496,6 +498,7 @@ fn settle_outcome(
                 slot.name,
                 slot.period_key
             );
+            alert_unknown(ctx, slot, &id, &detail, Once::IfNew)?;
             DeliveryResult::Unknown(detail)
         }
     };
@@ -561,7 +564,31 @@ fn failure(ctx: &mut Ctx<Data>, cfg: &Config, slot: &Slot<'_>, error: &str) -> R
     Ok(())
 }
 
-fn alert_unknown(ctx: &mut Ctx<Data>, slot: &Slot<'_>, id: &str, why: &str) -> Result<()> {
+/// When an `unknown` alert is raised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Once {
+    /// A send of this run ended unknown: always.
+    Always,
+    /// An unknown outcome found later (a run died while sending): once per period and
+    /// destination.
+    IfNew,
+}
+
+fn alert_unknown(
+    ctx: &mut Ctx<Data>,
+    slot: &Slot<'_>,
+    id: &str,
+    why: &str,
+    when: Once,
+) -> Result<()> {
+    let key = format!("unknown:{}:{}", slot.name, slot.period_key);
+    if when == Once::IfNew
+        && ctx
+            .effect_record(&common::alert::effect_key(&key))
+            .is_some()
+    {
+        return Ok(());
+    }
     let stats = ctx
         .state
         .data
@@ -581,7 +608,7 @@ fn alert_unknown(ctx: &mut Ctx<Data>, slot: &Slot<'_>, id: &str, why: &str) -> R
         crate::text::clean(why, 300)
     );
     ctx.alert_with_interval(
-        &format!("unknown:{}:{}", slot.name, slot.period_key),
+        &key,
         Severity::Warning,
         &msg,
         Some(std::time::Duration::ZERO),

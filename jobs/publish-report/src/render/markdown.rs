@@ -145,13 +145,20 @@ pub fn code_span(s: &str, in_table: bool) -> String {
 /// leading list or heading marker is neutralised.
 pub fn escape_prose(s: &str) -> String {
     let one_line = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let chars: Vec<char> = one_line.chars().collect();
+    let alnum = |j: Option<usize>| {
+        j.and_then(|j| chars.get(j))
+            .is_some_and(|x| x.is_alphanumeric())
+    };
     let mut o = String::with_capacity(one_line.len() + 8);
-    for (i, c) in one_line.chars().enumerate() {
-        if matches!(
+    for (i, &c) in chars.iter().enumerate() {
+        // `_` between letters or digits never emphasises (`per_file_chars` stays readable).
+        let plain_underscore = c == '_' && alnum(i.checked_sub(1)) && alnum(Some(i + 1));
+        let markup = matches!(
             c,
             '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '&' | '|' | '~' | '#'
-        ) || (i == 0 && matches!(c, '-' | '+' | '='))
-        {
+        ) && !plain_underscore;
+        if markup || (i == 0 && matches!(c, '-' | '+' | '=')) {
             o.push('\\');
         }
         o.push(c);
@@ -194,5 +201,6 @@ mod tests {
         assert_eq!(escape_prose("- item"), "\\- item");
         assert_eq!(escape_prose("1. first"), "1\\. first");
         assert_eq!(escape_prose("plain words, fine."), "plain words, fine.");
+        assert_eq!(escape_prose("per_file_chars _x_"), "per_file_chars \\_x\\_");
     }
 }
