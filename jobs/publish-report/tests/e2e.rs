@@ -254,6 +254,9 @@ mod report {
             "openclaw.json shrank",
             "report-id: ajr-daily-",
             "## Analysis",
+            "| inc-6 | rate_limit | anthropic / claude-sonnet-4-6 / anthropic:default |",
+            "Model calls in the period: 42 (12000 tokens)",
+            "`built-in: size drop 11234 -> 43`; `openclaw: valid`",
         ] {
             assert!(md.contains(needle), "report lacks {needle:?}\n{md}");
         }
@@ -1428,8 +1431,15 @@ mod hardening {
             .map(|a| a.json().unwrap()["text"].as_str().unwrap().to_string())
             .collect();
         assert_eq!(texts.len(), 1, "{texts:?}");
-        let rid = book(&s, "2026-11-20")["report_id"].as_str().unwrap().to_string();
-        assert!(texts[0].contains(&rid) && texts[0].contains("--force"), "{}", texts[0]);
+        let rid = book(&s, "2026-11-20")["report_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            texts[0].contains(&rid) && texts[0].contains("--force"),
+            "{}",
+            texts[0]
+        );
         assert_eq!(book(&s, "2026-11-20")["status"], "unknown");
     }
 
@@ -1704,6 +1714,19 @@ mod facts {
              "diagnosis": "port 18789 in use by pid 4242"}
         ]});
         write_state(&s, "watch-gateway", &wg);
+        let mut bc = job_state(
+            "backup-config",
+            Some((now - Duration::seconds(20), "ok", None)),
+            5,
+        );
+        bc["facts"] = json!({
+            "files": [{"name": "openclaw.json", "path": "/home/agent/.openclaw/openclaw.json", "status": "good",
+                       "snapshots": 7, "latest_snapshot_at": t(1), "verdicts": ["built-in: ok", "openclaw: valid"]}],
+            "rollbacks": [{"at": t(2), "message": "Config auto-restored from backup: openclaw.json (size-drop-vs-last-good:989->28)"}],
+            "databases": [{"path": "/home/agent/.openclaw/state/openclaw.sqlite", "snapshots": 3,
+                           "latest_snapshot_at": t(1), "problem": "cron jobs dropped from 4 to 1"}]
+        });
+        write_state(&s, "backup-config", &bc);
         s.run(bin(), &[]).code(0);
         let r = report_json(&s);
         assert_eq!(r["inbox"]["unanswered"], 2);
@@ -1729,6 +1752,10 @@ mod facts {
             "## Teams inbox",
             "4 pending, 120 delivered to the gateway, 1 rejected",
             "2 message(s) left unanswered, 1 duplicated agent reply(ies)",
+            "**The gateway's own rollbacks in the period:**",
+            "`Config auto-restored from backup: openclaw.json (size-drop-vs-last-good:989->28)`",
+            "| /home/agent/.openclaw/state/openclaw.sqlite | 3 |",
+            "`cron jobs dropped from 4 to 1`",
         ] {
             assert!(md.contains(needle), "report lacks {needle:?}\n{md}");
         }
