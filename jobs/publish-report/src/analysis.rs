@@ -4,8 +4,8 @@
 //! none.
 
 use crate::config::Config;
+use crate::contents::{JobStatus, Report};
 use crate::data::Data;
-use crate::model::{JobStatus, Report};
 use common::Ctx;
 
 const SYSTEM: &str = "You write the analysis paragraph of an operations report for the scheduled \

@@ -2,10 +2,10 @@
 //! [`Report`]. Pure functions, no I/O: every verdict (a job's status, the dead-man check,
 //! clock skew, the overall verdict) is unit-tested here.
 
+use crate::contents::*;
 use crate::cron::JobSchedule;
 use crate::gather::{Gathered, StateRead};
 use crate::logscan::LogCounts;
-use crate::model::*;
 use crate::period::Period;
 use crate::text::{Text, clean, span, when};
 use chrono::{DateTime, Duration, Utc};

@@ -7,7 +7,7 @@
 //! line with `_meta.logLevelName` and `_meta.date` (UTC); `openclaw::record::Record` reads the
 //! text of the last error. Only files modified since the period began are read.
 
-use crate::model::GatewayLog;
+use crate::contents::GatewayLog;
 use chrono::{DateTime, Utc};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};

@@ -15,9 +15,9 @@
 //! A missing file is "no data"; an unreadable one is an input problem the report lists, never
 //! a failed run.
 
+use crate::contents::GatewayLog;
 use crate::cron::Crontab;
 use crate::logscan::LogCounts;
-use crate::model::GatewayLog;
 use chrono::{DateTime, Utc};
 use contracts::control::{Circuit, Control, Maintenance};
 use contracts::facts::backup_config::BackupFacts;

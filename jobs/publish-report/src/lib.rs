@@ -16,13 +16,13 @@
 pub mod analysis;
 pub mod assemble;
 pub mod config;
+pub mod contents;
 pub mod cron;
 pub mod data;
 pub mod deliver;
 pub mod gateway_log;
 pub mod gather;
 pub mod logscan;
-pub mod model;
 pub mod period;
 pub mod render;
 pub mod report;

@@ -1443,6 +1443,29 @@ mod hardening {
         assert_eq!(book(&s, "2026-11-20")["status"], "unknown");
     }
 
+    /// A webhook URL that is not http(s) never runs: exit 78 naming the key, nothing recorded.
+    #[test]
+    fn a_webhook_url_must_be_http() {
+        let s = Suite::new();
+        s.config(json!({"publish-report": {"destinations": [
+            {"name": "hook", "type": "webhook", "url": "file:///etc/passwd"}]}}));
+        s.run(bin(), &["--check-config"])
+            .code(78)
+            .stderr_has("publish-report.destinations[0].url");
+        s.write("secrets/url", "ftp://example.com/report?token=abcdefgh123");
+        s.config(json!({"publish-report": {"destinations": [
+            {"name": "hook", "type": "webhook", "url_file": "secrets/url"}]}}));
+        let run = s.run(bin(), &["--date", "2026-11-20"]);
+        run.code(78)
+            .stderr_has("publish-report.destinations[0].url");
+        assert!(!run.stderr.contains("abcdefgh123"), "{}", run.dump());
+        let st = s.read("state/publish-report.json");
+        assert!(
+            !st.contains("report/daily"),
+            "nothing recorded as sent or unknown: {st}"
+        );
+    }
+
     /// Item 11: with the default limits, three failures start the cool-off, the hint says
     /// `--force`, and `--force` works.
     #[test]

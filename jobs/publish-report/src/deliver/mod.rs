@@ -27,8 +27,8 @@ pub mod destination;
 pub mod plan;
 
 use crate::config::{Config, DestKind};
+use crate::contents::Report;
 use crate::data::{Data, Delivery, ReportCopy, delivery_key};
-use crate::model::Report;
 use crate::period::Period;
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};

@@ -1,7 +1,7 @@
 //! The report as a document: sections of blocks, built once ([`crate::render::sections`]) and
 //! walked by each backend (Markdown, the status page, the chat message).
 
-use crate::model::JobStatus;
+use crate::contents::JobStatus;
 use crate::text::Text;
 
 /// A whole report.

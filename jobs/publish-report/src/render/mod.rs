@@ -1,5 +1,5 @@
 //! Rendering a [`Report`]: one section model ([`sections::document`]) walked by three
-//! backends — Markdown ([`markdown`]: `reports/<period>.md`, webhook `text`), the status page
+//! backends — Markdown ([`markdown`](mod@markdown): `reports/<period>.md`, webhook `text`), the status page
 //! ([`page`]: `reports/status.html`) and the chat message ([`chat`]: Teams, webhook `html`) —
 //! plus the JSON report (the [`Report`] itself).
 //!
@@ -12,7 +12,7 @@ pub mod markdown;
 pub mod page;
 pub mod sections;
 
-use crate::model::Report;
+use crate::contents::Report;
 
 /// The rendered forms of one report.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@
 
 use super::chat::inline;
 use super::doc::*;
-use crate::model::{HistoryPoint, JobStatus, Report};
+use crate::contents::{HistoryPoint, JobStatus, Report};
 use crate::text::when;
 use common::html::escape;
 use contracts::run::OutcomeKind;

@@ -2,7 +2,7 @@
 //! backend. A section whose source has published no facts is left out.
 
 use super::doc::*;
-use crate::model::*;
+use crate::contents::*;
 use crate::text::{Text, span, when, when_or_dash};
 use contracts::facts::check_ratelimit::HourCount;
 use contracts::facts::poll_teams::InboxFacts;
