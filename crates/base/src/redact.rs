@@ -46,34 +46,46 @@ pub fn register(secret: &str) {
     }
 }
 
-/// Register a secret that is a URL: the whole URL, and the parts an echo may show alone —
-/// the userinfo password, every query value, and long path segments (a Slack or Teams
-/// webhook's token is a path segment). Parts shorter than 8 characters are left alone.
-pub fn register_url(url: &str) {
-    register(url);
-    let Some((_, rest)) = url.split_once("://") else {
+/// Register the parts of a secret URL that a server may echo back on their own: the path with
+/// its query (`/services/T0/B0/XXXX?token=…`, as in a request line), the query values, the
+/// user-info password, and path segments that look like tokens (16+ characters, or 12+ with a
+/// digit: a Slack or Teams webhook's token is a path segment).
+/// The whole URL should be registered too ([`register`]). Short or purely numeric pieces are
+/// left alone: they would mask ordinary text and numbers in state files.
+pub fn register_url_parts(url: &str) {
+    let Some((_, rest)) = url.trim().split_once("://") else {
         return;
     };
-    let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
-    if let Some((userinfo, _)) = authority.rsplit_once('@') {
-        let pass = userinfo.split_once(':').map_or(userinfo, |(_, p)| p);
-        register_part(pass);
+    let (authority, path_query) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let path_query = path_query.split('#').next().unwrap_or("");
+    if let Some((userinfo, _)) = authority.rsplit_once('@')
+        && let Some((_, password)) = userinfo.split_once(':')
+    {
+        register_piece(password);
     }
-    let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
-    for seg in path.split('/') {
-        if seg.len() >= 16 {
-            register_part(seg);
+    let (path, query) = path_query.split_once('?').unwrap_or((path_query, ""));
+    if !query.is_empty() || path.len() >= 12 {
+        register(path_query);
+    }
+    for segment in path.split('/') {
+        if segment.len() >= 16 || (segment.len() >= 12 && segment.bytes().any(|b| b.is_ascii_digit())) {
+            register(segment);
         }
     }
     for pair in query.split('&') {
-        let v = pair.split_once('=').map_or("", |(_, v)| v);
-        register_part(v.split('#').next().unwrap_or(""));
+        if let Some((_, v)) = pair.split_once('=') {
+            register_piece(v);
+        }
     }
 }
 
-fn register_part(p: &str) {
-    if p.len() >= 8 {
-        register(p);
+/// A URL piece worth masking: 8+ characters, not only digits.
+fn register_piece(v: &str) {
+    if v.len() >= 8 && !v.bytes().all(|b| b.is_ascii_digit()) {
+        register(v);
     }
 }
 
@@ -226,8 +238,13 @@ mod url_tests {
 
     #[test]
     fn url_secrets_mask_their_parts_alone() {
-        register_url("http://user:pa55word-xyz@127.0.0.1:9/report?token=SECRET-QUERY-123&x=1");
-        register_url("https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX");
+        for u in [
+            "http://user:pa55word-xyz@127.0.0.1:9/report?token=SECRET-QUERY-123&x=1",
+            "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX",
+        ] {
+            register(u);
+            register_url_parts(u);
+        }
         let echoed = "500: GET /report?token=SECRET-QUERY-123 auth pa55word-xyz path XXXXXXXXXXXXXXXXXXXXXXXX";
         let out = redact(echoed);
         assert!(!out.contains("SECRET-QUERY-123"), "{out}");
@@ -271,6 +288,30 @@ mod tests {
         let out = scrub_registered(&json);
         assert!(!out.contains("te-secret"), "{out}");
         assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok());
+    }
+
+    #[test]
+    fn secret_parts_of_a_url_are_masked_on_their_own() {
+        register_url_parts(
+            "https://user:pw-url-secret-1@hooks.example.com/services/T0001/B0002/xoxUrlSegment99?sig=SigUrlSecret42&v=1&n=12345678",
+        );
+        let echo =
+            "POST /services/T0001/B0002/xoxUrlSegment99?sig=SigUrlSecret42&v=1&n=12345678 HTTP/1.1";
+        let out = redact(echo);
+        assert!(
+            !out.contains("SigUrlSecret42") && !out.contains("xoxUrlSegment99"),
+            "{out}"
+        );
+        let out = redact("sig is SigUrlSecret42, segment xoxUrlSegment99, pw pw-url-secret-1");
+        assert!(
+            !out.contains("Secret42") && !out.contains("Segment99") && !out.contains("pw-url"),
+            "{out}"
+        );
+        // Short and numeric pieces are not registered.
+        assert_eq!(
+            redact("v=1 n=12345678 T0001 services"),
+            "v=1 n=12345678 T0001 services"
+        );
     }
 
     #[test]

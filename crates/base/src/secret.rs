@@ -15,12 +15,8 @@ pub struct Secret(String);
 
 impl Secret {
     pub fn new(value: String) -> Self {
-        let v = value.trim_start();
-        if v.starts_with("http://") || v.starts_with("https://") {
-            crate::redact::register_url(v);
-        } else {
-            crate::redact::register(&value);
-        }
+        crate::redact::register(&value);
+        crate::redact::register_url_parts(&value);
         Secret(value)
     }
     /// The secret itself; never log it.

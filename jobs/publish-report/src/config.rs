@@ -7,6 +7,21 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+/// Largest accepted `grace_secs` and `grace_overrides` value (30 days).
+pub const MAX_GRACE_SECS: u64 = 30 * 86_400;
+/// Largest accepted `cooloff_secs` (7 days).
+pub const MAX_COOLOFF_SECS: u64 = 7 * 86_400;
+/// Largest accepted `settle_secs` (1 day).
+pub const MAX_SETTLE_SECS: u64 = 86_400;
+/// Largest accepted `retry_periods`.
+pub const MAX_RETRY_PERIODS: u32 = 60;
+/// Largest accepted `clock_skew_secs` (1 day).
+pub const MAX_CLOCK_SKEW_SECS: u64 = 86_400;
+/// Largest accepted daily cap and failure threshold.
+pub const MAX_PER_DAY: u32 = 1000;
+/// Largest accepted destination `timeout_secs`.
+pub const MAX_TIMEOUT_SECS: f64 = 3600.0;
+
 /// How long a report's period is.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum,
@@ -109,7 +124,8 @@ pub struct Config {
     pub model: model::ModelConfig,
     /// Where the report goes.
     pub destinations: Vec<Destination>,
-    /// Most publishes per destination per local day (every send attempt counts).
+    /// Most publishes per destination per local day (every send attempt counts). Must stay
+    /// above `failure_threshold`, so `--force` still has an attempt left once a cool-off starts.
     pub max_publishes_per_day: u32,
     /// Consecutive failures after which a destination cools off.
     pub failure_threshold: u32,
@@ -118,6 +134,11 @@ pub struct Config {
     /// Teams: seconds after a send attempt before "not found in the chat" counts as "never
     /// arrived" (so the report may be sent again); younger attempts stay `unknown`.
     pub settle_secs: u64,
+    /// Previous periods a scheduled run retries when their report is still unsent (0: none).
+    pub retry_periods: u32,
+    /// A time in a state file or log more than this many seconds ahead of the clock is clock
+    /// skew: a finding in the report, and no evidence for the dead-man check.
+    pub clock_skew_secs: u64,
     /// Jobs the report covers (default: the whole suite).
     pub jobs: Vec<String>,
 }
@@ -135,10 +156,12 @@ impl Default for Config {
             analysis: AnalysisMode::Rules,
             model: model::ModelConfig::default(),
             destinations: Vec::new(),
-            max_publishes_per_day: 3,
+            max_publishes_per_day: 10,
             failure_threshold: 3,
             cooloff_secs: 3600,
             settle_secs: 600,
+            retry_periods: 7,
+            clock_skew_secs: 300,
             jobs: common::config::jobs()
                 .iter()
                 .map(|s| s.to_string())
@@ -158,6 +181,17 @@ impl Config {
         d.max_per_day.unwrap_or(self.max_publishes_per_day)
     }
 
+    /// How far ahead of the clock a time may be before it is clock skew.
+    pub fn skew_tolerance(&self) -> chrono::Duration {
+        chrono::Duration::seconds(self.clock_skew_secs.min(MAX_CLOCK_SKEW_SECS) as i64)
+    }
+
+    /// Grace of `job` before a missed run counts as overdue.
+    pub fn grace(&self, job: &str) -> chrono::Duration {
+        let secs = *self.grace_overrides.get(job).unwrap_or(&self.grace_secs);
+        chrono::Duration::seconds(secs.min(MAX_GRACE_SECS) as i64)
+    }
+
     /// Checks serde cannot express; errors name the key.
     pub fn validate(&self, file: &std::path::Path) -> Result<()> {
         let f = file.display();
@@ -174,11 +208,104 @@ impl Config {
                 "{f}: `publish-report.crontab_command`: must name a program (argv list, no shell)"
             )));
         }
-        if self.failure_threshold == 0 {
-            return Err(config_error(format!(
-                "{f}: `publish-report.failure_threshold`: must be at least 1"
-            )));
+        self.validate_ranges(file)?;
+        self.validate_jobs(file)?;
+        if self.analysis == AnalysisMode::Model {
+            if !self.model.enabled {
+                return Err(config_error(format!(
+                    "{f}: `publish-report.analysis` is \"model\" but `publish-report.model.enabled` is false"
+                )));
+            }
+            self.model
+                .validate("publish-report.model")
+                .map_err(|e| config_error(format!("{f}: {}", common::exit::one_line(&e))))?;
         }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, d) in self.destinations.iter().enumerate() {
+            if !seen.insert(d.name.clone()) {
+                return Err(config_error(format!(
+                    "{f}: `publish-report.destinations[{i}].name`: `{}` is used twice; destination names must be unique",
+                    d.name
+                )));
+            }
+            d.validate(file, i)?;
+        }
+        Ok(())
+    }
+
+    /// Every numeric key within its documented range.
+    fn validate_ranges(&self, file: &std::path::Path) -> Result<()> {
+        let f = file.display();
+        let out_of = |key: &str, v: String, range: String| {
+            Err(config_error(format!(
+                "{f}: `publish-report.{key}`: {v} is out of range {range}"
+            )))
+        };
+        if self.grace_secs > MAX_GRACE_SECS {
+            return out_of(
+                "grace_secs",
+                self.grace_secs.to_string(),
+                format!("0..={MAX_GRACE_SECS}"),
+            );
+        }
+        if let Some((j, v)) = self
+            .grace_overrides
+            .iter()
+            .find(|(_, v)| **v > MAX_GRACE_SECS)
+        {
+            return out_of(
+                &format!("grace_overrides.{j}"),
+                v.to_string(),
+                format!("0..={MAX_GRACE_SECS}"),
+            );
+        }
+        if !(1..=MAX_PER_DAY).contains(&self.max_publishes_per_day) {
+            return out_of(
+                "max_publishes_per_day",
+                self.max_publishes_per_day.to_string(),
+                format!("1..={MAX_PER_DAY}"),
+            );
+        }
+        if !(1..=MAX_PER_DAY).contains(&self.failure_threshold) {
+            return out_of(
+                "failure_threshold",
+                self.failure_threshold.to_string(),
+                format!("1..={MAX_PER_DAY}"),
+            );
+        }
+        if self.cooloff_secs > MAX_COOLOFF_SECS {
+            return out_of(
+                "cooloff_secs",
+                self.cooloff_secs.to_string(),
+                format!("0..={MAX_COOLOFF_SECS}"),
+            );
+        }
+        if self.settle_secs > MAX_SETTLE_SECS {
+            return out_of(
+                "settle_secs",
+                self.settle_secs.to_string(),
+                format!("0..={MAX_SETTLE_SECS}"),
+            );
+        }
+        if self.retry_periods > MAX_RETRY_PERIODS {
+            return out_of(
+                "retry_periods",
+                self.retry_periods.to_string(),
+                format!("0..={MAX_RETRY_PERIODS}"),
+            );
+        }
+        if self.clock_skew_secs > MAX_CLOCK_SKEW_SECS {
+            return out_of(
+                "clock_skew_secs",
+                self.clock_skew_secs.to_string(),
+                format!("0..={MAX_CLOCK_SKEW_SECS}"),
+            );
+        }
+        Ok(())
+    }
+
+    fn validate_jobs(&self, file: &std::path::Path) -> Result<()> {
+        let f = file.display();
         for j in &self.jobs {
             if !common::contracts::registry::is_job(j) {
                 return Err(config_error(format!(
@@ -194,96 +321,89 @@ impl Config {
                 )));
             }
         }
-        if self.analysis == AnalysisMode::Model {
-            if !self.model.enabled {
-                return Err(config_error(format!(
-                    "{f}: `publish-report.analysis` is \"model\" but `publish-report.model.enabled` is false"
-                )));
-            }
-            self.model
-                .validate("publish-report.model")
-                .map_err(|e| config_error(format!("{f}: {}", common::exit::one_line(&e))))?;
+        Ok(())
+    }
+}
+
+impl Destination {
+    /// Checks of one destination; `i` is its index, for the key in messages.
+    fn validate(&self, file: &std::path::Path, i: usize) -> Result<()> {
+        let f = file.display();
+        let key = format!("publish-report.destinations[{i}]");
+        let bad = |msg: String| Err(config_error(format!("{f}: `{key}{msg}")));
+        let ok_name = !self.name.is_empty()
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok_name {
+            return bad(format!(
+                ".name`: `{}` must be non-empty letters, digits, `-`, `_` or `.`",
+                self.name
+            ));
         }
-        let mut seen = std::collections::BTreeSet::new();
-        for (i, d) in self.destinations.iter().enumerate() {
-            let key = format!("publish-report.destinations[{i}]");
-            let ok_name = !d.name.is_empty()
-                && d.name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-            if !ok_name {
-                return Err(config_error(format!(
-                    "{f}: `{key}.name`: `{}` must be non-empty letters, digits, `-`, `_` or `.`",
-                    d.name
-                )));
-            }
-            if !seen.insert(d.name.clone()) {
-                return Err(config_error(format!(
-                    "{f}: `{key}.name`: `{}` is used twice; destination names must be unique",
-                    d.name
-                )));
-            }
-            let has_url = d.url.is_some() || d.url_env.is_some() || d.url_file.is_some();
-            if d.kind != DestKind::Teams && (d.chat_id.is_some() || d.graph.is_some()) {
-                return Err(config_error(format!(
-                    "{f}: `{key}`: `chat_id` and `graph` are only for `teams` destinations"
-                )));
-            }
-            match d.kind {
-                DestKind::Teams => {
-                    if d.chat_id.as_deref().is_none_or(|c| c.trim().is_empty()) {
-                        return Err(config_error(format!(
-                            "{f}: `{key}.chat_id`: a teams destination needs the chat id (19:…@thread.v2)"
-                        )));
-                    }
-                    if has_url || d.path.is_some() {
-                        return Err(config_error(format!(
-                            "{f}: `{key}`: `url*` and `path` are not for `teams` destinations"
-                        )));
-                    }
-                    if let Some(g) = &d.graph {
-                        g.validate(&format!("publish-report.destinations[{i}].graph"))
-                            .map_err(|e| {
-                                config_error(format!("{f}: {}", common::exit::one_line(&e)))
-                            })?;
-                    }
+        let urls = [
+            self.url.is_some(),
+            self.url_env.is_some(),
+            self.url_file.is_some(),
+        ];
+        let has_url = urls.iter().any(|b| *b);
+        if self.kind != DestKind::Teams && (self.chat_id.is_some() || self.graph.is_some()) {
+            return bad("`: `chat_id` and `graph` are only for `teams` destinations".into());
+        }
+        match self.kind {
+            DestKind::Teams => {
+                if self.chat_id.as_deref().is_none_or(|c| c.trim().is_empty()) {
+                    return bad(
+                        ".chat_id`: a teams destination needs the chat id (19:…@thread.v2)".into(),
+                    );
                 }
-                DestKind::Webhook => {
-                    let n = [d.url.is_some(), d.url_env.is_some(), d.url_file.is_some()]
-                        .iter()
-                        .filter(|b| **b)
-                        .count();
-                    if n != 1 {
-                        return Err(config_error(format!(
-                            "{f}: `{key}`: a webhook needs exactly one of `url`, `url_env`, `url_file`"
-                        )));
-                    }
-                    if d.path.is_some() {
-                        return Err(config_error(format!(
-                            "{f}: `{key}.path`: only for `directory` destinations"
-                        )));
-                    }
+                if has_url || self.path.is_some() {
+                    return bad("`: `url*` and `path` are not for `teams` destinations".into());
                 }
-                DestKind::Directory => {
-                    if d.path.is_none() {
-                        return Err(config_error(format!(
-                            "{f}: `{key}.path`: a directory destination needs a `path`"
-                        )));
-                    }
-                    if has_url {
-                        return Err(config_error(format!(
-                            "{f}: `{key}`: `url*` keys are only for `webhook` destinations"
-                        )));
-                    }
+                if let Some(g) = &self.graph {
+                    g.validate(&format!("{key}.graph")).map_err(|e| {
+                        config_error(format!("{f}: {}", common::exit::one_line(&e)))
+                    })?;
                 }
             }
-            if let Some(t) = d.timeout_secs
-                && !(t.is_finite() && t > 0.0)
-            {
-                return Err(config_error(format!(
-                    "{f}: `{key}.timeout_secs`: must be a positive number"
-                )));
+            DestKind::Webhook => {
+                if urls.iter().filter(|b| **b).count() != 1 {
+                    return bad(
+                        "`: a webhook needs exactly one of `url`, `url_env`, `url_file`".into(),
+                    );
+                }
+                if let Some(u) = &self.url
+                    && !(u.starts_with("http://") || u.starts_with("https://"))
+                {
+                    return bad(".url`: the webhook URL must start with http:// or https://".into());
+                }
+                if self.path.is_some() {
+                    return bad(".path`: only for `directory` destinations".into());
+                }
             }
+            DestKind::Directory => {
+                if self.path.is_none() {
+                    return bad(".path`: a directory destination needs a `path`".into());
+                }
+                if has_url {
+                    return bad("`: `url*` keys are only for `webhook` destinations".into());
+                }
+            }
+        }
+        if let Some(t) = self.timeout_secs
+            && !(t.is_finite() && t > 0.0 && t <= MAX_TIMEOUT_SECS)
+        {
+            return bad(format!(
+                ".timeout_secs`: must be a number of seconds in (0, {MAX_TIMEOUT_SECS}]"
+            ));
+        }
+        if let Some(n) = self.max_per_day
+            && !(1..=MAX_PER_DAY).contains(&n)
+        {
+            return bad(format!(
+                ".max_per_day`: {n} is out of range 1..={MAX_PER_DAY}"
+            ));
         }
         Ok(())
     }

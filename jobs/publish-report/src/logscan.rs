@@ -1,14 +1,17 @@
 //! Counting WARN and ERROR lines per job in `logs/*.log` (and rotated `*.log.N`) for the
 //! report's period, fast enough for a 100 MB log directory inside the report's time budget.
 //!
-//! The line format is fixed by `common::logging`:
-//! `2026-11-21T10:00:03.123Z WARN  poll-teams[3fa9c1] message`. Timestamps are UTC with
-//! milliseconds, so comparing the first 24 bytes as text orders them: no date parsing per line.
-//! Files are read in large blocks searched for the level tokens (`memchr::memmem`, SIMD); files
-//! not modified since the window began are skipped, and files are scanned on parallel threads.
-//! Lines without the log format are ignored (a level token inside a message never counts).
+//! The line format has one owner, `contracts::logline::LogLine` (text:
+//! `2026-11-21T10:00:03.123Z WARN  poll-teams[3fa9c1] message`; JSON: one object with `ts`,
+//! `level`, `job`, `run_id`, `msg`). Only WARN and ERROR lines matter (a few percent of a log),
+//! so files are read in large blocks searched for the level tokens of both formats
+//! (`memchr::memmem`, SIMD); each hit's line is handed to `LogLine::parse`, and counts only
+//! if the parsed level is the token's (a level word inside a message never counts). Timestamps
+//! are UTC with milliseconds, so the window is compared as text. Files not modified since the
+//! window began are skipped, and files are scanned on parallel threads.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use contracts::logline::{Level, LogLine};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -20,10 +23,42 @@ pub struct LogCounts {
     pub error: u64,
     /// The last ERROR message in the window (trimmed), for the report.
     pub last_error: Option<String>,
+    /// Its timestamp.
+    pub last_error_at: Option<String>,
+    /// WARN/ERROR lines dated after the clock-skew limit.
+    pub ahead: u64,
+    /// The newest of those.
+    pub newest_ahead: Option<String>,
 }
 
-const TS_LEN: usize = 24;
+/// The window and the clock-skew limit, as log-line timestamps.
+#[derive(Debug, Clone)]
+pub struct Window {
+    lo: String,
+    hi: String,
+    limit: String,
+}
+
+impl Window {
+    pub fn new(from: DateTime<Utc>, to: DateTime<Utc>, skew_limit: DateTime<Utc>) -> Window {
+        let f = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+        Window {
+            lo: f(from),
+            hi: f(to),
+            limit: f(skew_limit),
+        }
+    }
+}
+
 const BLOCK: usize = 4 << 20;
+
+/// The tokens that mark a level: text format, then JSON format.
+const TOKENS: [(&[u8], Level); 4] = [
+    (b" WARN  ", Level::Warn),
+    (b" ERROR ", Level::Error),
+    (b"\"level\":\"WARN\"", Level::Warn),
+    (b"\"level\":\"ERROR\"", Level::Error),
+];
 
 /// The job a log file belongs to: `poll-teams.log` or `poll-teams.log.3`.
 fn job_of(path: &Path) -> Option<String> {
@@ -35,77 +70,46 @@ fn job_of(path: &Path) -> Option<String> {
     (!job.is_empty() && (rest.is_empty() || rotated)).then(|| job.to_string())
 }
 
-/// Count WARN/ERROR lines with a timestamp in `[from, to)` in every log file of `dir`.
-/// Unreadable files are returned as problems, not errors.
-pub fn scan_dir(
-    dir: &Path,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> (BTreeMap<String, LogCounts>, Vec<String>) {
+/// Count WARN/ERROR lines in the window in every log file of `dir`. Unreadable files are
+/// returned as problems, not errors.
+pub fn scan_dir(dir: &Path, window: &Window) -> (BTreeMap<String, LogCounts>, Vec<String>) {
     let mut problems = Vec::new();
-    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    let from = DateTime::parse_from_rfc3339(&window.lo)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default();
+    let mut files: Vec<(String, PathBuf, u64)> = Vec::new();
     match std::fs::read_dir(dir) {
         Ok(rd) => {
             for e in rd.flatten() {
                 let p = e.path();
                 let Some(job) = job_of(&p) else { continue };
-                let fresh = e
-                    .metadata()
+                let Some(m) = e.metadata().ok().filter(|m| m.is_file()) else {
+                    continue;
+                };
+                let fresh = m
+                    .modified()
                     .ok()
-                    .filter(|m| m.is_file())
-                    .and_then(|m| m.modified().ok())
-                    .map(|m| DateTime::<Utc>::from(m) >= from);
-                if fresh == Some(true) {
-                    files.push((job, p));
+                    .is_some_and(|t| DateTime::<Utc>::from(t) >= from);
+                if fresh {
+                    files.push((job, p, m.len()));
                 }
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => problems.push(format!("cannot list {}: {e}", dir.display())),
     }
-    let lo = from.to_rfc3339_opts(SecondsFormat::Millis, true);
-    let hi = to.to_rfc3339_opts(SecondsFormat::Millis, true);
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(1, 8);
-    // Largest files first, dealt round-robin, so the threads finish together.
-    files.sort_by_key(|(_, p)| std::cmp::Reverse(p.metadata().map(|m| m.len()).unwrap_or(0)));
-    let mut buckets: Vec<Vec<(String, PathBuf)>> = vec![Vec::new(); threads];
-    for (i, f) in files.into_iter().enumerate() {
-        buckets[i % threads].push(f);
-    }
-    let results: Vec<Vec<(String, Result<LogCounts, String>)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = buckets
-            .iter()
-            .map(|b| {
-                let (lo, hi) = (lo.as_bytes(), hi.as_bytes());
-                s.spawn(move || {
-                    b.iter()
-                        .map(|(job, p)| {
-                            (
-                                job.clone(),
-                                scan_file(p, lo, hi)
-                                    .map_err(|e| format!("cannot read {}: {e}", p.display())),
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
+    let results = scan_parallel(files, window);
     let mut out: BTreeMap<String, LogCounts> = BTreeMap::new();
-    for (job, r) in results.into_iter().flatten() {
+    for (job, r) in results {
         match r {
             Ok(c) => {
                 let e = out.entry(job).or_default();
                 e.warn += c.warn;
                 e.error += c.error;
-                if e.last_error.is_none() {
+                e.ahead += c.ahead;
+                e.newest_ahead = e.newest_ahead.take().max(c.newest_ahead);
+                if c.last_error_at > e.last_error_at {
+                    e.last_error_at = c.last_error_at;
                     e.last_error = c.last_error;
                 }
             }
@@ -115,17 +119,50 @@ pub fn scan_dir(
     (out, problems)
 }
 
-/// Scan one file. `lo`/`hi` are RFC 3339 UTC timestamps with milliseconds.
-///
-/// Only WARN and ERROR lines matter (a few percent of a log), so instead of visiting every
-/// line the block is searched for the level tokens with SIMD substring search, and each hit is
-/// checked to sit at the level column of a line that has the log format.
-pub fn scan_file(path: &Path, lo: &[u8], hi: &[u8]) -> std::io::Result<LogCounts> {
+type FileResult = (String, Result<LogCounts, String>);
+
+/// Largest files first, dealt round-robin to one thread per core, so the threads finish
+/// together.
+fn scan_parallel(mut files: Vec<(String, PathBuf, u64)>, window: &Window) -> Vec<FileResult> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 8);
+    files.sort_by_key(|(_, _, len)| std::cmp::Reverse(*len));
+    let mut buckets: Vec<Vec<(String, PathBuf)>> = vec![Vec::new(); threads];
+    for (i, (job, p, _)) in files.into_iter().enumerate() {
+        buckets[i % threads].push((job, p));
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = buckets
+            .iter()
+            .map(|b| {
+                s.spawn(move || {
+                    b.iter()
+                        .map(|(job, p)| {
+                            let r = scan_file(p, window)
+                                .map_err(|e| format!("cannot read {}: {e}", p.display()));
+                            (job.clone(), r)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// Scan one file.
+pub fn scan_file(path: &Path, window: &Window) -> std::io::Result<LogCounts> {
     let mut f = std::fs::File::open(path)?;
     let mut counts = LogCounts::default();
-    let mut last_error_ts = Vec::new();
-    let warn = memchr::memmem::Finder::new(b" WARN  ");
-    let error = memchr::memmem::Finder::new(b" ERROR ");
+    let finders: Vec<(memchr::memmem::Finder<'_>, Level)> = TOKENS
+        .iter()
+        .map(|(t, l)| (memchr::memmem::Finder::new(*t), *l))
+        .collect();
     let mut buf = vec![0u8; BLOCK];
     let mut carry = 0usize;
     loop {
@@ -151,37 +188,24 @@ pub fn scan_file(path: &Path, lo: &[u8], hi: &[u8]) -> std::io::Result<LogCounts
             }
         };
         let data = &buf[..end];
-        for (finder, is_error) in [(&warn, false), (&error, true)] {
+        for (finder, level) in &finders {
+            // One count per line, however often the token appears in it.
+            let mut counted_line = usize::MAX;
             for hit in finder.find_iter(data) {
-                let line_start = memchr::memrchr(b'\n', &data[..hit]).map_or(0, |i| i + 1);
-                if hit - line_start != TS_LEN {
-                    continue; // the token is inside a message, not the level column
-                }
-                let line_end = memchr::memchr(b'\n', &data[hit..]).map_or(end, |i| hit + i);
-                let line = &data[line_start..line_end];
-                if line[4] != b'-' || line[10] != b'T' || line[TS_LEN - 1] != b'Z' {
+                let start = memchr::memrchr(b'\n', &data[..hit]).map_or(0, |i| i + 1);
+                if start == counted_line {
                     continue;
                 }
-                let ts = &line[..TS_LEN];
-                if ts < lo || ts >= hi {
+                let stop = memchr::memchr(b'\n', &data[hit..]).map_or(end, |i| hit + i);
+                let text = String::from_utf8_lossy(&data[start..stop]);
+                let Some(line) = LogLine::parse(text.trim_end_matches('\r')) else {
+                    continue;
+                };
+                if line.level != *level {
                     continue;
                 }
-                if is_error {
-                    counts.error += 1;
-                    if ts >= last_error_ts.as_slice() {
-                        last_error_ts.clear();
-                        last_error_ts.extend_from_slice(ts);
-                        let msg = &line[TS_LEN + 7..];
-                        let msg = match memchr::memmem::find(msg, b"] ") {
-                            Some(i) => &msg[i + 2..],
-                            None => msg,
-                        };
-                        let s = String::from_utf8_lossy(msg);
-                        counts.last_error = Some(s.trim().chars().take(300).collect());
-                    }
-                } else {
-                    counts.warn += 1;
-                }
+                counted_line = start;
+                count(&mut counts, &line, window);
             }
         }
         if eof {
@@ -193,6 +217,29 @@ pub fn scan_file(path: &Path, lo: &[u8], hi: &[u8]) -> std::io::Result<LogCounts
     Ok(counts)
 }
 
+fn count(c: &mut LogCounts, line: &LogLine<'_>, w: &Window) {
+    let ts = line.ts.as_ref();
+    if ts > w.limit.as_str() {
+        c.ahead += 1;
+        if c.newest_ahead.as_deref() < Some(ts) {
+            c.newest_ahead = Some(ts.to_string());
+        }
+    }
+    if ts < w.lo.as_str() || ts >= w.hi.as_str() {
+        return;
+    }
+    match line.level {
+        Level::Error => {
+            c.error += 1;
+            if c.last_error_at.as_deref() <= Some(ts) {
+                c.last_error_at = Some(ts.to_string());
+                c.last_error = Some(line.msg.trim().chars().take(300).collect());
+            }
+        }
+        _ => c.warn += 1,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -200,6 +247,14 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn window() -> Window {
+        Window::new(
+            t("2026-11-20T10:00:00Z"),
+            t("2026-11-21T10:00:00Z"),
+            t("2026-11-21T10:05:00Z"),
+        )
     }
 
     #[test]
@@ -213,6 +268,7 @@ mod tests {
              2026-11-20T12:00:00.000Z ERROR poll-teams[ab] token expired\n\
              garbage line with ERROR inside\n\
              2026-11-20T12:00:01.000Z INFO  poll-teams[ab] the text says WARN  and ERROR here\n\
+             2026-11-20T12:00:02.000Z WARN  poll-teams[ab] says WARN  twice: one line\n\
              \n\
              2026-11-21T09:00:00.000Z ERROR poll-teams[ac] Graph 503\n\
              2026-11-21T10:00:00.000Z ERROR poll-teams[ad] at the end: excluded",
@@ -228,16 +284,46 @@ mod tests {
             "2026-11-20T10:30:00.000Z WARN  x\n",
         )
         .unwrap();
-        let (m, problems) = scan_dir(
-            d.path(),
-            t("2026-11-20T10:00:00Z"),
-            t("2026-11-21T10:00:00Z"),
-        );
+        let (m, problems) = scan_dir(d.path(), &window());
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(m.len(), 1, "{m:?}");
         let c = &m["poll-teams"];
-        assert_eq!((c.warn, c.error), (2, 2), "{c:?}");
+        assert_eq!((c.warn, c.error), (3, 2), "{c:?}");
         assert_eq!(c.last_error.as_deref(), Some("Graph 503"));
+    }
+
+    /// Lines written by the one formatter, in both formats, are read by this scanner.
+    #[test]
+    fn both_formats_from_the_one_formatter() {
+        let d = tempfile::tempdir().unwrap();
+        let line = |ts: &str, level: Level, msg: &str| LogLine {
+            ts: ts.to_string().into(),
+            level,
+            job: "backup-config".into(),
+            run_id: "r1".into(),
+            msg: msg.to_string().into(),
+        };
+        let text = [
+            line("2026-11-20T11:00:00.000Z", Level::Warn, "text warn").to_text(),
+            line("2026-11-20T11:00:01.000Z", Level::Error, "text error").to_text(),
+            line(
+                "2026-11-20T11:00:02.000Z",
+                Level::Info,
+                "say \"level\":\"ERROR\"",
+            )
+            .to_json(&[]),
+            line("2026-11-20T11:00:03.000Z", Level::Error, "json error")
+                .to_json(&[("file", "x".into())]),
+            line("2099-01-01T00:00:00.000Z", Level::Warn, "from the future").to_json(&[]),
+        ]
+        .concat();
+        std::fs::write(d.path().join("backup-config.log"), text).unwrap();
+        let (m, _) = scan_dir(d.path(), &window());
+        let c = &m["backup-config"];
+        assert_eq!((c.warn, c.error), (1, 2), "{c:?}");
+        assert_eq!(c.last_error.as_deref(), Some("json error"));
+        assert_eq!(c.ahead, 1);
+        assert_eq!(c.newest_ahead.as_deref(), Some("2099-01-01T00:00:00.000Z"));
     }
 
     #[test]
@@ -248,12 +334,7 @@ mod tests {
             "2026-11-20T10:00:00.000Z WARN  j[1] {long}\n2026-11-20T10:00:01.000Z ERROR j[1] e\n"
         );
         std::fs::write(d.path().join("j.log"), text).unwrap();
-        let c = scan_file(
-            &d.path().join("j.log"),
-            b"2026-11-20T00:00:00.000Z",
-            b"2026-11-21T00:00:00.000Z",
-        )
-        .unwrap();
+        let c = scan_file(&d.path().join("j.log"), &window()).unwrap();
         assert_eq!((c.warn, c.error), (1, 1));
     }
 

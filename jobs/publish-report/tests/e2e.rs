@@ -135,15 +135,21 @@ mod report {
             )),
             12,
         );
-        cr["data"] = json!({
-            "incident": {"id": "inc-7", "kind": "rate_limit", "started_at": ts(now - Duration::hours(2)),
-                          "reason": "API rate limit reached", "matches": 14},
-            "history": [
-                {"id": "inc-6", "kind": "rate_limit", "started_at": ts(now - Duration::hours(10)),
-                 "closed_at": ts(now - Duration::hours(9)), "reason": "429 from anthropic", "matches": 5},
-                {"id": "inc-1", "kind": "quota", "started_at": ts(now - Duration::days(9)),
-                 "closed_at": ts(now - Duration::days(8)), "reason": "old", "matches": 2}
-            ]
+        // check-ratelimit's facts as it publishes them (`contracts::facts::check_ratelimit`).
+        cr["facts"] = json!({
+            "circuit": {"state": "open", "kind": "rate_limit", "since": ts(now - Duration::hours(2)),
+                        "reason": "API rate limit reached", "incident_id": "inc-7", "matches": 14},
+            "incidents": [
+                {"id": "inc-1", "kind": "quota", "opened_by": "auto", "started_at": ts(now - Duration::days(9)),
+                 "ended_at": ts(now - Duration::days(8)), "reason": "old", "refusals": 2},
+                {"id": "inc-6", "kind": "rate_limit", "opened_by": "auto", "started_at": ts(now - Duration::hours(10)),
+                 "ended_at": ts(now - Duration::hours(9)), "reason": "429 from anthropic", "refusals": 5,
+                 "provider": "anthropic", "model": "claude-sonnet-4-6", "profile": "anthropic:default"},
+                {"id": "inc-7", "kind": "rate_limit", "opened_by": "auto", "started_at": ts(now - Duration::hours(2)),
+                 "reason": "API rate limit reached", "refusals": 14}
+            ],
+            "calls_per_hour": [{"hour": ts(now - Duration::hours(3)), "calls": 42, "tokens": 12000}],
+            "idle_burn": []
         });
         write_state(&s, "check-ratelimit", &cr);
         let mut bc = job_state(
@@ -151,24 +157,18 @@ mod report {
             Some((now - Duration::days(3), "ok", None)),
             5,
         );
-        // backup-config's data as it writes it: per file, status and snapshots.
-        bc["data"] = json!({
-            "files": {
-                "openclaw.json": {
-                    "path": "/home/agent/.openclaw/openclaw.json",
-                    "status": "invalid",
-                    "problem": "openclaw.json shrank from 11234 to 43 bytes; missing `meta`",
-                    "invalid_since": ts(now - Duration::hours(5)),
-                    "invalid_runs": 5,
-                    "snapshots": [
-                        {"id": "a", "sha256": "aa", "size": 11234, "taken_at": ts(now - Duration::days(4)),
-                         "last_seen_at": ts(now - Duration::days(4)), "validity": "good"},
-                        {"id": "b", "sha256": "bb", "size": 11301, "taken_at": ts(now - Duration::days(3)),
-                         "last_seen_at": ts(now - Duration::days(3)), "validity": "good"}
-                    ]
-                }
-            },
-            "restores": []
+        // backup-config's facts as it publishes them (`contracts::facts::backup_config`).
+        bc["facts"] = json!({
+            "files": [{
+                "name": "openclaw.json",
+                "path": "/home/agent/.openclaw/openclaw.json",
+                "status": "invalid",
+                "problem": "openclaw.json shrank from 11234 to 43 bytes; missing `meta`",
+                "snapshots": 2,
+                "latest_snapshot_at": ts(now - Duration::days(3)),
+                "last_good_at": ts(now - Duration::days(3)),
+                "verdicts": ["built-in: size drop 11234 -> 43", "openclaw: valid"]
+            }]
         });
         write_state(&s, "backup-config", &bc);
         // compact-memory: scheduled, no state file at all.
@@ -254,6 +254,9 @@ mod report {
             "openclaw.json shrank",
             "report-id: ajr-daily-",
             "## Analysis",
+            "| inc-6 | rate_limit | anthropic / claude-sonnet-4-6 / anthropic:default |",
+            "Model calls in the period: 42 (12000 tokens)",
+            "`built-in: size drop 11234 -> 43`; `openclaw: valid`",
         ] {
             assert!(md.contains(needle), "report lacks {needle:?}\n{md}");
         }
@@ -286,10 +289,12 @@ mod report {
             2,
         );
         // compact-memory's budget report as it writes it.
-        cm["data"] = json!({"budget": {
+        // compact-memory's facts as it publishes them (`contracts::facts::compact_memory`).
+        cm["facts"] = json!({"budget": {
             "measured_at": ts(now - Duration::seconds(10)),
             "per_file_limit": 20000, "total_limit": 60000,
-            "files": [{"name": "MEMORY.md", "chars": 23512, "bytes": 23800, "over": true}],
+            "source": "config.json compact-memory.per_file_chars",
+            "files": [{"name": "MEMORY.md", "chars": 23512, "limit": 20000, "over": true}],
             "total_chars": 23512, "over": true,
             "problems": ["MEMORY.md is 23512 characters, over the per-file budget of 20000"]
         }});
@@ -325,7 +330,11 @@ mod report {
         assert!(md.contains("state unreadable"), "{md}");
         assert_eq!(r["memory"]["over_budget"], true, "{r:#}");
         assert!(md.contains("MEMORY.md is 23512 characters"), "{md}");
-        assert!(md.contains("MEMORY.md chars: 23512"), "{md}");
+        assert!(md.contains("| MEMORY.md | 23512 | 20000 | over |"), "{md}");
+        assert!(
+            md.contains("`config.json compact-memory.per_file_chars`"),
+            "{md}"
+        );
         assert!(
             r["headline"]
                 .as_str()
@@ -418,8 +427,8 @@ mod publish {
         hook_config(&s, &hook, json!({}));
         s.run(bin(), &["--date", DAY]).silent_success();
         let d = delivery(&s, DAY, "hook");
-        assert_eq!(d["status"], "sent", "{d:#}");
-        assert_eq!(d["message_id"], "msg-1");
+        assert_eq!(d["status"], "done", "{d:#}");
+        assert_eq!(d["detail"], "msg-1");
         let rid = d["report_id"].as_str().unwrap().to_string();
         let got = hook.accepted();
         assert_eq!(got.len(), 1);
@@ -495,8 +504,18 @@ mod publish {
             .as_str()
             .unwrap()
             .to_string();
-        assert!(rid2.ends_with("-f1"), "{rid2}");
-        assert_eq!(delivery(&s, DAY, "hook")["status"], "sent");
+        // The same report under the same id: a receiver that de-duplicates on
+        // `Idempotency-Key` drops the copy.
+        assert_eq!(rid2, d["report_id"].as_str().unwrap(), "{rid2}");
+        assert_eq!(
+            got[1].header("Idempotency-Key"),
+            got[0].header("Idempotency-Key")
+        );
+        assert_eq!(
+            got[1].json().unwrap()["text"],
+            got[0].json().unwrap()["text"]
+        );
+        assert_eq!(delivery(&s, DAY, "hook")["status"], "done");
     }
 
     #[test]
@@ -524,7 +543,7 @@ mod publish {
         ));
         testkit::signal(&child, 9);
         let _ = child.wait();
-        assert_eq!(delivery(&s, DAY, "hook")["status"], "sending");
+        assert_eq!(delivery(&s, DAY, "hook")["status"], "started");
         let run = s.run(bin(), &["--date", DAY]);
         run.code(1).stderr_has("outcome unknown");
         assert_eq!(delivery(&s, DAY, "hook")["status"], "unknown");
@@ -587,12 +606,12 @@ mod publish {
                 .entry(format!("hook {status}, {n} received"))
                 .or_insert(0) += 1;
             match status {
-                "sent" => assert_eq!(n, 1, "sent but not received: {rid}"),
+                "done" => assert_eq!(n, 1, "sent but not received: {rid}"),
                 "unknown" => {}
                 other => panic!("unexpected status {other}\n{}", run.dump()),
             }
             let a = &book["archive"];
-            assert_eq!(a["status"], "sent", "{}", run.dump());
+            assert_eq!(a["status"], "done", "{}", run.dump());
             let arid = a["report_id"].as_str().unwrap();
             assert!(s.path(&format!("published/{arid}.md")).exists());
         }
@@ -674,18 +693,24 @@ mod publish {
         assert!(md.contains(&format!("report-id: {rid}")));
         // Simulate a crash after the write and before the record: back to `sending`.
         let mut st = s.state("publish-report");
-        st["data"]["deliveries"][format!("daily:{DAY}")]["archive"]["status"] = json!("sending");
+        st["effects"][format!("report/daily:{DAY}/archive")]["status"] = json!("started");
         s.write("state/publish-report.json", &st.to_string());
         let run = s.run(bin(), &["--date", DAY]);
         run.code(0).stderr_has("already there");
-        assert_eq!(delivery(&s, DAY, "archive")["status"], "sent");
+        assert_eq!(delivery(&s, DAY, "archive")["status"], "done");
         // A crash before the write: `sending` and no file; the next run writes it.
         std::fs::remove_file(s.path(&format!("published/{rid}.md"))).unwrap();
         let mut st = s.state("publish-report");
-        st["data"]["deliveries"][format!("daily:{DAY}")]["archive"]["status"] = json!("sending");
+        st["effects"][format!("report/daily:{DAY}/archive")]["status"] = json!("started");
         s.write("state/publish-report.json", &st.to_string());
-        s.run(bin(), &["--date", DAY]).silent_success();
+        // The journal's recovery says that a run was interrupted (one warning), then the
+        // directory is checked and the report written under its id.
+        s.run(bin(), &["--date", DAY])
+            .code(0)
+            .stderr_has("interrupted by the end of an earlier run");
         assert!(s.path(&format!("published/{rid}.md")).exists());
+        assert_eq!(delivery(&s, DAY, "archive")["status"], "done");
+        assert_eq!(delivery(&s, DAY, "archive")["report_id"], rid.as_str());
     }
 }
 
@@ -766,13 +791,18 @@ mod status_page {
             }
         }
         assert!(stack.is_empty(), "unclosed: {stack:?}");
-        assert_eq!(rows, 5, "one row per job");
-        assert_eq!(svgs, 5, "one chart per job");
+        // One row and one chart per job of the registry (five jobs when this test was
+        // written; the registry may grow).
+        let jobs = common::contracts::registry::names().count();
+        assert_eq!(rows, jobs, "one row per job");
+        assert_eq!(svgs, jobs, "one chart per job");
         // A bar is a <rect> with a <title>; publish-report has no recorded run yet (this one
         // is recorded after the report is written).
         let mut bars = bars_in_svg.clone();
         bars.sort();
-        assert_eq!(bars, [0, 50, 50, 50, 50], "{bars_in_svg:?}");
+        let mut want = vec![0; jobs - 4];
+        want.extend([50; 4]);
+        assert_eq!(bars, want, "{bars_in_svg:?}");
         assert!(
             html.contains("x &lt; y &amp; &quot;quoted&quot; &lt;script&gt;"),
             "escaped"
@@ -908,11 +938,11 @@ mod teams {
         let (s, g) = setup(600);
         run(&s, &["--date", DAY]).silent_success();
         let d = delivery(&s);
-        assert_eq!(d["status"], "sent", "{d:#}");
+        assert_eq!(d["status"], "done", "{d:#}");
         let rid = d["report_id"].as_str().unwrap();
         assert_eq!(with_id(&g, rid), 1);
         let posted = g.posted(CHAT);
-        assert_eq!(d["message_id"], posted[0]["id"]);
+        assert_eq!(d["detail"], posted[0]["id"]);
         assert_eq!(posted[0]["body"]["contentType"], "html");
         run(&s, &["--date", DAY]).silent_success();
         assert_eq!(g.count(Route::Post), 1, "no second post");
@@ -945,7 +975,7 @@ mod teams {
             1,
             "exactly one message for the period"
         );
-        assert_eq!(delivery(&s)["status"], "sent");
+        assert_eq!(delivery(&s)["status"], "done");
     }
 
     /// Graph took the message but answered after the client's timeout: the next run finds it.
@@ -971,8 +1001,8 @@ mod teams {
             .code(0)
             .stderr_has("already there");
         let d = delivery(&s);
-        assert_eq!(d["status"], "sent", "{d:#}");
-        assert_eq!(d["message_id"], g.posted(CHAT)[0]["id"]);
+        assert_eq!(d["status"], "done", "{d:#}");
+        assert_eq!(d["detail"], g.posted(CHAT)[0]["id"]);
         run(&s, &["--date", DAY]).silent_success();
         assert_eq!(g.count(Route::Post), 1);
         assert_eq!(g.posted(CHAT).len(), 1);
@@ -985,8 +1015,8 @@ mod teams {
         g.fail_next(Route::Post, GFault::Truncated);
         run(&s, &["--date", DAY]).silent_success();
         let d = delivery(&s);
-        assert_eq!(d["status"], "sent", "{d:#}");
-        assert_eq!(d["message_id"], g.posted(CHAT)[0]["id"]);
+        assert_eq!(d["status"], "done", "{d:#}");
+        assert_eq!(d["detail"], g.posted(CHAT)[0]["id"]);
         run(&s, &["--date", DAY]).silent_success();
         assert_eq!(g.posted(CHAT).len(), 1);
     }
@@ -1014,7 +1044,7 @@ mod teams {
         ));
         testkit::signal(&child, 9);
         let _ = child.wait();
-        assert_eq!(delivery(&s)["status"], "sending");
+        assert_eq!(delivery(&s)["status"], "started");
         run(&s, &["--date", DAY])
             .code(1)
             .stderr_has("outcome unknown");
@@ -1026,7 +1056,7 @@ mod teams {
         run(&s, &["--date", DAY])
             .code(0)
             .stderr_has("already there");
-        assert_eq!(delivery(&s)["status"], "sent");
+        assert_eq!(delivery(&s)["status"], "done");
         assert_eq!(g.posted(CHAT).len(), 1, "never two messages for one period");
     }
 
@@ -1141,5 +1171,665 @@ mod analysis {
         assert_eq!(r["analysis_source"], "rules");
         let st = s.state("publish-report");
         assert_eq!(st["data"]["tokens"]["failures"]["quota"], 1, "{st:#}");
+    }
+}
+
+/// Secrets never leave: hostile servers that echo the whole request (headers, URL, body) in
+/// their error answers, for every endpoint the run talks to.
+mod secrets {
+    use super::*;
+    use testkit::fakes::http::{Reply, Request, Server};
+
+    const PASSWORD: &str = "GraphPassw0rd-hostile-XYZ";
+    const ACCESS_TOKEN: &str = "eyLiveAccessToken-0123456789abcdef";
+    const API_KEY: &str = "sk-ant-hostile-key-0123456789";
+    const HOOK_TOKEN: &str = "HookUrlToken77abc";
+    const HOOK_SIG: &str = "HookSig99999";
+    const ALERT_KEY: &str = "AlertUrlKey55xyz";
+
+    fn echo(req: &Request) -> String {
+        let mut s = format!("{} {} HTTP/1.1\n", req.method, req.target);
+        for (k, v) in &req.headers {
+            s.push_str(&format!("{k}: {v}\n"));
+        }
+        s.push_str(&String::from_utf8_lossy(&req.body));
+        s
+    }
+
+    fn hostile() -> Server {
+        Server::start(0, |req: &Request| {
+            if req.target.contains("/token-ok/") {
+                return Reply::json(
+                    200,
+                    &json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600}),
+                );
+            }
+            if req.target.starts_with("/graph/") {
+                // An OData error whose message is the whole request.
+                return Reply::json(
+                    500,
+                    &json!({"error": {"code": "generalException", "message": echo(req)}}),
+                );
+            }
+            Reply::raw(500, "text/plain", echo(req))
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn echoed_requests_never_reach_state_logs_reports_alerts_or_stderr() {
+        let s = Suite::new();
+        let srv = hostile();
+        let url = srv.url();
+        s.write("secrets/graph-password", PASSWORD);
+        s.write("secrets/model-key", API_KEY);
+        s.write(
+            "secrets/hook-url",
+            &format!("{url}/report?token={HOOK_TOKEN}&sig={HOOK_SIG}&v=1"),
+        );
+        s.write("secrets/alert-url", &format!("{url}/alert?key={ALERT_KEY}"));
+        s.write("crontab", CRONTAB);
+        let graph = |token: &str, cache: &str| {
+            json!({"token_url": format!("{url}/{token}"), "graph_url": format!("{url}/graph"),
+                   "tenant": "t1", "client_id": "c1", "grant": "password", "username": "agent@example.com",
+                   "password_file": "secrets/graph-password", "token_cache": cache})
+        };
+        s.config(json!({
+            "runtime": {"alerts": {
+                "webhook_url_file": "secrets/alert-url",
+                "command": ["sh", "-c", "cat >> alerts.txt; echo >> alerts.txt; env | grep AGENT_JOBS_ALERT >> alerts.txt"]
+            }},
+            "publish-report": {
+                "analysis": "model",
+                "model": {"enabled": true, "provider": "anthropic", "url": format!("{url}/v1/messages"),
+                          "model": "m", "api_key_file": "secrets/model-key", "max_retries": 0},
+                "failure_threshold": 1,
+                "destinations": [
+                    {"name": "hook", "type": "webhook", "url_file": "secrets/hook-url", "timeout_secs": 2.0},
+                    {"name": "teams-token", "type": "teams", "chat_id": "19:a@thread.v2",
+                     "graph": graph("token-echo", "state/graph-a.json")},
+                    {"name": "teams-post", "type": "teams", "chat_id": "19:b@thread.v2",
+                     "graph": graph("token-ok", "state/graph-b.json")}
+                ]
+            }
+        }));
+        let first = s.run(bin(), &[]);
+        first.code(1);
+        let second = s.run(bin(), &["--force"]);
+        second.code(1);
+        // The hostile server did see the secrets (the test would prove nothing otherwise).
+        let mut outputs = vec![
+            (
+                "stderr".to_string(),
+                format!("{}{}", first.stderr, second.stderr),
+            ),
+            (
+                "stdout".to_string(),
+                format!("{}{}", first.stdout, second.stdout),
+            ),
+            ("alert command input".to_string(), s.read("alerts.txt")),
+        ];
+        assert!(!outputs[2].1.is_empty(), "the alert command ran");
+        for dir in ["state", "logs", "reports"] {
+            for e in std::fs::read_dir(s.path(dir)).unwrap().flatten() {
+                // The token caches (mode 0600) are where a token obtained lives, by design.
+                let cache = e.file_name().to_string_lossy().starts_with("graph-");
+                if e.path().is_file() && !cache {
+                    let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                    outputs.push((e.path().display().to_string(), text));
+                }
+            }
+        }
+        assert!(outputs.iter().any(|(n, _)| n.ends_with("status.html")));
+        assert!(
+            outputs.iter().any(|(_, t)| t.contains("[REDACTED]")),
+            "the echoes were seen and masked"
+        );
+        for secret in [
+            PASSWORD,
+            ACCESS_TOKEN,
+            API_KEY,
+            HOOK_TOKEN,
+            HOOK_SIG,
+            ALERT_KEY,
+        ] {
+            for (name, text) in &outputs {
+                assert!(
+                    !text.contains(secret),
+                    "{secret} leaked into {name}:\n{text}"
+                );
+            }
+        }
+    }
+}
+
+/// Issue 17 items 9–12 and 17 through the binary, with the run's clock fixed by `--now`.
+mod hardening {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn hook_suite(hook: &Webhook, extra: Value) -> Suite {
+        let s = Suite::new();
+        s.write("crontab", CRONTAB);
+        let mut cfg = json!({"destinations": [
+            {"name": "hook", "type": "webhook", "url": hook.url(), "timeout_secs": 1.0}]});
+        for (k, v) in extra.as_object().unwrap() {
+            cfg[k] = v.clone();
+        }
+        s.config(json!({"publish-report": cfg}));
+        s
+    }
+
+    fn book(s: &Suite, day: &str) -> Value {
+        s.state("publish-report")["data"]["deliveries"][format!("daily:{day}")]["hook"].clone()
+    }
+
+    fn ids(hook: &Webhook) -> Vec<String> {
+        hook.accepted()
+            .iter()
+            .map(|r| r.json().unwrap()["report_id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Item 10: a failed report is sent by the next scheduled run; an unknown one is not;
+    /// at most `retry_periods` back.
+    #[test]
+    fn the_next_scheduled_run_retries_previous_periods_still_unsent() {
+        let hook = Webhook::start().unwrap();
+        let s = hook_suite(&hook, json!({"retry_periods": 3, "failure_threshold": 10}));
+        // Day 1: sent. Day 2: HTTP 500. Day 3: day 2 fails again (the retry comes first),
+        // then the receiver takes day 3's but the answer is lost.
+        s.run(bin(), &["--now", "2026-11-10T07:05:00Z"]).code(0);
+        hook.push_fault(Fault::Status(500));
+        s.run(bin(), &["--now", "2026-11-11T07:05:00Z"]).code(1);
+        hook.push_fault(Fault::Status(500));
+        hook.push_fault(Fault::AcceptThenDrop);
+        s.run(bin(), &["--now", "2026-11-12T07:05:00Z"]).code(1);
+        assert_eq!(book(&s, "2026-11-11")["status"], "failed");
+        assert_eq!(book(&s, "2026-11-12")["status"], "unknown");
+        // Day 4: day 2's report (failed) and today's; day 3's stays blocked (its alert was
+        // raised when it happened).
+        let run = s.run(bin(), &["--now", "2026-11-13T07:05:00Z"]);
+        run.silent_success();
+        assert!(
+            s.log("publish-report")
+                .contains("the report for daily:2026-11-11 is still unsent; sending it now")
+        );
+        assert_eq!(book(&s, "2026-11-11")["status"], "done", "{}", run.dump());
+        assert_eq!(book(&s, "2026-11-13")["status"], "done");
+        assert_eq!(book(&s, "2026-11-12")["status"], "unknown");
+        let got = ids(&hook);
+        assert!(got.iter().any(|i| i.contains("2026-11-11")), "{got:?}");
+        assert_eq!(
+            got.iter().filter(|i| i.contains("2026-11-12")).count(),
+            1,
+            "the unknown one is not resent: {got:?}"
+        );
+        // The retried report covers its own day, not today.
+        let day2 = hook
+            .accepted()
+            .into_iter()
+            .find(|r| r.json().unwrap()["period"] == "2026-11-11")
+            .unwrap();
+        assert!(
+            day2.json().unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .contains("Period 2026-11-11 00:00 UTC → 2026-11-12 00:00 UTC")
+        );
+        assert!(s.path("reports/2026-11-11.md").exists());
+        // A later run sends nothing new; beyond `retry_periods` nothing is retried.
+        let before = hook.received().len();
+        hook.push_fault(Fault::Status(500));
+        s.run(bin(), &["--now", "2026-11-14T07:05:00Z"]).code(1);
+        hook.clear_faults();
+        s.run(bin(), &["--now", "2026-11-18T07:05:00Z"]).code(0);
+        let after: Vec<String> = ids(&hook);
+        assert_eq!(hook.received().len(), before + 2, "{after:?}");
+        assert!(
+            !after.iter().any(|i| i.contains("2026-11-14")),
+            "day 14 is more than 3 periods back on day 18: {after:?}"
+        );
+        // A `--date` run is for that period only.
+        s.run(
+            bin(),
+            &["--now", "2026-11-19T07:05:00Z", "--date", "2026-11-19"],
+        )
+        .code(0);
+        assert_eq!(book(&s, "2026-11-14")["status"], "failed");
+    }
+
+    /// A run killed right after the send (the journal's crash point): the next run finds the
+    /// delivery unknown, alerts once and never resends; later runs stay quiet about it.
+    #[test]
+    fn a_delivery_interrupted_after_the_send_alerts_once_and_is_not_resent() {
+        let hook = Webhook::start().unwrap();
+        let alerts = Webhook::start().unwrap();
+        let s = hook_suite(&hook, json!({}));
+        let mut cfg: Value = serde_json::from_str(&s.read("config.json")).unwrap();
+        cfg["runtime"] = json!({"alerts": {"webhook_url": alerts.url()}});
+        s.config(cfg);
+        let day = ["--date", "2026-11-20"];
+        let killed = s.run_cmd(
+            s.cmd(bin())
+                .env("AGENT_JOBS_TEST_CRASH_AT", "effect-acted:report/")
+                .args(day),
+        );
+        assert_ne!(killed.code, 0, "{}", killed.dump());
+        assert_eq!(hook.accepted().len(), 1);
+        assert_eq!(book(&s, "2026-11-20")["status"], "started");
+        for _ in 0..2 {
+            s.run(bin(), &day).code(1).stderr_has("outcome unknown");
+        }
+        assert_eq!(hook.received().len(), 1, "never resent");
+        let texts: Vec<String> = alerts
+            .accepted()
+            .iter()
+            .map(|a| a.json().unwrap()["text"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(texts.len(), 1, "{texts:?}");
+        let rid = book(&s, "2026-11-20")["report_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            texts[0].contains(&rid) && texts[0].contains("--force"),
+            "{}",
+            texts[0]
+        );
+        assert_eq!(book(&s, "2026-11-20")["status"], "unknown");
+    }
+
+    /// A webhook URL that is not http(s) never runs: exit 78 naming the key, nothing recorded.
+    #[test]
+    fn a_webhook_url_must_be_http() {
+        let s = Suite::new();
+        s.config(json!({"publish-report": {"destinations": [
+            {"name": "hook", "type": "webhook", "url": "file:///etc/passwd"}]}}));
+        s.run(bin(), &["--check-config"])
+            .code(78)
+            .stderr_has("publish-report.destinations[0].url");
+        s.write("secrets/url", "ftp://example.com/report?token=abcdefgh123");
+        s.config(json!({"publish-report": {"destinations": [
+            {"name": "hook", "type": "webhook", "url_file": "secrets/url"}]}}));
+        let run = s.run(bin(), &["--date", "2026-11-20"]);
+        run.code(78)
+            .stderr_has("publish-report.destinations[0].url");
+        assert!(!run.stderr.contains("abcdefgh123"), "{}", run.dump());
+        let st = s.read("state/publish-report.json");
+        assert!(
+            !st.contains("report/daily"),
+            "nothing recorded as sent or unknown: {st}"
+        );
+    }
+
+    /// Item 11: with the default limits, three failures start the cool-off, the hint says
+    /// `--force`, and `--force` works.
+    #[test]
+    fn the_force_hint_is_given_only_when_it_can_work() {
+        let hook = Webhook::start().unwrap();
+        let alerts = Webhook::start().unwrap();
+        let s = hook_suite(&hook, json!({}));
+        let mut cfg: Value = serde_json::from_str(&s.read("config.json")).unwrap();
+        cfg["runtime"] = json!({"alerts": {"webhook_url": alerts.url()}});
+        s.config(cfg);
+        for _ in 0..3 {
+            hook.push_fault(Fault::Status(503));
+        }
+        let day = ["--date", "2026-11-20"];
+        for _ in 0..3 {
+            s.run(bin(), &day).code(1);
+        }
+        let run = s.run(bin(), &day);
+        run.code(1)
+            .stderr_has("cooling off")
+            .stderr_has("--force to send it now (7 attempt(s) left today)");
+        let alert = alerts.accepted().last().unwrap().json().unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            alert.contains("failed 3 times in a row") && alert.contains("--force"),
+            "{alert}"
+        );
+        s.run(bin(), &["--date", "2026-11-20", "--force"]).code(0);
+        assert_eq!(book(&s, "2026-11-20")["status"], "done");
+        // A cap that is used up gets no --force hint.
+        let hook2 = Webhook::start().unwrap();
+        let s2 = hook_suite(&hook2, json!({"max_publishes_per_day": 3}));
+        for _ in 0..3 {
+            hook2.push_fault(Fault::Status(503));
+        }
+        for _ in 0..3 {
+            s2.run(bin(), &day).code(1);
+        }
+        let run = s2.run(bin(), &day);
+        run.code(1).stderr_has("cooling off");
+        assert!(!run.stderr.contains("--force"), "{}", run.dump());
+    }
+
+    /// Item 12: a forced resend of the same content keeps the report id (`Idempotency-Key`);
+    /// changed content gets a new revision id.
+    #[test]
+    fn forced_resends_keep_the_key_of_the_same_content() {
+        let hook = Webhook::start().unwrap();
+        let s = hook_suite(&hook, json!({}));
+        let day = "2026-11-20";
+        s.run(bin(), &["--date", day]).code(0);
+        s.run(bin(), &["--date", day, "--force"]).code(0);
+        let got = hook.accepted();
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            got[0].header("Idempotency-Key"),
+            got[1].header("Idempotency-Key")
+        );
+        // Something the report shows changes: a new id.
+        write_state(
+            &s,
+            "poll-teams",
+            &job_state(
+                "poll-teams",
+                Some((at("2026-11-20T10:00:00Z"), "ok", None)),
+                3,
+            ),
+        );
+        s.run(bin(), &["--date", day, "--force"]).code(0);
+        let got = hook.accepted();
+        let first = got[0].header("Idempotency-Key").unwrap().to_string();
+        let third = got[2].header("Idempotency-Key").unwrap();
+        assert_eq!(third, format!("{first}-r1"));
+        assert_eq!(book(&s, day)["report_id"], third);
+    }
+
+    /// Item 9: a last run stamped in 2099 is a clock-skew finding, and the dead-man check
+    /// uses the history and the log file's time instead.
+    #[test]
+    fn a_future_timestamp_is_clock_skew_and_not_evidence() {
+        let s = Suite::new();
+        s.write("crontab", CRONTAB);
+        s.config(json!({"publish-report": {"grace_secs": 300}}));
+        let now = at("2026-11-20T12:00:30Z");
+        let mut st = job_state(
+            "poll-teams",
+            Some((at("2099-01-01T00:00:00Z"), "ok", None)),
+            1,
+        );
+        st["history"] = json!([{"started_at": ts(now - Duration::hours(3)), "duration_ms": 100, "outcome": "ok"}]);
+        write_state(&s, "poll-teams", &st);
+        s.write("logs/poll-teams.log", "");
+        let mtime = std::time::SystemTime::from(now - Duration::hours(2));
+        std::fs::File::options()
+            .write(true)
+            .open(s.path("logs/poll-teams.log"))
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        s.run(bin(), &["--now", &ts(now)]).code(0);
+        let r = report_json(&s);
+        let p = job(&r, "poll-teams");
+        assert_eq!(p["status"], "overdue", "{p:#}");
+        assert_eq!(
+            p["last_seen"],
+            ts(now - Duration::hours(2)).replace(".000Z", "Z")
+        );
+        let detail = p["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("did not run since 2026-11-20 10:00 UTC"),
+            "{detail}"
+        );
+        assert!(detail.contains("ahead of this machine's clock"), "{detail}");
+        assert!(
+            r["headline"].as_str().unwrap().contains("clock skew"),
+            "{r:#}"
+        );
+        let skew = r["clock_skew"].as_array().unwrap();
+        assert!(
+            skew.iter().any(|c| c["what"] == "last_run.started_at"),
+            "{skew:?}"
+        );
+        let md = s.read("reports/2026-11-20.md");
+        assert!(md.contains("## Clock skew"), "{md}");
+        let page = s.read("reports/status.html");
+        assert!(page.contains("id=\"clock-skew\"") && page.contains("last_run.started_at"));
+        let facts = &s.state("publish-report")["facts"];
+        assert!(
+            !facts["clock_skew"].as_array().unwrap().is_empty(),
+            "{facts:#}"
+        );
+    }
+
+    /// Item 17: chat ids, circuit reasons and errors are shown literally in the Markdown.
+    #[test]
+    fn untrusted_values_never_become_markup() {
+        let s = Suite::new();
+        s.write("crontab", CRONTAB);
+        let evil = "<script>alert(1)</script> *bold* [link](http://x) | cell";
+        s.write(
+            "state/circuit.json",
+            &json!({"state": "open", "kind": "<img src=x onerror=alert(2)>", "reason": evil})
+                .to_string(),
+        );
+        write_state(
+            &s,
+            "poll-teams",
+            &job_state(
+                "poll-teams",
+                Some((
+                    Utc::now(),
+                    "failed",
+                    Some("chat 19:<script>alert(3)</script>@thread.v2 refused"),
+                )),
+                2,
+            ),
+        );
+        s.run(bin(), &[]).code(0);
+        let md = std::fs::read_dir(s.path("reports"))
+            .unwrap()
+            .flatten()
+            .find(|e| e.path().extension().is_some_and(|x| x == "md"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .unwrap();
+        // Outside code spans (and backslash escapes) there is no HTML at all.
+        let md_unescaped = md.replace("\\<", "").replace("\\[", "");
+        let mut prose = String::new();
+        let mut inside = false;
+        for c in md_unescaped.chars() {
+            if c == '`' {
+                inside = !inside;
+            } else if !inside {
+                prose.push(c);
+            }
+        }
+        for bad in ["<script", "<img", "](http"] {
+            assert!(!prose.contains(bad), "{bad} outside a code span:\n{md}");
+        }
+        assert!(
+            md.contains("`<script>alert(1)</script> *bold* [link](http://x) | cell`"),
+            "{md}"
+        );
+        assert!(
+            md.contains("19:<script>alert(3)</script>@thread.v2"),
+            "{md}"
+        );
+        let page = s.read("reports/status.html");
+        assert!(!page.contains("<script") && !page.contains("<img"));
+    }
+
+    /// A state file of schema 1 (deliveries in the book) keeps working: a sent period is not
+    /// sent again, an unknown one stays blocked, a failed one is retried.
+    #[test]
+    fn a_schema_1_state_file_is_migrated() {
+        let hook = Webhook::start().unwrap();
+        let s = hook_suite(&hook, json!({}));
+        let d = |status: &str, day: &str| {
+            json!({"status": status, "report_id": format!("ajr-daily-{day}-5bce98"), "attempts": 1,
+                   "generation": 0, "intent_at": format!("{day}T07:05:00Z"), "error": "old error"})
+        };
+        let mut st = job_state("publish-report", None, 0);
+        st["data"] = json!({
+            "deliveries": {
+                "daily:2026-11-17": {"hook": d("sent", "2026-11-17")},
+                "daily:2026-11-18": {"hook": d("unknown", "2026-11-18")},
+                "daily:2026-11-19": {"hook": d("failed", "2026-11-19")}
+            },
+            "destinations": {"hook": {"day": "2026-11-19", "sends_today": 1, "consecutive_failures": 1}}
+        });
+        write_state(&s, "publish-report", &st);
+        for day in ["2026-11-17", "2026-11-18"] {
+            s.run(bin(), &["--date", day, "--now", "2026-11-20T07:05:00Z"]);
+        }
+        assert!(
+            hook.received().is_empty(),
+            "sent and unknown are not sent again"
+        );
+        s.run(bin(), &["--now", "2026-11-20T07:05:00Z"]).code(0);
+        let got = ids(&hook);
+        assert_eq!(got.len(), 2, "day 19 (failed) and today: {got:?}");
+        let st = s.state("publish-report");
+        assert_eq!(st["schema_version"], 2);
+        assert_eq!(
+            st["effects"]["report/daily:2026-11-17/hook"]["status"],
+            "done"
+        );
+        assert_eq!(
+            st["effects"]["report/daily:2026-11-18/hook"]["status"],
+            "unknown"
+        );
+        assert_eq!(
+            st["effects"]["report/daily:2026-11-19/hook"]["status"],
+            "done"
+        );
+    }
+}
+
+/// The other jobs' facts, read through the contracts types, each in its section.
+mod facts {
+    use super::*;
+
+    #[test]
+    fn each_jobs_facts_have_their_section() {
+        let s = Suite::new();
+        s.write("crontab", CRONTAB);
+        let now = Utc::now();
+        let t = |h: i64| ts(now - Duration::hours(h));
+        let mut pt = job_state(
+            "poll-teams",
+            Some((now - Duration::seconds(20), "ok", None)),
+            5,
+        );
+        pt["facts"] = json!({"pending": 4, "delivered": 120, "rejected": 1, "last_message_at": t(1),
+                             "last_delivery_at": t(1), "unanswered": 2, "duplicate_replies": 1});
+        write_state(&s, "poll-teams", &pt);
+        let mut wg = job_state(
+            "watch-gateway",
+            Some((now - Duration::seconds(20), "ok", None)),
+            5,
+        );
+        wg["facts"] = json!({"health": "down", "since": t(1), "last_probe_at": t(0),
+        "restarts_last_hour": 3, "halted": "restart budget of 3 per hour used up",
+        "incidents": [
+            {"id": "gw-1", "started_at": t(6), "recovered_at": ts(now - Duration::hours(6) + Duration::seconds(95)),
+             "steps": ["restart"]},
+            {"id": "gw-2", "started_at": t(1), "steps": ["restart", "config-restore", "diagnose"],
+             "diagnosis": "port 18789 in use by pid 4242"}
+        ]});
+        write_state(&s, "watch-gateway", &wg);
+        let mut bc = job_state(
+            "backup-config",
+            Some((now - Duration::seconds(20), "ok", None)),
+            5,
+        );
+        bc["facts"] = json!({
+            "files": [{"name": "openclaw.json", "path": "/home/agent/.openclaw/openclaw.json", "status": "good",
+                       "snapshots": 7, "latest_snapshot_at": t(1), "verdicts": ["built-in: ok", "openclaw: valid"]}],
+            "rollbacks": [{"at": t(2), "message": "Config auto-restored from backup: openclaw.json (size-drop-vs-last-good:989->28)"}],
+            "databases": [{"path": "/home/agent/.openclaw/state/openclaw.sqlite", "snapshots": 3,
+                           "latest_snapshot_at": t(1), "problem": "cron jobs dropped from 4 to 1"}]
+        });
+        write_state(&s, "backup-config", &bc);
+        s.run(bin(), &[]).code(0);
+        let r = report_json(&s);
+        assert_eq!(r["inbox"]["unanswered"], 2);
+        let h = &r["gateway"]["health"];
+        assert_eq!(h["health"], "down");
+        assert_eq!(h["incidents"][0]["recover_secs"], 95);
+        assert!(
+            r["headline"]
+                .as_str()
+                .unwrap()
+                .contains("gateway recovery halted"),
+            "{r:#}"
+        );
+        let md = s.read(&format!("reports/{}.md", r["period"].as_str().unwrap()));
+        for needle in [
+            "## Gateway",
+            "Gateway **down**",
+            "3 restart(s) in the last hour",
+            "| gw-1 |",
+            "95 s",
+            "`restart → config-restore → diagnose`",
+            "`port 18789 in use by pid 4242`",
+            "## Teams inbox",
+            "4 pending, 120 delivered to the gateway, 1 rejected",
+            "2 message(s) left unanswered, 1 duplicated agent reply(ies)",
+            "**The gateway's own rollbacks in the period:**",
+            "`Config auto-restored from backup: openclaw.json (size-drop-vs-last-good:989->28)`",
+            "| /home/agent/.openclaw/state/openclaw.sqlite | 3 |",
+            "`cron jobs dropped from 4 to 1`",
+        ] {
+            assert!(md.contains(needle), "report lacks {needle:?}\n{md}");
+        }
+        // No facts, no section.
+        assert!(!md.contains("## Memory budget"), "{md}");
+        // A writer that disagrees with this reader is named, not silently blank.
+        let mut cm = job_state("compact-memory", Some((now, "ok", None)), 1);
+        cm["facts"] = json!({"budget": {"total_chars": "a lot"}});
+        write_state(&s, "compact-memory", &cm);
+        let run = s.run(bin(), &[]);
+        run.code(0).stderr_has("`facts.budget.total_chars`");
+    }
+
+    /// Log lines in both formats of `contracts::logline` are counted; the lines the runtime
+    /// itself wrote are read back.
+    #[test]
+    fn log_lines_in_both_formats() {
+        let s = Suite::new();
+        s.write("crontab", CRONTAB);
+        let now = Utc::now();
+        s.write(
+            "logs/backup-config.log",
+            &format!(
+                "{}\n{}\n{} INFO  backup-config[r2] says \"level\":\"ERROR\" in text\n",
+                json!({"ts": ts(now - Duration::minutes(5)), "level": "ERROR", "job": "backup-config",
+                       "run_id": "r1", "msg": "snapshot failed: disk full", "file": "openclaw.json"}),
+                json!({"ts": ts(now - Duration::minutes(4)), "level": "WARN", "job": "backup-config",
+                       "run_id": "r1", "msg": "slow"}),
+                ts(now - Duration::minutes(3)),
+            ),
+        );
+        // A run of publish-report that fails writes ERROR lines through the runtime's logger.
+        s.config(json!({"publish-report": {"destinations": [
+            {"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/hook", "timeout_secs": 1.0}]}}));
+        s.run(bin(), &[]).code(1);
+        s.run(bin(), &["--print"]).code(0);
+        let r = report_json(&s);
+        let b = job(&r, "backup-config");
+        assert_eq!(
+            (b["log_errors"].as_u64(), b["log_warnings"].as_u64()),
+            (Some(1), Some(1)),
+            "{b:#}"
+        );
+        assert_eq!(b["last_log_error"], "snapshot failed: disk full");
+        let out = s.run(bin(), &["--print"]);
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with("| publish-report |") && !l.contains("| 0/0 |")),
+            "the runtime's own ERROR lines are counted:\n{}",
+            out.stdout
+        );
     }
 }
