@@ -123,19 +123,30 @@ fn live_bytes(s: &Suite) -> Vec<u8> {
     fs::read(s.path(LIVE)).unwrap()
 }
 
+/// The copies restores kept of what they replaced: `backups/<name>/replaced/<stamp>/<file>`
+/// (before schema 2 they were `<file>.clobbered.<UTC>` next to the live file, the gateway's own
+/// name for its repairs).
 fn clobbered(s: &Suite) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(s.path("gw"))
-        .unwrap()
+    let mut v: Vec<PathBuf> = fs::read_dir(s.path("backups/openclaw.json/replaced"))
+        .into_iter()
         .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("openclaw.json.clobbered.")
-        })
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path().join("openclaw.json"))
+        .filter(|p| p.is_file())
         .collect();
     v.sort();
+    // and nothing of ours is next to the live file under the gateway's names
+    let beside: Vec<String> = fs::read_dir(s.path("gw"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("openclaw.json."))
+        .collect();
+    assert!(
+        beside.is_empty(),
+        "files next to the live config: {beside:?}"
+    );
     v
 }
 
