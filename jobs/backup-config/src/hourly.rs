@@ -104,7 +104,6 @@ pub fn check_file(
             report.parts.push(format!("{name}: unchanged"));
         }
         Seen::Read(meta, v) => {
-            upkeep(ctx, cfg, fc, &live)?;
             remember_meta(ctx, &name, &mut st, meta);
             on_version(
                 ctx,
@@ -117,6 +116,7 @@ pub fn check_file(
                 accept,
                 report,
             )?;
+            upkeep(ctx, cfg, fc, &live)?;
         }
     }
     versions::prune(ctx, cfg, &name, &cfg.snapshot_dir(&ctx.paths, fc), now)
@@ -195,6 +195,7 @@ fn on_absent(
     st.current_sha256 = None;
     st.current_size = None;
     st.stat = None;
+    st.verdicts.clear();
     st.invalid_runs += 1;
     st.invalid_since.get_or_insert(now);
     put(ctx, &name, &st);

@@ -628,7 +628,13 @@ pub fn finish_interrupted(ctx: &mut Ctx<Data>, cfg: &Config) -> Result<Vec<Strin
         for s in &plan.steps {
             sweep_beside(Path::new(&s.path));
         }
-        let states: Vec<StepState> = plan.steps.iter().map(step_state).collect();
+        // Files the plan did not change do not tell anything.
+        let states: Vec<StepState> = plan
+            .steps
+            .iter()
+            .filter(|s| s.previous_sha256.as_deref() != Some(s.target_sha256.as_str()))
+            .map(step_state)
+            .collect();
         let line = recover_one(ctx, cfg, &key, &plan, recovery(&states))?;
         log::warn!(
             "a restore of {} from {} started {} was interrupted: {line}{}",

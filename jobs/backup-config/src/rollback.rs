@@ -80,11 +80,7 @@ pub fn parse_message(text: &str, at: Option<DateTime<Utc>>, log: &str) -> Option
     let saved = ["original saved as ", "Rejected payload saved to "]
         .iter()
         .find_map(|m| text.split(m).nth(1))
-        .map(|s| {
-            s.trim_end_matches(['.', ')'])
-                .trim()
-                .to_string()
-        });
+        .map(|s| s.trim_end_matches(['.', ')']).trim().to_string());
     let reasons = if inner.starts_with("original saved as") {
         Vec::new()
     } else {
