@@ -219,7 +219,7 @@ pub fn diff(
             snap.id
         ))
     })?;
-    let mut printed = false;
+    let words: &[String] = if show_secrets { &[] } else { &cfg.mask_keys };
     let mut same = true;
     for (rel, old_bytes, is_root) in members(&old) {
         let path = if is_root {
@@ -227,44 +227,12 @@ pub fn diff(
         } else {
             live.parent().unwrap_or(Path::new(".")).join(rel)
         };
-        let new = match std::fs::read(&path) {
-            Ok(b) => Some(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
-        };
-        let old_text = String::from_utf8_lossy(old_bytes).into_owned();
-        let new_text = new
-            .as_deref()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .unwrap_or_default();
-        let shown_name = if is_root {
+        let shown = if is_root {
             format!("{name}/{}", snap.id)
         } else {
             format!("{name}/{}/{rel}", snap.id)
         };
-        let old_label = format!("{shown_name} (snapshot)");
-        let new_label = match &new {
-            Some(_) => format!("{} (live)", path.display()),
-            None => format!("{} (live: missing)", path.display()),
-        };
-        let d = if show_secrets {
-            masked_diff(
-                &old_text,
-                &new_text,
-                (&old_label, &new_label),
-                &[],
-                usize::MAX,
-            )
-        } else {
-            masked_diff(
-                &old_text,
-                &new_text,
-                (&old_label, &new_label),
-                &cfg.mask_keys,
-                usize::MAX,
-            )
-        };
-        match d {
+        match diff_one(old_bytes, &path, &shown, words)? {
             None => {}
             Some(d) if d.is_empty() => {
                 same = false;
@@ -276,12 +244,11 @@ pub fn diff(
             }
             Some(d) => {
                 same = false;
-                printed = true;
                 print!("{d}");
             }
         }
     }
-    if same && !printed {
+    if same {
         println!(
             "No differences: {} matches snapshot {}.",
             live.display(),
@@ -289,6 +256,32 @@ pub fn diff(
         );
     }
     Ok(Outcome::noop("diff shown"))
+}
+
+/// The masked diff of one stored file against the live one (see [`masked_diff`]).
+fn diff_one(old: &[u8], path: &Path, shown: &str, words: &[String]) -> Result<Option<String>> {
+    let new = match std::fs::read(path) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    };
+    let old_text = String::from_utf8_lossy(old).into_owned();
+    let new_text = new
+        .as_deref()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    let old_label = format!("{shown} (snapshot)");
+    let new_label = match &new {
+        Some(_) => format!("{} (live)", path.display()),
+        None => format!("{} (live: missing)", path.display()),
+    };
+    Ok(masked_diff(
+        &old_text,
+        &new_text,
+        (&old_label, &new_label),
+        words,
+        usize::MAX,
+    ))
 }
 
 /// The files of a version: `(relative path, bytes, is the root)`.

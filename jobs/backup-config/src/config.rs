@@ -194,7 +194,7 @@ impl Config {
 
 /// Checks serde cannot express; errors name the key (exit 78).
 pub fn validate(cfg: &Config, paths: &Paths) -> Result<()> {
-    let file = paths.config.display();
+    let file = paths.config.display().to_string();
     let key = |k: &str| format!("{file}: `backup-config.{k}`");
     if cfg.files.is_empty() {
         return Err(config_error(format!(
@@ -202,6 +202,35 @@ pub fn validate(cfg: &Config, paths: &Paths) -> Result<()> {
             key("files")
         )));
     }
+    validate_ranges(cfg, &key)?;
+    let mut names = BTreeSet::new();
+    for (i, fc) in cfg.files.iter().enumerate() {
+        let k = |f: &str| key(&format!("files[{i}].{f}"));
+        validate_file(cfg, fc, paths, &k)?;
+        let name = fc.name();
+        if !names.insert(name.clone()) {
+            return Err(config_error(format!(
+                "{}: two files share the name `{name}`: give one of them a distinct `name`",
+                k("name")
+            )));
+        }
+        let backups = paths.resolve(&cfg.backups_dir);
+        let live = paths.resolve(&fc.path);
+        let live_dir = live.parent().unwrap_or(Path::new("/"));
+        if same_dir(live_dir, &backups) || same_dir(live_dir, &backups.join(&name)) {
+            return Err(config_error(format!(
+                "{}: snapshots of {} would sit next to it, among the gateway's own files: \
+                 choose a directory elsewhere",
+                key("backups_dir"),
+                live.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Every numeric key in its documented range.
+fn validate_ranges(cfg: &Config, key: &dyn Fn(&str) -> String) -> Result<()> {
     let range = |k: &str, v: u64, lo: u64, hi: u64| -> Result<()> {
         if (lo..=hi).contains(&v) {
             Ok(())
@@ -257,77 +286,69 @@ pub fn validate(cfg: &Config, paths: &Paths) -> Result<()> {
             key("gateway_state.dir")
         )));
     }
+    Ok(())
+}
+
+/// One watched file's keys.
+fn validate_file(
+    cfg: &Config,
+    fc: &FileConfig,
+    paths: &Paths,
+    k: &dyn Fn(&str) -> String,
+) -> Result<()> {
+    if fc.path.as_os_str().is_empty() {
+        return Err(config_error(format!("{}: is empty", k("path"))));
+    }
+    let name = fc.name();
+    if name.is_empty()
+        || name.starts_with('.')
+        || name.contains('/')
+        || name.contains(".bak")
+        || name.contains('\0')
+    {
+        return Err(config_error(format!(
+            "{}: `{name}` cannot be a snapshot directory name (no `/`, no leading `.`, no `.bak`: \
+             that is the gateway's backup ring's name); set `name`",
+            k("name")
+        )));
+    }
+    if !(fc.min_size_ratio >= 0.0 && fc.min_size_ratio <= 1.0) {
+        return Err(config_error(format!(
+            "{}: must be between 0 and 1 (0 disables the size-drop guard)",
+            k("min_size_ratio")
+        )));
+    }
+    if let Some(v) = &fc.validator
+        && (v.is_empty() || v[0].is_empty())
+    {
+        return Err(config_error(format!(
+            "{}: must name a program, e.g. [\"jq\", \"-e\", \".\", \"{{file}}\"]",
+            k("validator")
+        )));
+    }
+    if !(1..=MAX_VALIDATOR_TIMEOUT_SECS).contains(&fc.validator_timeout_secs) {
+        return Err(config_error(format!(
+            "{}: {} is out of range 1..={MAX_VALIDATOR_TIMEOUT_SECS}",
+            k("validator_timeout_secs"),
+            fc.validator_timeout_secs
+        )));
+    }
+    if let Some(rk) = fc
+        .required_keys
+        .iter()
+        .find(|rk| rk.is_empty() || rk.split('.').any(str::is_empty))
+    {
+        return Err(config_error(format!(
+            "{}: `{rk}` is not a dotted key path such as `gateway.mode`",
+            k("required_keys")
+        )));
+    }
     let backups = paths.resolve(&cfg.backups_dir);
-    let mut names = BTreeSet::new();
-    for (i, fc) in cfg.files.iter().enumerate() {
-        let k = |f: &str| key(&format!("files[{i}].{f}"));
-        if fc.path.as_os_str().is_empty() {
-            return Err(config_error(format!("{}: is empty", k("path"))));
-        }
-        let name = fc.name();
-        if name.is_empty()
-            || name.starts_with('.')
-            || name.contains('/')
-            || name.contains(".bak")
-            || name.contains('\0')
-        {
-            return Err(config_error(format!(
-                "{}: `{name}` cannot be a snapshot directory name (no `/`, no leading `.`, no `.bak`: \
-                 that is the gateway's backup ring's name); set `name`",
-                k("name")
-            )));
-        }
-        if !names.insert(name.clone()) {
-            return Err(config_error(format!(
-                "{}: two files share the name `{name}`: give one of them a distinct `name`",
-                k("name")
-            )));
-        }
-        if !(fc.min_size_ratio >= 0.0 && fc.min_size_ratio <= 1.0) {
-            return Err(config_error(format!(
-                "{}: must be between 0 and 1 (0 disables the size-drop guard)",
-                k("min_size_ratio")
-            )));
-        }
-        if let Some(v) = &fc.validator
-            && (v.is_empty() || v[0].is_empty())
-        {
-            return Err(config_error(format!(
-                "{}: must name a program, e.g. [\"openclaw\", \"config\", \"validate\", \"--json\"]",
-                k("validator")
-            )));
-        }
-        if !(1..=MAX_VALIDATOR_TIMEOUT_SECS).contains(&fc.validator_timeout_secs) {
-            return Err(config_error(format!(
-                "{}: {} is out of range 1..={MAX_VALIDATOR_TIMEOUT_SECS}",
-                k("validator_timeout_secs"),
-                fc.validator_timeout_secs
-            )));
-        }
-        for rk in &fc.required_keys {
-            if rk.is_empty() || rk.split('.').any(str::is_empty) {
-                return Err(config_error(format!(
-                    "{}: `{rk}` is not a dotted key path such as `gateway.mode`",
-                    k("required_keys")
-                )));
-            }
-        }
-        if same_dir(&backups.join(&name), &paths.resolve(&gs.dir)) {
-            return Err(config_error(format!(
-                "{}: `{name}` is also where `gateway_state.dir` keeps the gateway's databases: set `name`",
-                k("name")
-            )));
-        }
-        let live = paths.resolve(&fc.path);
-        let live_dir = live.parent().unwrap_or(Path::new("/"));
-        if same_dir(live_dir, &backups) || same_dir(live_dir, &backups.join(&name)) {
-            return Err(config_error(format!(
-                "{}: snapshots of {} would sit next to it, where the gateway prunes backups: \
-                 choose a directory elsewhere",
-                key("backups_dir"),
-                live.display()
-            )));
-        }
+    if same_dir(&backups.join(&name), &paths.resolve(&cfg.gateway_state.dir)) {
+        return Err(config_error(format!(
+            "{}: `{name}` is also where `gateway_state.dir` keeps the gateway's databases: set `name`",
+            k("name")
+        )));
     }
     Ok(())
 }

@@ -212,57 +212,76 @@ fn snapshot(
         return Ok(());
     }
     adopt(&repo, &mut db);
-    let made = store::ensure_dir(&repo).and_then(|_| create(gw, source, &repo));
-    match made {
-        Ok(mut s) => {
-            s.cron_jobs = ctx
-                .state
-                .data
-                .cron
-                .as_ref()
-                .filter(|c| c.skipped.is_none() && c.listed_at.is_some())
-                .map(|c| c.total);
-            log::info!(
-                "snapshot of the gateway's {} database: {} ({} bytes)",
-                source.key,
-                s.id,
-                s.size
-            );
-            report.parts.push(format!(
-                "gateway {} database: snapshot {}",
-                source.key, s.id
-            ));
-            report.changed += 1;
-            ctx.metric_add("database_snapshots_written", 1);
-            db.problem = None;
-            db.snapshots.push(s);
-            ctx.state.data.databases.insert(source.key.clone(), db);
-            ctx.forget_effects(
-                &common::alert::effect_key(&format!("database:{}:", source.key)),
-                |_, _| false,
-            );
-        }
-        Err(e) => {
-            let why = common::exit::one_line(&e);
-            db.problem = Some(why.clone());
-            ctx.state.data.databases.insert(source.key.clone(), db);
-            let text = format!(
-                "The snapshot of the gateway's {} database failed: {why}. The last good one is kept in {}.",
-                source.key,
-                repo.display()
-            );
-            let key = format!(
-                "database:{}:{}",
-                source.key,
-                &common::hash::sha256_hex(why.as_bytes())[..12]
-            );
-            alert_once(ctx, &key, Severity::Warning, &text, report)?;
-            if cfg.gateway_state.enabled == Toggle::On {
-                report
-                    .errors
-                    .push(format!("gateway {} database: {why}", source.key));
-            }
-        }
+    match store::ensure_dir(&repo).and_then(|_| create(gw, source, &repo)) {
+        Ok(s) => made(ctx, source, db, s, report),
+        Err(e) => failed(ctx, cfg, source, db, &e, report),
+    }
+}
+
+/// Record a new database snapshot (with the cron jobs the gateway listed in this run).
+fn made(
+    ctx: &mut Ctx<Data>,
+    source: &Source,
+    mut db: DatabaseState,
+    mut s: DatabaseSnapshot,
+    report: &mut Report,
+) -> Result<()> {
+    s.cron_jobs = ctx
+        .state
+        .data
+        .cron
+        .as_ref()
+        .filter(|c| c.skipped.is_none() && c.listed_at.is_some())
+        .map(|c| c.total);
+    log::info!(
+        "snapshot of the gateway's {} database: {} ({} bytes)",
+        source.key,
+        s.id,
+        s.size
+    );
+    report.parts.push(format!(
+        "gateway {} database: snapshot {}",
+        source.key, s.id
+    ));
+    report.changed += 1;
+    ctx.metric_add("database_snapshots_written", 1);
+    db.problem = None;
+    db.snapshots.push(s);
+    ctx.state.data.databases.insert(source.key.clone(), db);
+    ctx.forget_effects(
+        &common::alert::effect_key(&format!("database:{}:", source.key)),
+        |_, _| false,
+    );
+    Ok(())
+}
+
+/// A snapshot that failed: recorded, alerted once per distinct error; fails the run when
+/// `gateway_state.enabled` is `on`.
+fn failed(
+    ctx: &mut Ctx<Data>,
+    cfg: &Config,
+    source: &Source,
+    mut db: DatabaseState,
+    e: &anyhow::Error,
+    report: &mut Report,
+) -> Result<()> {
+    let why = common::exit::one_line(e);
+    let text = format!(
+        "The snapshot of the gateway's {} database failed: {why}. The earlier ones are kept in {}.",
+        source.key, db.repository
+    );
+    db.problem = Some(why.clone());
+    ctx.state.data.databases.insert(source.key.clone(), db);
+    let key = format!(
+        "database:{}:{}",
+        source.key,
+        &common::hash::sha256_hex(why.as_bytes())[..12]
+    );
+    alert_once(ctx, &key, Severity::Warning, &text, report)?;
+    if cfg.gateway_state.enabled == Toggle::On {
+        report
+            .errors
+            .push(format!("gateway {} database: {why}", source.key));
     }
     Ok(())
 }
@@ -399,7 +418,7 @@ fn check_cron(ctx: &mut Ctx<Data>, gw: &openclaw::Gateway, report: &mut Report) 
             log::info!("cron jobs not checked: {why}");
             report
                 .parts
-                .push("cron check skipped (gateway not reachable)".into());
+                .push("cron check skipped (the gateway did not answer)".into());
             state.skipped_at = Some(now);
             state.skipped = Some(why);
             ctx.state.data.cron = Some(state);

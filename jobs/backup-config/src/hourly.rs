@@ -419,9 +419,22 @@ fn on_valid(
         });
         return Ok(());
     }
-    let change = g
-        .as_ref()
-        .map(|g| decide::size_change(g.size, size))
+    on_suspicious(ctx, fc, live, st, v, g.as_ref(), report)
+}
+
+/// A valid version much smaller than the last good one: kept, not taken, warned about once.
+fn on_suspicious(
+    ctx: &mut Ctx<Data>,
+    fc: &FileConfig,
+    live: &Path,
+    mut st: FileState,
+    v: &Version,
+    good: Option<&crate::data::Snapshot>,
+    report: &mut Report,
+) -> Result<()> {
+    let name = fc.name();
+    let change = good
+        .map(|g| decide::size_change(g.size, v.content.size()))
         .unwrap_or_default();
     let problem = format!(
         "much smaller than the last good version ({change}, threshold {:.0}%)",
@@ -430,7 +443,7 @@ fn on_valid(
     st.status = Status::Suspicious;
     st.problem = Some(problem.clone());
     put(ctx, &name, &st);
-    let text = decide::suspicious_text(&ctx.paths.root, live, &name, &problem, g.as_ref());
+    let text = decide::suspicious_text(&ctx.paths.root, live, &name, &problem, good);
     let key = format!("suspicious:{name}:{}", &v.sha[..store::PREFIX_LEN]);
     alert_once(ctx, &key, Severity::Warning, &text, report)?;
     report

@@ -154,65 +154,43 @@ pub fn group(
     earlier: &[Rollback],
     now: DateTime<Utc>,
 ) -> (Vec<Rollback>, Vec<(usize, Rollback)>) {
-    let mut new: Vec<Rollback> = Vec::new();
-    let mut updated: Vec<(usize, Rollback)> = Vec::new();
     let near = |a: DateTime<Utc>, b: DateTime<Utc>| (a - b).num_seconds().abs() <= SAME_ACT_SECS;
-    for e in evidence {
-        if let Evidence::Artifact { path, kind, at } = e {
-            new.push(Rollback {
-                file: file.into(),
-                at: *at,
-                noticed_at: now,
-                kind: if *kind == "rejected" {
+    let mut new: Vec<Rollback> = evidence
+        .iter()
+        .filter_map(|e| match e {
+            Evidence::Artifact { path, kind, at } => {
+                let mut r = blank(file, *at, now);
+                r.kind = if *kind == "rejected" {
                     "write rejected"
                 } else {
                     "repaired"
                 }
-                .into(),
-                reasons: Vec::new(),
-                artifact: Some(path.clone()),
-                log: None,
-                kept: None,
-                back_to: None,
-            });
-        }
-    }
+                .into();
+                r.artifact = Some(path.clone());
+                Some(r)
+            }
+            _ => None,
+        })
+        .collect();
+    let mut updated: Vec<(usize, Rollback)> = Vec::new();
     for e in evidence {
         let Evidence::Message(m) = e else { continue };
         if m.kind == "anomaly" {
             continue;
         }
         let at = m.at.unwrap_or(now);
-        let fill = |r: &mut Rollback| {
-            r.kind = m.kind.into();
-            r.reasons = m.reasons.clone();
-            r.log = Some(m.log.clone());
-            if r.artifact.is_none() {
-                r.artifact = m.saved.clone();
-            }
-        };
         if let Some(r) = new.iter_mut().find(|r| r.log.is_none() && near(r.at, at)) {
-            fill(r);
+            fill(r, m);
         } else if let Some(i) = earlier
             .iter()
             .rposition(|r| r.file == file && r.log.is_none() && near(r.at, at))
         {
             let mut r = earlier[i].clone();
-            fill(&mut r);
+            fill(&mut r, m);
             updated.push((i, r));
         } else {
-            let mut r = Rollback {
-                file: file.into(),
-                at,
-                noticed_at: now,
-                kind: String::new(),
-                reasons: Vec::new(),
-                artifact: None,
-                log: None,
-                kept: None,
-                back_to: None,
-            };
-            fill(&mut r);
+            let mut r = blank(file, at, now);
+            fill(&mut r, m);
             new.push(r);
         }
     }
@@ -221,22 +199,40 @@ pub fn group(
         _ => None,
     });
     if let Some(to) = revert {
-        match new.last_mut() {
-            Some(r) => r.back_to = Some(to),
-            None => new.push(Rollback {
-                file: file.into(),
-                at: now,
-                noticed_at: now,
-                kind: "reverted to an earlier version (no gateway record of it)".into(),
-                reasons: Vec::new(),
-                artifact: None,
-                log: None,
-                kept: None,
-                back_to: Some(to),
-            }),
+        if new.is_empty() {
+            let mut r = blank(file, now, now);
+            r.kind = "reverted to an earlier version (no gateway record of it)".into();
+            new.push(r);
+        }
+        if let Some(r) = new.last_mut() {
+            r.back_to = Some(to);
         }
     }
     (new, updated)
+}
+
+fn blank(file: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> Rollback {
+    Rollback {
+        file: file.into(),
+        at,
+        noticed_at: now,
+        kind: String::new(),
+        reasons: Vec::new(),
+        artifact: None,
+        log: None,
+        kept: None,
+        back_to: None,
+    }
+}
+
+/// What a gateway message adds to a rollback: its kind, reasons, log, and the file it kept.
+fn fill(r: &mut Rollback, m: &Message) {
+    r.kind = m.kind.into();
+    r.reasons = m.reasons.clone();
+    r.log = Some(m.log.clone());
+    if r.artifact.is_none() {
+        r.artifact = m.saved.clone();
+    }
 }
 
 /// How to apply a lost edit again, from the gateway's reasons (pure).
@@ -315,7 +311,12 @@ pub fn watch(
                 *slot = r;
             }
         }
-        for r in new {
+        let current = ctx.state.data.files.get(&name).and_then(|st| {
+            let sha = st.current_sha256.as_ref()?;
+            st.snapshot(sha).map(|s| s.id.clone())
+        });
+        for mut r in new {
+            r.back_to = r.back_to.or_else(|| current.clone());
             act(ctx, cfg, fc, &live, r, report)?;
         }
     }

@@ -86,6 +86,14 @@ pub fn select<'c>(
             }
         }
     }
+    one_hit(sel, hits)
+}
+
+/// Exactly one snapshot must match a selector.
+fn one_hit<'c>(
+    sel: &str,
+    mut hits: Vec<(&'c FileConfig, Snapshot)>,
+) -> Result<(&'c FileConfig, Snapshot)> {
     match hits.len() {
         0 => Err(coded(
             Exit::Usage,

@@ -1506,3 +1506,36 @@ mod unreadable {
         assert_eq!(s.read("dotfiles/openclaw.json"), GOOD);
     }
 }
+
+mod example {
+    use super::*;
+
+    /// `config.example.json` passes `--check-config`, and every numeric key out of its range
+    /// is refused naming the key.
+    #[test]
+    fn the_example_is_valid_and_ranges_are_checked() {
+        let s = Suite::new();
+        s.write("config.json", include_str!("../config.example.json"));
+        run(&s, &["--check-config"]).code(0);
+        for (key, value) in [
+            ("keep_last", json!(0)),
+            ("keep_weekly_weeks", json!(1_000_000)),
+            ("auto_restore_after_runs", json!(-1)),
+            ("gateway_state", json!({ "min_interval_hours": 9000 })),
+            ("gateway_state", json!({ "keep_last": 0 })),
+            ("gateway_state", json!({ "enabled": "sometimes" })),
+            (
+                "files",
+                json!([{ "path": "gw/a.json", "validator_timeout_secs": 0 }]),
+            ),
+            (
+                "files",
+                json!([{ "path": "gw/a.json", "gateway_checks": true }]),
+            ),
+        ] {
+            s.config(json!({ "backup-config": { key: value } }));
+            let r = run(&s, &["--check-config"]);
+            r.code(78).stderr_has(key);
+        }
+    }
+}
