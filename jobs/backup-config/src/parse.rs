@@ -348,35 +348,41 @@ impl<'a> Parser<'a> {
             if self.build {
                 map.insert(key, v);
             }
-            self.skip_ws()?;
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b'}') => {
-                    self.i += 1;
-                    break;
-                }
-                None => {
-                    return Err(self.err_at(
-                        self.i,
-                        &format!(
-                            "unexpected end of file: the object opened at {} is not closed (truncated file?)",
-                            pos_text(self.text, open)
-                        ),
-                    ));
-                }
-                _ => {
-                    return Err(self.err_at(
-                        self.i,
-                        &format!(
-                            "expected `,` or `}}` after an object member, found {}",
-                            self.describe(self.i)
-                        ),
-                    ));
-                }
+            if self.after_member(open)? {
+                break;
             }
         }
         self.depth -= 1;
         Ok(Value::Object(map))
+    }
+
+    /// After an object member: `,` (more may follow) or `}` (the end: `true`).
+    fn after_member(&mut self, open: usize) -> Result<bool, ParseError> {
+        self.skip_ws()?;
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                Ok(false)
+            }
+            Some(b'}') => {
+                self.i += 1;
+                Ok(true)
+            }
+            None => Err(self.err_at(
+                self.i,
+                &format!(
+                    "unexpected end of file: the object opened at {} is not closed (truncated file?)",
+                    pos_text(self.text, open)
+                ),
+            )),
+            _ => Err(self.err_at(
+                self.i,
+                &format!(
+                    "expected `,` or `}}` after an object member, found {}",
+                    self.describe(self.i)
+                ),
+            )),
+        }
     }
 
     /// Skip a key without building it.
@@ -654,24 +660,7 @@ impl<'a> Parser<'a> {
             };
         }
         if self.peek() == Some(b'0') && matches!(self.s.get(self.i + 1), Some(b'x' | b'X')) {
-            self.i += 2;
-            let hs = self.i;
-            while self.peek().is_some_and(|b| b.is_ascii_hexdigit()) {
-                self.i += 1;
-            }
-            let digits = &self.text[hs..self.i];
-            let v = u64::from_str_radix(digits, 16).map_err(|_| {
-                self.err_at(
-                    start,
-                    &format!("invalid hex number `{}`", &self.text[start..self.i]),
-                )
-            })?;
-            self.check_number_end(start)?;
-            return Ok(if neg {
-                Value::Number(Number::from(-(v as i128).min(i64::MAX as i128) as i64))
-            } else {
-                Value::Number(Number::from(v))
-            });
+            return self.hex_number(start, neg);
         }
         let mut int_digits = 0;
         while self.peek().is_some_and(|b| b.is_ascii_digit()) {
@@ -723,6 +712,28 @@ impl<'a> Parser<'a> {
         Ok(Number::from_f64(f)
             .map(Value::Number)
             .unwrap_or(Value::Null))
+    }
+
+    /// `0x…` (after an optional sign at `start`).
+    fn hex_number(&mut self, start: usize, neg: bool) -> Result<Value, ParseError> {
+        self.i += 2;
+        let hs = self.i;
+        while self.peek().is_some_and(|b| b.is_ascii_hexdigit()) {
+            self.i += 1;
+        }
+        let digits = &self.text[hs..self.i];
+        let v = u64::from_str_radix(digits, 16).map_err(|_| {
+            self.err_at(
+                start,
+                &format!("invalid hex number `{}`", &self.text[start..self.i]),
+            )
+        })?;
+        self.check_number_end(start)?;
+        Ok(if neg {
+            Value::Number(Number::from(-(v as i128).min(i64::MAX as i128) as i64))
+        } else {
+            Value::Number(Number::from(v))
+        })
     }
 
     fn check_number_end(&self, start: usize) -> Result<(), ParseError> {

@@ -1142,6 +1142,27 @@ mod gateway_captures {
         assert_eq!(beside, ["openclaw.json"]);
     }
 
+    /// A hand-written config without `meta` that both validators accept is not broken (the
+    /// gateway itself overwrites such configs from `.bak`: openclaw #90546).
+    #[test]
+    fn a_config_without_meta_that_both_accept_is_good() {
+        let s = Suite::new();
+        let cli = fake_cli(&s);
+        gateway_suite(&s, "valid", &cli);
+        fs::create_dir_all(s.path("gwhome/.openclaw")).unwrap();
+        let mut v: Value = serde_json::from_str(&captured(&s, "valid", "input.json5")).unwrap();
+        s.write(CFG, &serde_json::to_string_pretty(&v).unwrap());
+        run(&s, &[]).code(0);
+        v.as_object_mut().unwrap().remove("meta");
+        v["agents"]["defaults"]["heartbeat"]["every"] = json!("1h");
+        s.write(CFG, &serde_json::to_string_pretty(&v).unwrap());
+        run(&s, &[]).silent_success();
+        let st = cfg_state(&s);
+        assert_eq!(st["status"], "good");
+        assert_eq!(st["snapshots"].as_array().unwrap().len(), 2);
+        assert!(alerts(&s).is_empty());
+    }
+
     /// The gateway's own rollback as it was captured: `gateway run` found `gateway.mode`
     /// removed by hand, put its `.bak` back, kept the edit as `.clobbered.<ts>` and logged it.
     #[test]
