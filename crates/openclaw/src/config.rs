@@ -42,36 +42,81 @@ pub fn parse_json5(text: &str, path: &Path) -> Result<Value> {
 
 /// Read and resolve the gateway's config file.
 pub fn load(path: &Path) -> Result<GatewayConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow!("cannot read the gateway's config {}: {e}", path.display()))?;
+    load_text(path, &text).map(|set| set.config)
+}
+
+/// A config and the bytes of every file it includes, as they were read (for callers that
+/// snapshot or hash the whole set: what was resolved is exactly what they store).
+#[derive(Debug, Clone)]
+pub struct LoadedSet {
+    pub config: GatewayConfig,
+    /// Each included file once, in the order met (its real path, symlinks resolved).
+    pub included: Vec<IncludedFile>,
+}
+
+/// One file read through `$include`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncludedFile {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+/// Resolve the `$include`s of a root file whose text the caller already read (so the root it
+/// judged is the root resolved). Errors are the gateway's own wording, naming the path.
+pub fn load_text(path: &Path, text: &str) -> Result<LoadedSet> {
     let root_dir = path
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow!("cannot read the gateway's config {}: {e}", path.display()))?;
-    let value = parse_json5(&text, path)?;
+    let value = parse_json5(text, path)?;
     let mut files = vec![path.to_path_buf()];
     let mut chain = vec![path.to_path_buf()];
-    let value = resolve(value, &root_dir, &root_dir, &mut chain, &mut files)?;
-    Ok(GatewayConfig {
-        path: path.to_path_buf(),
-        value,
-        files,
+    let mut included = Vec::new();
+    let mut walk = Walk {
+        root: &root_dir,
+        chain: &mut chain,
+        files: &mut files,
+        included: &mut included,
+    };
+    let value = walk.resolve(value, &root_dir)?;
+    Ok(LoadedSet {
+        config: GatewayConfig {
+            path: path.to_path_buf(),
+            value,
+            files,
+        },
+        included,
     })
 }
 
-fn resolve(
-    value: Value,
-    dir: &Path,
-    root: &Path,
-    chain: &mut Vec<PathBuf>,
-    files: &mut Vec<PathBuf>,
-) -> Result<Value> {
+/// Whether a text mentions `$include` at all (a cheap test before resolving).
+pub fn mentions_include(text: &[u8]) -> bool {
+    text.windows(8).any(|w| w == b"$include")
+}
+
+/// The state of one `$include` walk.
+struct Walk<'a> {
+    root: &'a Path,
+    chain: &'a mut Vec<PathBuf>,
+    files: &'a mut Vec<PathBuf>,
+    included: &'a mut Vec<IncludedFile>,
+}
+
+impl Walk<'_> {
+    fn resolve(&mut self, value: Value, dir: &Path) -> Result<Value> {
+        resolve(value, dir, self)
+    }
+}
+
+fn resolve(value: Value, dir: &Path, w: &mut Walk<'_>) -> Result<Value> {
     match value {
         Value::Object(mut map) => {
             let include = map.remove("$include");
             let mut rest = Map::new();
             for (k, v) in map {
-                rest.insert(k, resolve(v, dir, root, chain, files)?);
+                rest.insert(k, resolve(v, dir, w)?);
             }
             let Some(inc) = include else {
                 return Ok(Value::Object(rest));
@@ -95,7 +140,7 @@ fn resolve(
             };
             let mut included = Value::Null;
             for p in &paths {
-                let v = include_file(p, dir, root, chain, files)?;
+                let v = include_file(p, dir, w)?;
                 included = if included.is_null() {
                     v
                 } else {
@@ -108,7 +153,7 @@ fn resolve(
             if !included.is_object() {
                 bail!(
                     "{}: Sibling keys require included content to be an object",
-                    chain
+                    w.chain
                         .last()
                         .map(|p| p.display().to_string())
                         .unwrap_or_default()
@@ -118,20 +163,15 @@ fn resolve(
         }
         Value::Array(a) => Ok(Value::Array(
             a.into_iter()
-                .map(|v| resolve(v, dir, root, chain, files))
+                .map(|v| resolve(v, dir, w))
                 .collect::<Result<_>>()?,
         )),
         other => Ok(other),
     }
 }
 
-fn include_file(
-    rel: &str,
-    dir: &Path,
-    root: &Path,
-    chain: &mut Vec<PathBuf>,
-    files: &mut Vec<PathBuf>,
-) -> Result<Value> {
+fn include_file(rel: &str, dir: &Path, w: &mut Walk<'_>) -> Result<Value> {
+    let root = w.root;
     let p = dir.join(expand_home(rel));
     let resolved = std::path::absolute(&p).unwrap_or(p);
     let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
@@ -147,17 +187,17 @@ fn include_file(
             root.display()
         );
     }
-    if chain.len() >= MAX_INCLUDE_DEPTH {
+    if w.chain.len() >= MAX_INCLUDE_DEPTH {
         bail!(
             "Maximum include depth ({MAX_INCLUDE_DEPTH}) exceeded at: {}",
             real.display()
         );
     }
-    if chain
+    if w.chain
         .iter()
         .any(|c| std::fs::canonicalize(c).map(|c| c == real).unwrap_or(false))
     {
-        let mut names: Vec<String> = chain.iter().map(|c| c.display().to_string()).collect();
+        let mut names: Vec<String> = w.chain.iter().map(|c| c.display().to_string()).collect();
         names.push(real.display().to_string());
         bail!("Circular include detected: {}", names.join(" -> "));
     }
@@ -168,25 +208,35 @@ fn include_file(
             real.display()
         );
     }
-    let text = std::fs::read_to_string(&real).map_err(|e| {
+    let bytes = std::fs::read(&real).map_err(|e| {
         anyhow!(
             "Failed to read include file: {rel} (resolved: {}): {e}",
             real.display()
         )
     })?;
-    let v = parse_json5(&text, &real).map_err(|e| {
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        anyhow!(
+            "Failed to parse include file: {rel} (resolved: {}): not UTF-8 text: {e}",
+            real.display()
+        )
+    })?;
+    let v = parse_json5(text, &real).map_err(|e| {
         anyhow!(
             "Failed to parse include file: {rel} (resolved: {}): {e}",
             real.display()
         )
     })?;
-    if !files.contains(&real) {
-        files.push(real.clone());
+    if !w.files.contains(&real) {
+        w.files.push(real.clone());
+        w.included.push(IncludedFile {
+            path: real.clone(),
+            bytes: bytes.clone(),
+        });
     }
-    chain.push(real.clone());
+    w.chain.push(real.clone());
     let sub_dir = real.parent().map(Path::to_path_buf).unwrap_or_default();
-    let out = resolve(v, &sub_dir, root, chain, files);
-    chain.pop();
+    let out = resolve(v, &sub_dir, w);
+    w.chain.pop();
     out
 }
 
@@ -648,6 +698,34 @@ mod tests {
         assert_eq!((b.per_file, b.total, b.user_md), (5000, 30000, 4000));
         assert_eq!(b.per_file_from, "agents.entries.main.bootstrapMaxChars");
         assert_eq!(b.total_from, "agents.defaults.bootstrapTotalMaxChars");
+    }
+
+    #[test]
+    fn load_text_returns_the_included_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        let root = write(
+            d.path(),
+            "openclaw.json",
+            r#"{ agents: { $include: "./sub/agents.json5" }, x: { $include: "./sub/agents.json5" } }"#,
+        );
+        write(
+            d.path(),
+            "sub/agents.json5",
+            "{ defaults: { $include: './d.json5' } }",
+        );
+        write(d.path(), "sub/d.json5", "{ a: 1 }");
+        let text = std::fs::read_to_string(&root).unwrap();
+        assert!(mentions_include(text.as_bytes()));
+        let set = load_text(&root, &text).unwrap();
+        let names: Vec<String> = set
+            .included
+            .iter()
+            .map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["agents.json5", "d.json5"], "each file once");
+        assert_eq!(set.included[1].bytes, b"{ a: 1 }");
+        assert_eq!(set.config.get("x.defaults.a"), Some(&Value::from(1)));
+        assert!(!mentions_include(b"{ a: 1 }"));
     }
 
     #[test]

@@ -1,16 +1,18 @@
 //! The read-only commands: `list`, `diff` and `verify`. They print to stdout, take no lock and
 //! write nothing.
 
-use crate::check::fmt_time;
 use crate::config::{Config, FileConfig};
-use crate::data::Data;
-use crate::mask::{mask, mask_with};
-use crate::restore::select;
-use crate::store;
+use crate::data::{Data, DatabaseState, FileState, Snapshot};
+use crate::decide::fmt_time;
+use crate::mask::masked_diff;
+use crate::select::select;
+use crate::store::{self, Content};
 use anyhow::Result;
+use common::hash::sha256_hex;
 use common::{Ctx, Exit, Outcome, coded, data_error};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::path::Path;
 
 fn find_file<'c>(cfg: &'c Config, name: &str) -> Result<&'c FileConfig> {
     cfg.files.iter().find(|f| f.name() == name).ok_or_else(|| {
@@ -28,6 +30,18 @@ fn find_file<'c>(cfg: &'c Config, name: &str) -> Result<&'c FileConfig> {
     })
 }
 
+fn root_name(live: &Path) -> String {
+    live.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "config".into())
+}
+
+/// The live version's hash, as the hourly run computes it (includes resolved).
+fn live_sha(live: &Path, fc: &FileConfig) -> Option<String> {
+    let bytes = std::fs::read(live).ok()?;
+    Some(crate::observe::version(live, fc, bytes, false).sha)
+}
+
 /// `backup-config list [FILE]`
 pub fn list(ctx: &Ctx<Data>, cfg: &Config, file: Option<&str>) -> Result<Outcome> {
     let files: Vec<&FileConfig> = match file {
@@ -38,60 +52,153 @@ pub fn list(ctx: &Ctx<Data>, cfg: &Config, file: Option<&str>) -> Result<Outcome
     for fc in files {
         let name = fc.name();
         let live = ctx.paths.resolve(&fc.path);
-        let live_sha = std::fs::read(&live).ok().map(|b| store::sha256_hex(&b));
         let st = ctx.state.data.files.get(&name);
-        let status = st.map(|s| s.status.as_str()).unwrap_or("not checked yet");
-        let _ = writeln!(out, "{name}  {}", live.display());
-        let _ = write!(out, "  status: {status}");
-        if let Some(p) = st.and_then(|s| s.problem.as_deref()) {
-            let _ = write!(out, " ({p})");
+        list_file(&mut out, &name, &live, st, live_sha(&live, fc).as_deref());
+        if let Some(st) = st.filter(|s| !s.snapshots.is_empty()) {
+            list_snapshots(&mut out, st, live_sha(&live, fc).as_deref());
+            let _ = writeln!(out, "  in {}", cfg.snapshot_dir(&ctx.paths, fc).display());
         }
-        if let Some(t) = st.and_then(|s| s.checked_at) {
-            let _ = write!(out, ", checked {}", fmt_time(t));
-        }
-        if live_sha.is_none() {
-            let _ = write!(out, ", live file missing now");
-        } else if st.and_then(|s| s.current_sha256.as_ref()) != live_sha.as_ref() {
-            let _ = write!(out, ", changed since the last check");
-        }
+        list_rollbacks(&mut out, &ctx.state.data, &name);
         out.push('\n');
-        let snaps = st.map(|s| s.snapshots.as_slice()).unwrap_or_default();
-        if snaps.is_empty() {
-            let _ = writeln!(out, "  no snapshots yet\n");
-            continue;
-        }
-        let _ = writeln!(
-            out,
-            "  {:<32} {:>9}  {:<10} {:<23} NOTE",
-            "SNAPSHOT", "BYTES", "VALIDITY", "LAST LIVE"
-        );
-        let mut sorted: Vec<_> = snaps.iter().collect();
-        sorted.sort_by(|a, b| b.last_seen_at.cmp(&a.last_seen_at).then(b.id.cmp(&a.id)));
-        for s in sorted {
-            let mut notes = Vec::new();
-            if st.and_then(|x| x.last_good.as_deref()) == Some(s.sha256.as_str()) {
-                notes.push("last good");
-            }
-            if live_sha.as_deref() == Some(s.sha256.as_str()) {
-                notes.push("live");
-            }
-            if s.accepted_at.is_some() {
-                notes.push("accepted");
-            }
-            let _ = writeln!(
-                out,
-                "  {:<32} {:>9}  {:<10} {:<23} {}",
-                s.id,
-                s.size,
-                s.validity.as_str(),
-                fmt_time(s.last_seen_at),
-                notes.join(", ")
-            );
-        }
-        let _ = writeln!(out, "  in {}\n", cfg.snapshot_dir(&ctx.paths, fc).display());
+    }
+    if file.is_none() {
+        list_gateway_state(&mut out, &ctx.state.data);
     }
     print!("{out}");
     Ok(Outcome::noop("listed"))
+}
+
+fn list_file(
+    out: &mut String,
+    name: &str,
+    live: &Path,
+    st: Option<&FileState>,
+    live_sha: Option<&str>,
+) {
+    let status = st.map(|s| s.status.as_str()).unwrap_or("not checked yet");
+    let _ = writeln!(out, "{name}  {}", live.display());
+    let _ = write!(out, "  status: {status}");
+    if let Some(p) = st.and_then(|s| s.problem.as_deref()) {
+        let _ = write!(out, " ({p})");
+    }
+    if let Some(t) = st.and_then(|s| s.checked_at) {
+        let _ = write!(out, ", checked {}", fmt_time(t));
+    }
+    if live_sha.is_none() {
+        let _ = write!(out, ", live file missing now");
+    } else if st.and_then(|s| s.current_sha256.as_deref()) != live_sha {
+        let _ = write!(out, ", changed since the last check");
+    }
+    out.push('\n');
+    let Some(st) = st else { return };
+    if !st.verdicts.is_empty() {
+        let v: Vec<String> = st.verdicts.iter().map(|v| v.line()).collect();
+        let _ = writeln!(out, "  validators: {}", v.join("; "));
+    }
+    if st.members.len() > 1 {
+        let m: Vec<&str> = st.members.iter().skip(1).map(|m| m.rel.as_str()).collect();
+        let _ = writeln!(out, "  includes: {}", m.join(", "));
+    }
+    if st.snapshots.is_empty() {
+        let _ = writeln!(out, "  no snapshots yet");
+    }
+}
+
+fn list_snapshots(out: &mut String, st: &FileState, live_sha: Option<&str>) {
+    let _ = writeln!(
+        out,
+        "  {:<32} {:>9}  {:<10} {:<23} NOTE",
+        "SNAPSHOT", "BYTES", "VALIDITY", "LAST LIVE"
+    );
+    let mut sorted: Vec<&Snapshot> = st.snapshots.iter().collect();
+    sorted.sort_by(|a, b| b.last_seen_at.cmp(&a.last_seen_at).then(b.id.cmp(&a.id)));
+    for s in sorted {
+        let mut notes = Vec::new();
+        if st.last_good.as_deref() == Some(s.sha256.as_str()) {
+            notes.push("last good".to_string());
+        }
+        if live_sha == Some(s.sha256.as_str()) {
+            notes.push("live".into());
+        }
+        if s.accepted_at.is_some() {
+            notes.push("accepted".into());
+        }
+        if s.is_set() {
+            notes.push(format!("{} files", s.members.len()));
+        }
+        let _ = writeln!(
+            out,
+            "  {:<32} {:>9}  {:<10} {:<23} {}",
+            s.id,
+            s.size,
+            s.validity.as_str(),
+            fmt_time(s.last_seen_at),
+            notes.join(", ")
+        );
+    }
+}
+
+fn list_rollbacks(out: &mut String, data: &Data, name: &str) {
+    let mine: Vec<_> = data.rollbacks.iter().filter(|r| r.file == name).collect();
+    if mine.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "  rollbacks by the gateway (newest last):");
+    for r in mine.iter().rev().take(5).rev() {
+        let _ = writeln!(
+            out,
+            "    {}  {}{}{}",
+            fmt_time(r.at),
+            r.kind,
+            if r.reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", r.reasons.join(", "))
+            },
+            r.kept
+                .as_ref()
+                .map(|k| format!(", lost version kept as {k}"))
+                .unwrap_or_default()
+        );
+    }
+}
+
+fn list_gateway_state(out: &mut String, data: &Data) {
+    for (key, db) in &data.databases {
+        let latest = db.snapshots.iter().max_by_key(|s| s.created_at);
+        let _ = writeln!(
+            out,
+            "gateway {key} database: {} snapshot(s){}{}",
+            db.snapshots.len(),
+            latest
+                .map(|s| format!(", newest {} ({})", s.id, fmt_time(s.created_at)))
+                .unwrap_or_default(),
+            db.problem
+                .as_ref()
+                .map(|p| format!(", last attempt failed: {p}"))
+                .unwrap_or_default()
+        );
+        let _ = writeln!(out, "  in {}", db.repository);
+    }
+    if let Some(c) = &data.cron {
+        match (&c.skipped, c.listed_at) {
+            (Some(why), _) => {
+                let _ = writeln!(
+                    out,
+                    "gateway cron jobs: not checked at the last run ({why})"
+                );
+            }
+            (None, Some(at)) => {
+                let _ = writeln!(
+                    out,
+                    "gateway cron jobs: {} (listed {})",
+                    c.total,
+                    fmt_time(at)
+                );
+            }
+            _ => {}
+        }
+    }
 }
 
 /// `backup-config diff [SNAPSHOT]`
@@ -106,63 +213,87 @@ pub fn diff(
     let name = fc.name();
     let dir = cfg.snapshot_dir(&ctx.paths, fc);
     let live = ctx.paths.resolve(&fc.path);
-    let old = store::read_verified(&dir, &snap).map_err(|d| {
+    let old = store::read_verified(&dir, &snap, &root_name(&live)).map_err(|d| {
         data_error(format!(
             "snapshot {name}/{} is damaged ({d}); run `backup-config verify`",
             snap.id
         ))
     })?;
-    let new = match std::fs::read(&live) {
-        Ok(b) => Some(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", live.display())),
-    };
-    let old_text = String::from_utf8_lossy(&old).into_owned();
-    let new_text = new
-        .as_deref()
-        .map(|b| String::from_utf8_lossy(b).into_owned())
-        .unwrap_or_default();
-    let (a, b) = if show_secrets {
-        (old_text.clone(), new_text.clone())
-    } else {
-        // A secret that changed shows as `"***"` → `"*** (changed)"`, never its value.
-        let (a, old_vals) = mask(&old_text, &cfg.mask_keys);
-        let old_vals: BTreeSet<String> = old_vals.into_iter().collect();
-        let label = |v: &str| {
-            if old_vals.contains(v) {
-                "***"
-            } else {
-                "*** (changed)"
-            }
+    let words: &[String] = if show_secrets { &[] } else { &cfg.mask_keys };
+    let mut same = true;
+    for (rel, old_bytes, is_root) in members(&old) {
+        let path = if is_root {
+            live.clone()
+        } else {
+            live.parent().unwrap_or(Path::new(".")).join(rel)
         };
-        (a, mask_with(&new_text, &cfg.mask_keys, &label).0)
-    };
-    let old_label = format!("{name}/{} (snapshot)", snap.id);
-    let new_label = match &new {
-        Some(_) => format!("{} (live)", live.display()),
-        None => format!("{} (live: missing)", live.display()),
-    };
-    if old_text == new_text {
+        let shown = if is_root {
+            format!("{name}/{}", snap.id)
+        } else {
+            format!("{name}/{}/{rel}", snap.id)
+        };
+        match diff_one(old_bytes, &path, &shown, words)? {
+            None => {}
+            Some(d) if d.is_empty() => {
+                same = false;
+                println!(
+                    "{} differs from snapshot {} only in masked secret values; use --show-secrets to see them.",
+                    path.display(),
+                    snap.id
+                );
+            }
+            Some(d) => {
+                same = false;
+                print!("{d}");
+            }
+        }
+    }
+    if same {
         println!(
             "No differences: {} matches snapshot {}.",
             live.display(),
             snap.id
         );
-    } else if a == b {
-        println!(
-            "{} differs from snapshot {} only in masked secret values; use --show-secrets to see them.",
-            live.display(),
-            snap.id
-        );
-    } else {
-        let d = similar::TextDiff::from_lines(&a, &b);
-        let mut u = d.unified_diff();
-        print!("{}", u.context_radius(3).header(&old_label, &new_label));
     }
     Ok(Outcome::noop("diff shown"))
 }
 
-/// `backup-config verify`: re-hash every snapshot; exit 65 if any is damaged.
+/// The masked diff of one stored file against the live one (see [`masked_diff`]).
+fn diff_one(old: &[u8], path: &Path, shown: &str, words: &[String]) -> Result<Option<String>> {
+    let new = match std::fs::read(path) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    };
+    let old_text = String::from_utf8_lossy(old).into_owned();
+    let new_text = new
+        .as_deref()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    let old_label = format!("{shown} (snapshot)");
+    let new_label = match &new {
+        Some(_) => format!("{} (live)", path.display()),
+        None => format!("{} (live: missing)", path.display()),
+    };
+    Ok(masked_diff(
+        &old_text,
+        &new_text,
+        (&old_label, &new_label),
+        words,
+        usize::MAX,
+    ))
+}
+
+/// The files of a version: `(relative path, bytes, is the root)`.
+fn members(c: &Content) -> Vec<(&str, &[u8], bool)> {
+    c.files()
+        .enumerate()
+        .map(|(i, (r, b))| (r, b, i == 0))
+        .collect()
+}
+
+/// `backup-config verify`: re-hash every snapshot (and every gateway database snapshot
+/// against its manifest); exit 65 if any is damaged.
 pub fn verify(ctx: &Ctx<Data>, cfg: &Config) -> Result<Outcome> {
     let mut damaged = Vec::new();
     let mut ok = 0usize;
@@ -170,6 +301,7 @@ pub fn verify(ctx: &Ctx<Data>, cfg: &Config) -> Result<Outcome> {
     for fc in &cfg.files {
         let name = fc.name();
         let dir = cfg.snapshot_dir(&ctx.paths, fc);
+        let live = ctx.paths.resolve(&fc.path);
         let Some(st) = ctx.state.data.files.get(&name) else {
             let _ = writeln!(out, "{name}: not checked yet, no snapshots");
             continue;
@@ -178,7 +310,7 @@ pub fn verify(ctx: &Ctx<Data>, cfg: &Config) -> Result<Outcome> {
         let mut file_ok = 0;
         for s in &st.snapshots {
             known.insert(s.file_name());
-            match store::read_verified(&dir, s) {
+            match store::read_verified(&dir, s, &root_name(&live)) {
                 Ok(_) => file_ok += 1,
                 Err(d) => {
                     let lg = if st.last_good.as_deref() == Some(s.sha256.as_str()) {
@@ -192,19 +324,35 @@ pub fn verify(ctx: &Ctx<Data>, cfg: &Config) -> Result<Outcome> {
             }
         }
         ok += file_ok;
-        let untracked: Vec<String> = store::list_files(&dir)
-            .into_iter()
-            .filter(|f| !known.contains(f))
-            .collect();
         let _ = writeln!(
             out,
             "{name}: {file_ok} of {} snapshots intact in {}",
             st.snapshots.len(),
             dir.display()
         );
-        for u in untracked {
-            let _ = writeln!(out, "  untracked file {u} (not in state; left as is)");
+        for u in store::list_entries(&dir)
+            .into_iter()
+            .filter(|f| !known.contains(f))
+        {
+            let _ = writeln!(
+                out,
+                "  untracked {u} (not in state; the next run adopts it if it is a snapshot of ours)"
+            );
         }
+    }
+    for (key, db) in &ctx.state.data.databases {
+        let (n, bad) = verify_database(db);
+        for b in &bad {
+            let _ = writeln!(out, "DAMAGED gateway {key} database snapshot {b}");
+            damaged.push(format!("gateway {key} database {b}"));
+        }
+        ok += n;
+        let _ = writeln!(
+            out,
+            "gateway {key} database: {n} of {} snapshots intact in {}",
+            db.snapshots.len(),
+            db.repository
+        );
     }
     print!("{out}");
     if damaged.is_empty() {
@@ -217,4 +365,25 @@ pub fn verify(ctx: &Ctx<Data>, cfg: &Config) -> Result<Outcome> {
             damaged.join(", ")
         )))
     }
+}
+
+/// Re-hash each `database.sqlite` against the sha256 its manifest gave: (intact, damaged).
+fn verify_database(db: &DatabaseState) -> (usize, Vec<String>) {
+    let mut ok = 0;
+    let mut bad = Vec::new();
+    for s in &db.snapshots {
+        let p = Path::new(&db.repository)
+            .join(&s.id)
+            .join("database.sqlite");
+        match std::fs::read(&p) {
+            Ok(b) if sha256_hex(&b) == s.sha256 => ok += 1,
+            Ok(b) => bad.push(format!(
+                "{}: content changed (sha256 now {})",
+                s.id,
+                &sha256_hex(&b)[..12]
+            )),
+            Err(e) => bad.push(format!("{}: {e}", s.id)),
+        }
+    }
+    (ok, bad)
 }

@@ -1,6 +1,7 @@
 //! The `backup-config` section of config.json: which files to watch, how to validate each,
-//! where snapshots go and how many to keep. Checked in two stages: serde (unknown keys, types),
-//! then [`validate`] for what serde cannot express.
+//! where snapshots go and how many to keep, and the gateway's databases. Checked in two stages:
+//! serde (unknown keys, types), then [`validate`] for what serde cannot express (ranges,
+//! names, places).
 
 use anyhow::Result;
 use common::{Paths, config_error};
@@ -18,6 +19,16 @@ pub enum Format {
     Json,
 }
 
+/// A gateway feature: `auto` (on when it applies and the gateway is there), `on`, `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Toggle {
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
 /// One watched file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -28,8 +39,13 @@ pub struct FileConfig {
     pub name: Option<String>,
     /// `json5` or `json`.
     pub format: Format,
-    /// Dotted key paths that must be present and not null (default: the gateway's).
+    /// Dotted key paths that must be present and not null (default: `gateway.mode`, without
+    /// which the gateway refuses to start).
     pub required_keys: Vec<String>,
+    /// Whether this file is the gateway's config: then the gateway's own validator runs on each
+    /// new version and the gateway's silent rollbacks of it are watched. `auto`: when its path
+    /// is the `gateway` section's config path.
+    pub gateway_checks: Toggle,
     /// Optional external validator (argv, no shell); `{file}` is replaced by the path.
     /// Exit 0 = valid.
     pub validator: Option<Vec<String>>,
@@ -45,7 +61,8 @@ impl Default for FileConfig {
             path: PathBuf::from("~/.openclaw/openclaw.json"),
             name: None,
             format: Format::Json5,
-            required_keys: vec!["gateway.mode".into(), "meta".into()],
+            required_keys: vec!["gateway.mode".into()],
+            gateway_checks: Toggle::Auto,
             validator: None,
             validator_timeout_secs: 30,
             min_size_ratio: 0.5,
@@ -70,8 +87,12 @@ impl FileConfig {
     /// is unchanged.
     pub fn validation_key(&self) -> String {
         format!(
-            "{:?}|{:?}|{:?}|{}",
-            self.format, self.required_keys, self.validator, self.min_size_ratio
+            "{:?}|{:?}|{:?}|{}|{:?}",
+            self.format,
+            self.required_keys,
+            self.validator,
+            self.min_size_ratio,
+            self.gateway_checks
         )
     }
 }
@@ -96,7 +117,47 @@ pub struct Config {
     pub auto_restore_after_runs: u32,
     /// Substrings (case-insensitive) of key names whose string values `diff` masks.
     pub mask_keys: Vec<String>,
+    /// Snapshots of the gateway's SQLite databases and the cron-jobs check.
+    pub gateway_state: GatewayStateConfig,
 }
+
+/// `backup-config.gateway_state`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayStateConfig {
+    /// `auto`: when the gateway's database exists; `on`: a failure fails the run; `off`.
+    pub enabled: Toggle,
+    /// The snapshot repositories (`<dir>/global/`, `<dir>/agent-<id>/`).
+    pub dir: PathBuf,
+    /// Hours between two snapshots of one database (0: every run).
+    pub min_interval_hours: u32,
+    /// Snapshots kept per database.
+    pub keep_last: usize,
+    /// Also snapshot each agent's own database (`openclaw-agent.sqlite`) when it exists.
+    pub agents: bool,
+    /// List the gateway's cron jobs each run and alert when some vanish.
+    pub cron_check: bool,
+}
+
+impl Default for GatewayStateConfig {
+    fn default() -> Self {
+        GatewayStateConfig {
+            enabled: Toggle::Auto,
+            dir: PathBuf::from("backups/gateway-sqlite"),
+            min_interval_hours: 24,
+            keep_last: 7,
+            agents: true,
+            cron_check: true,
+        }
+    }
+}
+
+/// Largest `keep_last`, `keep_daily_days`, `keep_weekly_weeks`, `auto_restore_after_runs`.
+pub const MAX_KEEP: u64 = 100_000;
+/// Largest `validator_timeout_secs`.
+pub const MAX_VALIDATOR_TIMEOUT_SECS: u64 = 3600;
+/// Largest `gateway_state.min_interval_hours` (a year).
+pub const MAX_INTERVAL_HOURS: u32 = 8760;
 
 impl Default for Config {
     fn default() -> Self {
@@ -111,6 +172,7 @@ impl Default for Config {
             mask_keys: ["token", "password", "passwd", "secret", "key", "credential"]
                 .map(String::from)
                 .to_vec(),
+            gateway_state: GatewayStateConfig::default(),
         }
     }
 }
@@ -120,11 +182,19 @@ impl Config {
     pub fn snapshot_dir(&self, paths: &Paths, fc: &FileConfig) -> PathBuf {
         paths.resolve(&self.backups_dir).join(fc.name())
     }
+    /// Where the content a restore replaced is kept: `<snapshot dir>/replaced/`.
+    pub fn replaced_dir(&self, paths: &Paths, fc: &FileConfig) -> PathBuf {
+        self.snapshot_dir(paths, fc).join("replaced")
+    }
+    /// Where the content the gateway rejected in a rollback is kept: `<snapshot dir>/rejected/`.
+    pub fn rejected_dir(&self, paths: &Paths, fc: &FileConfig) -> PathBuf {
+        self.snapshot_dir(paths, fc).join("rejected")
+    }
 }
 
 /// Checks serde cannot express; errors name the key (exit 78).
 pub fn validate(cfg: &Config, paths: &Paths) -> Result<()> {
-    let file = paths.config.display();
+    let file = paths.config.display().to_string();
     let key = |k: &str| format!("{file}: `backup-config.{k}`");
     if cfg.files.is_empty() {
         return Err(config_error(format!(
@@ -132,82 +202,153 @@ pub fn validate(cfg: &Config, paths: &Paths) -> Result<()> {
             key("files")
         )));
     }
-    if cfg.keep_last == 0 {
-        return Err(config_error(format!(
-            "{}: must be at least 1 (the newest version is always kept)",
-            key("keep_last")
-        )));
-    }
-    if cfg.auto_restore && cfg.auto_restore_after_runs == 0 {
-        return Err(config_error(format!(
-            "{}: must be at least 1",
-            key("auto_restore_after_runs")
-        )));
-    }
-    let backups = paths.resolve(&cfg.backups_dir);
+    validate_ranges(cfg, &key)?;
     let mut names = BTreeSet::new();
     for (i, fc) in cfg.files.iter().enumerate() {
         let k = |f: &str| key(&format!("files[{i}].{f}"));
-        if fc.path.as_os_str().is_empty() {
-            return Err(config_error(format!("{}: is empty", k("path"))));
-        }
+        validate_file(cfg, fc, paths, &k)?;
         let name = fc.name();
-        if name.is_empty()
-            || name.starts_with('.')
-            || name.contains('/')
-            || name.contains(".bak")
-            || name.contains('\0')
-        {
-            return Err(config_error(format!(
-                "{}: `{name}` cannot be a snapshot directory name (no `/`, no leading `.`, no `.bak`: \
-                 the gateway deletes `*.bak*` files); set `name`",
-                k("name")
-            )));
-        }
         if !names.insert(name.clone()) {
             return Err(config_error(format!(
                 "{}: two files share the name `{name}`: give one of them a distinct `name`",
                 k("name")
             )));
         }
-        if !(fc.min_size_ratio >= 0.0 && fc.min_size_ratio <= 1.0) {
-            return Err(config_error(format!(
-                "{}: must be between 0 and 1 (0 disables the size-drop guard)",
-                k("min_size_ratio")
-            )));
-        }
-        if let Some(v) = &fc.validator
-            && (v.is_empty() || v[0].is_empty())
-        {
-            return Err(config_error(format!(
-                "{}: must name a program, e.g. [\"openclaw\", \"config\", \"validate\", \"--json\"]",
-                k("validator")
-            )));
-        }
-        if fc.validator_timeout_secs == 0 {
-            return Err(config_error(format!(
-                "{}: must be at least 1",
-                k("validator_timeout_secs")
-            )));
-        }
-        for rk in &fc.required_keys {
-            if rk.is_empty() || rk.split('.').any(str::is_empty) {
-                return Err(config_error(format!(
-                    "{}: `{rk}` is not a dotted key path such as `gateway.mode`",
-                    k("required_keys")
-                )));
-            }
-        }
+        let backups = paths.resolve(&cfg.backups_dir);
         let live = paths.resolve(&fc.path);
         let live_dir = live.parent().unwrap_or(Path::new("/"));
         if same_dir(live_dir, &backups) || same_dir(live_dir, &backups.join(&name)) {
             return Err(config_error(format!(
-                "{}: snapshots of {} would sit next to it, where the gateway prunes backups: \
+                "{}: snapshots of {} would sit next to it, among the gateway's own files: \
                  choose a directory elsewhere",
                 key("backups_dir"),
                 live.display()
             )));
         }
+    }
+    Ok(())
+}
+
+/// Every numeric key in its documented range.
+fn validate_ranges(cfg: &Config, key: &dyn Fn(&str) -> String) -> Result<()> {
+    let range = |k: &str, v: u64, lo: u64, hi: u64| -> Result<()> {
+        if (lo..=hi).contains(&v) {
+            Ok(())
+        } else {
+            Err(config_error(format!(
+                "{}: {v} is out of range {lo}..={hi}",
+                key(k)
+            )))
+        }
+    };
+    if cfg.keep_last == 0 {
+        return Err(config_error(format!(
+            "{}: must be at least 1 (the newest version is always kept)",
+            key("keep_last")
+        )));
+    }
+    range("keep_last", cfg.keep_last as u64, 1, MAX_KEEP)?;
+    range(
+        "keep_daily_days",
+        u64::from(cfg.keep_daily_days),
+        0,
+        MAX_KEEP,
+    )?;
+    range(
+        "keep_weekly_weeks",
+        u64::from(cfg.keep_weekly_weeks),
+        0,
+        MAX_KEEP,
+    )?;
+    if cfg.auto_restore && cfg.auto_restore_after_runs == 0 {
+        return Err(config_error(format!(
+            "{}: must be at least 1",
+            key("auto_restore_after_runs")
+        )));
+    }
+    range(
+        "auto_restore_after_runs",
+        u64::from(cfg.auto_restore_after_runs),
+        0,
+        MAX_KEEP,
+    )?;
+    let gs = &cfg.gateway_state;
+    range("gateway_state.keep_last", gs.keep_last as u64, 1, MAX_KEEP)?;
+    range(
+        "gateway_state.min_interval_hours",
+        u64::from(gs.min_interval_hours),
+        0,
+        u64::from(MAX_INTERVAL_HOURS),
+    )?;
+    if gs.dir.as_os_str().is_empty() {
+        return Err(config_error(format!(
+            "{}: is empty",
+            key("gateway_state.dir")
+        )));
+    }
+    Ok(())
+}
+
+/// One watched file's keys.
+fn validate_file(
+    cfg: &Config,
+    fc: &FileConfig,
+    paths: &Paths,
+    k: &dyn Fn(&str) -> String,
+) -> Result<()> {
+    if fc.path.as_os_str().is_empty() {
+        return Err(config_error(format!("{}: is empty", k("path"))));
+    }
+    let name = fc.name();
+    if name.is_empty()
+        || name.starts_with('.')
+        || name.contains('/')
+        || name.contains(".bak")
+        || name.contains('\0')
+    {
+        return Err(config_error(format!(
+            "{}: `{name}` cannot be a snapshot directory name (no `/`, no leading `.`, no `.bak`: \
+             that is the gateway's backup ring's name); set `name`",
+            k("name")
+        )));
+    }
+    if !(fc.min_size_ratio >= 0.0 && fc.min_size_ratio <= 1.0) {
+        return Err(config_error(format!(
+            "{}: must be between 0 and 1 (0 disables the size-drop guard)",
+            k("min_size_ratio")
+        )));
+    }
+    if let Some(v) = &fc.validator
+        && (v.is_empty() || v[0].is_empty())
+    {
+        return Err(config_error(format!(
+            "{}: must name a program, e.g. [\"jq\", \"-e\", \".\", \"{{file}}\"]",
+            k("validator")
+        )));
+    }
+    if !(1..=MAX_VALIDATOR_TIMEOUT_SECS).contains(&fc.validator_timeout_secs) {
+        return Err(config_error(format!(
+            "{}: {} is out of range 1..={MAX_VALIDATOR_TIMEOUT_SECS}",
+            k("validator_timeout_secs"),
+            fc.validator_timeout_secs
+        )));
+    }
+    if let Some(rk) = fc
+        .required_keys
+        .iter()
+        .find(|rk| rk.is_empty() || rk.split('.').any(str::is_empty))
+    {
+        return Err(config_error(format!(
+            "{}: `{rk}` is not a dotted key path such as `gateway.mode`",
+            k("required_keys")
+        )));
+    }
+    let backups = paths.resolve(&cfg.backups_dir);
+    if same_dir(&backups.join(&name), &paths.resolve(&cfg.gateway_state.dir)) {
+        return Err(config_error(format!(
+            "{}: `{name}` is also where `gateway_state.dir` keeps the gateway's databases: set `name`",
+            k("name")
+        )));
     }
     Ok(())
 }
@@ -235,7 +376,7 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.files.len(), 1);
         assert_eq!(c.files[0].name(), "openclaw.json");
-        assert_eq!(c.files[0].required_keys, ["gateway.mode", "meta"]);
+        assert_eq!(c.files[0].required_keys, ["gateway.mode"]);
         assert_eq!(
             (c.keep_last, c.keep_daily_days, c.keep_weekly_weeks),
             (20, 14, 8)

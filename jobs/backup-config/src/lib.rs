@@ -1,24 +1,50 @@
-//! `backup-config`: never lose a working agent config.
+//! `backup-config`: never lose a working agent config, nor the gateway's state.
 //!
-//! Each run checks the watched config files (JSON5 or strict JSON, required keys, optional
-//! external validator, size-drop guard), snapshots every new good version under
-//! `<root>/backups/<file-name>/`, alerts once per distinct bad content, and prunes snapshots by a
-//! last-N / daily / weekly policy. `restore` puts the last good version back in one command,
-//! keeping the replaced file as `<file>.clobbered.<UTC timestamp>`.
+//! Each hourly run, in order:
+//! 1. **act on what a killed run left**: a restore under way is finished or reported
+//!    ([`restore::finish_interrupted`]); copies kept by versions before 2 under the gateway's
+//!    own `.clobbered.` name move to our directory, once ([`legacy`]);
+//! 2. per watched config, **gather** it (its `$include`s resolved, one `stat` per file when
+//!    nothing changed) and what each validator says (built-in, a configured command, the
+//!    gateway's own), **decide** (valid, suspicious, invalid, a wipe), **act** (snapshot a new
+//!    valid version as one id for the whole set, alert once per distinct bad content,
+//!    auto-restore when enabled, prune) — [`hourly::check_file`];
+//! 3. **the gateway's own rollbacks** of its config: new `.clobbered.*` / `.rejected.*` files,
+//!    its log messages, a config back at an earlier version — one alert per rollback with what
+//!    was lost ([`rollback::watch`]);
+//! 4. **the gateway's databases**: snapshots through `openclaw backup sqlite create`, and the
+//!    cron-jobs check ([`gateway_state::run`]);
+//! 5. **record**: gauges here, public facts in [`facts`], state saved by the runtime.
+//!
+//! `restore` puts a version back (the whole set), keeping what it replaced under
+//! `<backups>/<name>/replaced/`, never under a name the gateway uses.
 
-pub mod check;
 pub mod commands;
 pub mod config;
 pub mod data;
+pub mod decide;
+pub mod facts;
+pub mod gateway_state;
+pub mod hourly;
+pub mod legacy;
 pub mod mask;
+pub mod observe;
 pub mod parse;
 pub mod restore;
 pub mod retention;
+pub mod rollback;
+pub mod select;
 pub mod store;
 pub mod validate;
+pub mod versions;
 
 use anyhow::Result;
+use chrono::{DateTime, Utc};
+use common::contracts::facts::backup_config::BackupFacts;
 use common::{Ctx, Job, Mode, Outcome, Paths};
+use data::{Data, Status};
+use hourly::Report;
+use std::collections::BTreeMap;
 
 /// Command line of `backup-config` (besides the common flags).
 #[derive(Debug, clap::Args)]
@@ -32,12 +58,13 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// List the snapshots of every watched file (or of FILE), newest first
+    /// List the snapshots of every watched file (or of FILE), newest first, what each
+    /// validator said, the gateway's rollbacks and its database snapshots
     List {
         /// A watched file's name, e.g. openclaw.json
         file: Option<String>,
     },
-    /// Unified diff of a snapshot (default: the last good one) against the live file
+    /// Unified diff of a snapshot (default: the last good one) against the live file(s)
     Diff {
         /// Snapshot id, sha256 prefix, or a file name (its last good snapshot)
         snapshot: Option<String>,
@@ -48,7 +75,7 @@ pub enum Command {
         #[arg(long)]
         show_secrets: bool,
     },
-    /// Put a snapshot (default: the last good one) back; the replaced file is kept
+    /// Put a snapshot (default: the last good one) back, every file of it; what it replaces is kept
     Restore {
         /// Snapshot id, sha256 prefix, or a file name (its last good snapshot)
         snapshot: Option<String>,
@@ -56,7 +83,7 @@ pub enum Command {
         #[arg(long)]
         file: Option<String>,
     },
-    /// Re-hash every snapshot and report damaged ones (exit 65)
+    /// Re-hash every snapshot (configs and gateway databases) and report damaged ones (exit 65)
     Verify,
 }
 
@@ -65,18 +92,19 @@ pub struct BackupConfig;
 impl Job for BackupConfig {
     const NAME: &'static str = "backup-config";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const ABOUT: &'static str = "Check the agent's config files, snapshot every good version, restore the last good one on demand.";
+    const ABOUT: &'static str = "Check the agent's config files, snapshot every good version, watch the gateway's own rollbacks, back up its databases, restore the last good version on demand.";
     const EXAMPLES: &'static str = "  backup-config                      # hourly from cron: check, snapshot, alert\n  \
-         backup-config list                 # snapshots of every watched file\n  \
+         backup-config list                 # snapshots, validators, rollbacks, databases\n  \
          backup-config diff                 # last good version vs the live file (secrets masked)\n  \
          backup-config restore --dry-run    # what a restore would do\n  \
          backup-config restore              # put the last good version back\n  \
          backup-config --accept             # take a much smaller new version as good\n  \
          backup-config verify               # re-hash every snapshot";
+    const SCHEMA_VERSION: u32 = data::SCHEMA_VERSION;
     type Args = Args;
     type Config = config::Config;
-    type Data = data::Data;
-    type Facts = common::contracts::facts::NoFacts;
+    type Data = Data;
+    type Facts = BackupFacts;
 
     fn mode(args: &Args) -> Mode {
         match args.command {
@@ -86,13 +114,21 @@ impl Job for BackupConfig {
         }
     }
 
+    fn migrate(from: u32, state: serde_json::Value) -> Result<serde_json::Value> {
+        data::migrate(from, state)
+    }
+
+    fn facts(data: &Data, now: DateTime<Utc>) -> Option<BackupFacts> {
+        Some(facts::build(data, now))
+    }
+
     fn validate(cfg: &config::Config, paths: &Paths) -> Result<()> {
         config::validate(cfg, paths)
     }
 
-    fn run(ctx: &mut Ctx<data::Data>, cfg: &config::Config, args: &Args) -> Result<Outcome> {
+    fn run(ctx: &mut Ctx<Data>, cfg: &config::Config, args: &Args) -> Result<Outcome> {
         match &args.command {
-            None => check::run(ctx, cfg, args.accept),
+            None => hourly_run(ctx, cfg, args.accept),
             Some(Command::List { file }) => commands::list(ctx, cfg, file.as_deref()),
             Some(Command::Diff {
                 snapshot,
@@ -107,14 +143,76 @@ impl Job for BackupConfig {
             ),
             Some(Command::Verify) => commands::verify(ctx, cfg),
             Some(Command::Restore { snapshot, file }) => {
-                restore::recover_pending(ctx)?;
-                let (fc, snap) =
-                    restore::select(cfg, &ctx.state.data, snapshot.as_deref(), file.as_deref())?;
-                let fc = fc.clone();
-                let done = restore::restore(ctx, cfg, &fc, &snap, false)?;
-                println!("{}", done.message);
-                Ok(Outcome::ok(format!("restore {}: {}", fc.name(), snap.id)))
+                restore_command(ctx, cfg, snapshot.as_deref(), file.as_deref())
             }
         }
     }
+}
+
+/// The hourly run (see the module docs for the order).
+fn hourly_run(ctx: &mut Ctx<Data>, cfg: &config::Config, accept: bool) -> Result<Outcome> {
+    let mut report = Report::default();
+    report.parts.extend(restore::finish_interrupted(ctx, cfg)?);
+    legacy::move_old_copies(ctx, cfg)?;
+    let before: BTreeMap<String, Option<String>> = ctx
+        .state
+        .data
+        .files
+        .iter()
+        .map(|(k, v)| (k.clone(), v.current_sha256.clone()))
+        .collect();
+    let mut gateways = Vec::new();
+    for fc in &cfg.files {
+        if ctx.should_stop() {
+            report.parts.push(format!(
+                "stopped before {} ({})",
+                fc.name(),
+                ctx.stop_reason().unwrap_or_default()
+            ));
+            break;
+        }
+        ctx.metric_add("files_checked", 1);
+        hourly::check_file(ctx, cfg, fc, accept, &mut report)?;
+        if let Some(gw) = hourly::gateway_of(ctx, fc, &ctx.paths.resolve(&fc.path)) {
+            gateways.push((fc.clone(), gw));
+        }
+    }
+    rollback::watch(ctx, cfg, &gateways, &before, &mut report)?;
+    gateway_state::run(ctx, cfg, &mut report)?;
+    record_gauges(ctx);
+    Ok(report.outcome())
+}
+
+/// `restore [SNAPSHOT] [--file NAME]`: one paragraph on stdout.
+fn restore_command(
+    ctx: &mut Ctx<Data>,
+    cfg: &config::Config,
+    snapshot: Option<&str>,
+    file: Option<&str>,
+) -> Result<Outcome> {
+    restore::finish_interrupted(ctx, cfg)?;
+    let (fc, snap) = select::select(cfg, &ctx.state.data, snapshot, file)?;
+    let fc = fc.clone();
+    let done = restore::restore(ctx, cfg, &fc, &snap, false)?;
+    println!("{}", done.message);
+    Ok(Outcome::ok(format!("restore {}: {}", fc.name(), snap.id)))
+}
+
+fn record_gauges(ctx: &mut Ctx<Data>) {
+    let files = &ctx.state.data.files;
+    let bad = files
+        .values()
+        .filter(|f| !matches!(f.status, Status::Good | Status::Unknown))
+        .count();
+    let total: usize = files.values().map(|f| f.snapshots.len()).sum();
+    let dbs: usize = ctx
+        .state
+        .data
+        .databases
+        .values()
+        .map(|d| d.snapshots.len())
+        .sum();
+    ctx.metric_set("files_not_good", bad as u64);
+    ctx.metric_set("snapshots_stored", total as u64);
+    ctx.metric_set("database_snapshots_stored", dbs as u64);
 }

@@ -109,6 +109,48 @@ pub fn mask_with(
     (out, masked)
 }
 
+/// A unified diff of `old` against `new` with secret values masked on both sides (a secret
+/// that changed shows as `"*** (changed)"` on the new side). `None` when the texts are equal;
+/// `Some("")` when they differ only in masked values. At most `max_lines` lines.
+pub fn masked_diff(
+    old: &str,
+    new: &str,
+    labels: (&str, &str),
+    words: &[String],
+    max_lines: usize,
+) -> Option<String> {
+    if old == new {
+        return None;
+    }
+    let (a, old_vals) = mask(old, words);
+    let old_vals: std::collections::BTreeSet<String> = old_vals.into_iter().collect();
+    let label = |v: &str| {
+        if old_vals.contains(v) {
+            "***"
+        } else {
+            "*** (changed)"
+        }
+    };
+    let (b, _) = mask_with(new, words, &label);
+    if a == b {
+        return Some(String::new());
+    }
+    let d = similar::TextDiff::from_lines(&a, &b);
+    let mut u = d.unified_diff();
+    let full = u.context_radius(3).header(labels.0, labels.1).to_string();
+    let total = full.lines().count();
+    if total <= max_lines {
+        return Some(full);
+    }
+    let mut cut: String = full
+        .lines()
+        .take(max_lines)
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    cut.push_str(&format!("… ({} more diff lines)\n", total - max_lines));
+    Some(cut)
+}
+
 fn is_secret(key: &str, words: &[String]) -> bool {
     let k = key.to_ascii_lowercase();
     words
@@ -166,6 +208,29 @@ mod tests {
         assert!(m.contains("\"ANTHROPIC_API_KEY\": \"***\""), "{m}");
         assert!(m.contains("appPassword: '***'"), "{m}");
         assert_eq!(m.lines().count(), text.lines().count());
+    }
+
+    #[test]
+    fn diffs_are_masked_and_bounded() {
+        let old = "{\n  token: \"aaa\",\n  level: \"info\",\n}\n";
+        let new = "{\n  token: \"bbb\",\n  level: \"debug\",\n}\n";
+        let d = masked_diff(old, new, ("old", "new"), &words(), 100).unwrap();
+        assert!(d.contains("+  token: \"*** (changed)\""), "{d}");
+        assert!(d.contains("-  level: \"info\""), "{d}");
+        assert!(!d.contains("aaa") && !d.contains("bbb"), "{d}");
+        assert_eq!(masked_diff(old, old, ("a", "b"), &words(), 9), None);
+        // a changed secret is a change, shown without its value; an unchanged one is not
+        let only_secret = old.replace("aaa", "ccc");
+        let d = masked_diff(old, &only_secret, ("a", "b"), &words(), 99).unwrap();
+        assert!(d.contains("*** (changed)") && !d.contains("ccc"), "{d}");
+        let swapped = "{ token: \"x\", key: \"y\" }";
+        let back = "{ token: \"y\", key: \"x\" }";
+        assert_eq!(
+            masked_diff(swapped, back, ("a", "b"), &words(), 9),
+            Some(String::new())
+        );
+        let short = masked_diff(old, new, ("old", "new"), &words(), 3).unwrap();
+        assert!(short.ends_with("more diff lines)\n"), "{short}");
     }
 
     #[test]

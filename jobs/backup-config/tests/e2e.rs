@@ -123,19 +123,30 @@ fn live_bytes(s: &Suite) -> Vec<u8> {
     fs::read(s.path(LIVE)).unwrap()
 }
 
+/// The copies restores kept of what they replaced: `backups/<name>/replaced/<stamp>/<file>`
+/// (before schema 2 they were `<file>.clobbered.<UTC>` next to the live file, the gateway's own
+/// name for its repairs).
 fn clobbered(s: &Suite) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(s.path("gw"))
-        .unwrap()
+    let mut v: Vec<PathBuf> = fs::read_dir(s.path("backups/openclaw.json/replaced"))
+        .into_iter()
         .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("openclaw.json.clobbered.")
-        })
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path().join("openclaw.json"))
+        .filter(|p| p.is_file())
         .collect();
     v.sort();
+    // and nothing of ours is next to the live file under the gateway's names
+    let beside: Vec<String> = fs::read_dir(s.path("gw"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("openclaw.json."))
+        .collect();
+    assert!(
+        beside.is_empty(),
+        "files next to the live config: {beside:?}"
+    );
     v
 }
 
@@ -947,5 +958,605 @@ mod sigkill {
             .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
             .collect();
         assert!(temps.is_empty(), "{temps:?}");
+    }
+}
+
+/// The gateway as its captures show it (`tests/fixtures/openclaw-2026.9.6/config-cases/`):
+/// a fake `openclaw` that answers `config validate --json` with a captured answer, the
+/// captured log lines and `.clobbered.*` files of a rollback. Never hand-written gateway text.
+mod gateway_captures {
+    use super::*;
+
+    fn case_dir(case: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/openclaw-2026.9.6/config-cases")
+            .join(case)
+    }
+
+    /// A captured file with the gateway's home (`$OC_HOME`) replaced by ours.
+    fn captured(s: &Suite, case: &str, file: &str) -> String {
+        fs::read_to_string(case_dir(case).join(file))
+            .unwrap()
+            .replace("$OC_HOME", &s.path("gwhome").display().to_string())
+    }
+
+    const CFG: &str = "gwhome/.openclaw/openclaw.json";
+
+    /// A fake `openclaw` replaying the captured `config validate --json` of `$CAPTURE`.
+    fn fake_cli(s: &Suite) -> PathBuf {
+        let p = s.path("bin/openclaw");
+        s.write(
+            "bin/openclaw",
+            "#!/bin/sh\nif [ \"$1 $2\" = \"config validate\" ]; then\n  cat \"$CAPTURE/validate.stdout.json\"; exit $(cat \"$CAPTURE/validate.exit-code.txt\")\nfi\necho '{\"ok\":false,\"error\":{\"type\":\"cli_error\",\"message\":\"not captured\"}}'; exit 1\n",
+        );
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    /// A suite watching the gateway's config (found through the `gateway` section), the
+    /// gateway's answers replayed from `case`.
+    fn gateway_suite(s: &Suite, case: &str, cli: &Path) {
+        let alerts = s.path("alerts.txt");
+        s.config(json!({
+            "runtime": { "alerts": { "command": [
+                "sh", "-c", "cat >> \"$0\"; printf '\\n---\\n' >> \"$0\"", alerts.display().to_string()
+            ] } },
+            "gateway": {
+                "config": CFG, "state_dir": "gwhome/.openclaw", "openclaw": cli.display().to_string(),
+                "env": { "CAPTURE": case_dir(case).display().to_string() }
+            },
+            "backup-config": { "files": [{ "path": CFG }], "gateway_state": { "enabled": "off" } },
+        }));
+    }
+
+    fn cfg_state(s: &Suite) -> Value {
+        s.state("backup-config")["data"]["files"]["openclaw.json"].clone()
+    }
+
+    /// Each corruption case through the binary, with the gateway's own captured verdict and
+    /// what its `doctor --fix` did, side by side with ours. They agree except where the
+    /// gateway's validator is blind (the stub, a missing `gateway.mode`: schema-valid) and
+    /// where ours is (an unknown key): either one's rejection is a rejection.
+    #[test]
+    fn corruption_cases_side_by_side_with_the_gateways_verdicts() {
+        let expected: &[(&str, &str, &str, &str)] = &[
+            // case, gateway validate, ours (built-in), the job's status
+            ("valid", "ok", "ok", "good"),
+            ("json5", "ok", "ok", "good"),
+            ("stub", "ok", "rejected", "invalid"),
+            ("nomode", "ok", "rejected", "invalid"),
+            ("unknownkey", "rejected", "ok", "invalid"),
+            ("truncated", "rejected", "rejected", "invalid"),
+            ("prefix", "rejected", "rejected", "invalid"),
+            ("deleted", "rejected", "-", "missing"),
+        ];
+        let mut table =
+            String::from("case        gateway   built-in  status    doctor --fix (captured)\n");
+        for (case, gw, ours, status) in expected {
+            let s = Suite::new();
+            let cli = fake_cli(&s);
+            gateway_suite(&s, "valid", &cli);
+            fs::create_dir_all(s.path("gwhome/.openclaw")).unwrap();
+            s.write(CFG, &captured(&s, "valid", "input.json5"));
+            run(&s, &[]).code(0);
+            assert_eq!(cfg_state(&s)["status"], "good");
+            gateway_suite(&s, case, &cli);
+            if *case == "deleted" {
+                fs::remove_file(s.path(CFG)).unwrap();
+            } else {
+                s.write(CFG, &captured(&s, case, "input.json5"));
+            }
+            let r = run(&s, &[]);
+            r.code(0);
+            let st = cfg_state(&s);
+            let said = |v: &str| {
+                st["verdicts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|x| x["validator"] == v)
+                    .map(|x| x["verdict"].as_str().unwrap().to_string())
+                    .unwrap_or_else(|| "-".into())
+            };
+            let doctor = fs::read_to_string(case_dir(case).join("doctor.exit-code.txt")).unwrap();
+            let repaired = fs::read_to_string(case_dir(case).join("files-after.txt")).unwrap();
+            table.push_str(&format!(
+                "{case:<11} {:<9} {:<9} {:<9} exit {}{}\n",
+                if *case == "deleted" {
+                    "rejected".to_string()
+                } else {
+                    said("openclaw")
+                },
+                said("built-in"),
+                st["status"].as_str().unwrap(),
+                doctor.trim(),
+                if repaired.contains(".clobbered.") {
+                    ", kept the original as .clobbered.*"
+                } else {
+                    ""
+                }
+            ));
+            if *case != "deleted" {
+                assert_eq!(
+                    said("openclaw"),
+                    *gw,
+                    "{case}: the gateway's verdict\n{}",
+                    r.dump()
+                );
+                assert_eq!(said("built-in"), *ours, "{case}: ours\n{}", r.dump());
+            }
+            assert_eq!(st["status"], *status, "{case}\n{}", r.dump());
+            let a = alerts(&s);
+            assert_eq!(
+                a.len(),
+                usize::from(*status != "good"),
+                "{case}: one alert when broken\n{a:?}"
+            );
+            if *gw == "rejected" && *case != "deleted" {
+                assert!(
+                    a[0].contains(
+                        "the gateway's validator (`openclaw config validate`) rejected it"
+                    ),
+                    "{case}: {}",
+                    a[0]
+                );
+            }
+        }
+        eprintln!("{table}");
+        // what the gateway says about the cases its validator passes, and ours rejects
+        let s = Suite::new();
+        let stub = captured(&s, "stub", "files-after.txt");
+        assert!(
+            stub.contains("openclaw.json.bak.1 (28 bytes)"),
+            "doctor --fix kept the stub as the newest backup: {stub}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_verdicts_show_in_list_and_facts() {
+        let s = Suite::new();
+        let cli = fake_cli(&s);
+        gateway_suite(&s, "valid", &cli);
+        fs::create_dir_all(s.path("gwhome/.openclaw")).unwrap();
+        s.write(CFG, &captured(&s, "valid", "input.json5"));
+        run(&s, &[]).code(0);
+        gateway_suite(&s, "unknownkey", &cli);
+        s.write(CFG, &captured(&s, "unknownkey", "input.json5"));
+        run(&s, &[]).code(0);
+        let r = run(&s, &["list"]);
+        r.code(0).stdout_has(
+            "validators: built-in: ok; openclaw: rejected (Unrecognized key: \"bogusKey\")",
+        );
+        let facts = &s.state("backup-config")["facts"];
+        assert_eq!(
+            facts["files"][0]["verdicts"][1],
+            "openclaw: rejected (Unrecognized key: \"bogusKey\")"
+        );
+        assert_eq!(facts["files"][0]["status"], "invalid");
+        // validated as a private copy (same layout), never in the gateway's directory
+        let beside: Vec<String> = fs::read_dir(s.path("gwhome/.openclaw"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(beside, ["openclaw.json"]);
+    }
+
+    /// A hand-written config without `meta` that both validators accept is not broken (the
+    /// gateway itself overwrites such configs from `.bak`: openclaw #90546).
+    #[test]
+    fn a_config_without_meta_that_both_accept_is_good() {
+        let s = Suite::new();
+        let cli = fake_cli(&s);
+        gateway_suite(&s, "valid", &cli);
+        fs::create_dir_all(s.path("gwhome/.openclaw")).unwrap();
+        let mut v: Value = serde_json::from_str(&captured(&s, "valid", "input.json5")).unwrap();
+        s.write(CFG, &serde_json::to_string_pretty(&v).unwrap());
+        run(&s, &[]).code(0);
+        v.as_object_mut().unwrap().remove("meta");
+        v["agents"]["defaults"]["heartbeat"]["every"] = json!("1h");
+        s.write(CFG, &serde_json::to_string_pretty(&v).unwrap());
+        run(&s, &[]).silent_success();
+        let st = cfg_state(&s);
+        assert_eq!(st["status"], "good");
+        assert_eq!(st["snapshots"].as_array().unwrap().len(), 2);
+        assert!(alerts(&s).is_empty());
+    }
+
+    /// The gateway's own rollback as it was captured: `gateway run` found `gateway.mode`
+    /// removed by hand, put its `.bak` back, kept the edit as `.clobbered.<ts>` and logged it.
+    #[test]
+    fn the_gateways_rollback_is_alerted_once_with_what_was_lost() {
+        let s = Suite::new();
+        gateway_suite(&s, "valid", Path::new("/nonexistent/openclaw"));
+        fs::create_dir_all(s.path("gwhome/.openclaw")).unwrap();
+        fs::create_dir_all(s.path("gwhome/logs")).unwrap();
+        let good = captured(&s, "valid", "input.json5");
+        s.write(CFG, &good);
+        run(&s, &[]).code(0);
+        run(&s, &[]).silent_success();
+        // the gateway's act, replayed: the edit kept under its name, its log line written
+        s.write(
+            "gwhome/.openclaw/openclaw.json.clobbered.2026-11-28T04-24-20-545Z",
+            &captured(&s, "nomode", "input.json5"),
+        );
+        let lines = captured(&s, "nomode", "gateway.log.jsonl");
+        s.write("gwhome/logs/openclaw.log", &lines);
+        let r = run(&s, &[]);
+        r.code(0);
+        let a = alerts(&s);
+        assert_eq!(a.len(), 1, "{a:?}\n{}", r.dump());
+        let t = &a[0];
+        for needle in [
+            "The gateway rolled back",
+            "auto-restored from backup: gateway-mode-missing-vs-last-good",
+            "What was lost (secrets masked):",
+            "+    \"mode\": \"local\",",
+            "kept by the gateway as",
+            "by backup-config as",
+            "To apply it again: the lost version has no `gateway.mode`",
+        ] {
+            assert!(t.contains(needle), "alert lacks {needle:?}:\n{t}");
+        }
+        assert!(!t.contains("sk-ant-"), "a secret leaked:\n{t}");
+        let st = s.state("backup-config");
+        let rb = &st["data"]["rollbacks"][0];
+        assert_eq!(rb["kind"], "auto-restored from backup");
+        let kept = rb["kept"].as_str().unwrap();
+        assert!(kept.contains("/backups/openclaw.json/rejected/"), "{kept}");
+        assert_eq!(
+            fs::read_to_string(kept).unwrap(),
+            captured(&s, "nomode", "input.json5")
+        );
+        assert!(
+            st["facts"]["rollbacks"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("auto-restored from backup")
+        );
+        // once: the next runs say nothing, also when the gateway logs the same line again
+        run(&s, &[]).silent_success();
+        assert_eq!(alerts(&s).len(), 1);
+        // an anomaly alone is no rollback
+        let stub_lines = captured(&s, "nomode", "gateway.log.jsonl");
+        let anomaly: String = stub_lines
+            .lines()
+            .filter(|l| l.contains("observe anomaly"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let mut log = s.read("gwhome/logs/openclaw.log");
+        log.push_str(&anomaly);
+        s.write("gwhome/logs/openclaw.log", &log);
+        run(&s, &[]).silent_success();
+        assert_eq!(alerts(&s).len(), 1);
+        let r = run(&s, &["list"]);
+        r.code(0)
+            .stdout_has("rollbacks by the gateway")
+            .stdout_has("auto-restored from backup (gateway-mode-missing-vs-last-good)");
+    }
+}
+
+mod includes {
+    use super::*;
+
+    const ROOT: &str = "{\n  // split config\n  meta: { lastTouchedVersion: \"2026.9.6\" },\n  gateway: { mode: \"local\" },\n  agents: { $include: \"./agents.json5\" },\n}\n";
+    const AGENTS_1: &str = "{ defaults: { heartbeat: { every: \"30m\" } } }\n";
+    const AGENTS_2: &str = "{ defaults: { heartbeat: { every: \"2h\" } } }\n";
+
+    fn set_suite() -> Suite {
+        let s = suite();
+        write_live(&s, ROOT);
+        s.write("gw/agents.json5", AGENTS_1);
+        s
+    }
+
+    fn entries(s: &Suite) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(s.path(SNAPDIR))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.') && n != "replaced")
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn an_included_file_changing_is_a_new_version_of_the_set() {
+        let s = set_suite();
+        run(&s, &[]).silent_success();
+        let e = entries(&s);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].ends_with(".set"), "{e:?}");
+        let set = s.path(SNAPDIR).join(&e[0]);
+        assert_eq!(fs::read_to_string(set.join("openclaw.json")).unwrap(), ROOT);
+        assert_eq!(
+            fs::read_to_string(set.join("agents.json5")).unwrap(),
+            AGENTS_1
+        );
+        // only the included file changes (as `openclaw config set` on an included section does)
+        s.write("gw/agents.json5", AGENTS_2);
+        run(&s, &[]).silent_success();
+        assert_eq!(entries(&s).len(), 2);
+        let st = file_state(&s);
+        assert_eq!(st["members"][1]["rel"], "agents.json5");
+        assert_eq!(st["snapshots"][1]["members"].as_array().unwrap().len(), 2);
+        // unchanged: the stat of both files is enough
+        run(&s, &[]).silent_success();
+        assert_eq!(entries(&s).len(), 2);
+        // a broken include is named
+        fs::remove_file(s.path("gw/agents.json5")).unwrap();
+        let r = run(&s, &[]);
+        r.code(0)
+            .stderr_has("`$include`: Failed to read include file: ./agents.json5");
+    }
+
+    #[test]
+    fn restore_puts_back_every_file_of_the_set() {
+        let s = set_suite();
+        run(&s, &[]).silent_success();
+        let v1 = file_state(&s)["snapshots"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let root2 = ROOT.replace("local", "local\", port: 18790, x: \"y");
+        write_live(&s, &root2);
+        s.write("gw/agents.json5", AGENTS_2);
+        run(&s, &[]).silent_success();
+        let r = run(&s, &["restore", &v1]);
+        r.code(0).stdout_has("The 2 files it replaced");
+        assert_eq!(s.read(LIVE), ROOT);
+        assert_eq!(s.read("gw/agents.json5"), AGENTS_1);
+        let kept: Vec<_> = fs::read_dir(s.path("backups/openclaw.json/replaced"))
+            .unwrap()
+            .flatten()
+            .collect();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(
+            fs::read_to_string(kept[0].path().join("agents.json5")).unwrap(),
+            AGENTS_2
+        );
+        assert_eq!(
+            fs::read_to_string(kept[0].path().join("openclaw.json")).unwrap(),
+            root2
+        );
+    }
+
+    #[test]
+    fn a_kill_in_the_middle_of_a_set_restore_is_finished_by_the_next_run() {
+        let s = set_suite();
+        run(&s, &[]).silent_success();
+        let v1 = file_state(&s)["snapshots"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let root2 = ROOT.replace("split config", "split config, edited");
+        write_live(&s, &root2);
+        s.write("gw/agents.json5", AGENTS_2);
+        run(&s, &[]).silent_success();
+        let mut c = s.cmd(bin());
+        c.args(["restore", &v1])
+            .env("BACKUP_CONFIG_TEST_KILL_AFTER_FILES", "1");
+        let r = s.run_cmd(&mut c);
+        assert_ne!(r.code, 0, "the restore was killed\n{}", r.dump());
+        // killed with the included file restored and the root not yet: inconsistent
+        assert_eq!(s.read("gw/agents.json5"), AGENTS_1);
+        assert_eq!(s.read(LIVE), root2);
+        let st = s.state("backup-config");
+        let plans = st["data"]["restore_plans"].as_object().unwrap();
+        assert_eq!(plans.len(), 1);
+        let key = plans.keys().next().unwrap().clone();
+        assert_eq!(st["effects"][&key]["status"], "started");
+        // the next run finishes it from the verified snapshot
+        let r = run(&s, &[]);
+        r.code(0)
+            .stderr_has("was interrupted: finished after an interrupted run");
+        assert_eq!(s.read(LIVE), ROOT);
+        assert_eq!(s.read("gw/agents.json5"), AGENTS_1);
+        let st = s.state("backup-config");
+        assert_eq!(st["data"]["restore_plans"], json!({}));
+        assert_eq!(st["effects"][&key]["status"], "done");
+        let last = st["data"]["restores"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(last["result"], "finished after an interrupted run");
+        run(&s, &[]).silent_success();
+        run(&s, &["verify"]).code(0);
+    }
+
+    #[test]
+    fn a_kill_before_any_file_is_replaced_is_not_repeated() {
+        let s = set_suite();
+        run(&s, &[]).silent_success();
+        let v1 = file_state(&s)["snapshots"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        s.write("gw/agents.json5", AGENTS_2);
+        run(&s, &[]).silent_success();
+        let mut c = s.cmd(bin());
+        c.args(["restore", &v1])
+            .env("AGENT_JOBS_TEST_CRASH_AT", "effect-intent:restore/");
+        s.run_cmd(&mut c);
+        assert_eq!(s.read("gw/agents.json5"), AGENTS_2);
+        let r = run(&s, &[]);
+        r.code(0)
+            .stderr_has("not applied (interrupted before the replace)");
+        assert_eq!(s.read("gw/agents.json5"), AGENTS_2, "not repeated");
+        let st = s.state("backup-config");
+        assert_eq!(st["data"]["restore_plans"], json!({}));
+    }
+}
+
+mod upgrades {
+    use super::*;
+
+    /// A state file and a kept copy from version 1: the copy named like the gateway's repairs
+    /// moves to our directory (the gateway's own stays), the pending restore is settled.
+    #[test]
+    fn old_clobbered_copies_move_and_a_pending_restore_is_settled() {
+        let s = suite();
+        write_live(&s, GOOD);
+        run(&s, &[]).silent_success();
+        let mut st = s.state("backup-config");
+        let sha = sha256_hex(GOOD.as_bytes());
+        let id = st["data"]["files"]["openclaw.json"]["snapshots"][0]["id"].clone();
+        let live = s.path(LIVE).display().to_string();
+        let ours = s.path("gw/openclaw.json.clobbered.20260220T220739Z");
+        let ours2 = s.path("gw/openclaw.json.clobbered.20260220T220739Z.1");
+        let theirs = s.path("gw/openclaw.json.clobbered.2026-11-28T03-16-32-516Z");
+        for (p, t) in [
+            (&ours, "old one"),
+            (&ours2, "old two"),
+            (&theirs, "the gateway's"),
+        ] {
+            fs::write(p, t).unwrap();
+        }
+        st["schema_version"] = json!(1);
+        st["data"]["pending_restore"] = json!({
+            "file": "openclaw.json", "snapshot": id, "target_sha256": sha, "previous_sha256": "00",
+            "clobbered": ours.display().to_string(), "started_at": "2026-02-20T22:07:39Z", "automatic": false
+        });
+        st["data"]["restores"] = json!([{ "file": "openclaw.json", "snapshot": id, "at": "2026-02-20T22:07:39Z",
+            "clobbered": ours.display().to_string(), "automatic": false, "result": "done" }]);
+        st["data"].as_object_mut().unwrap().remove("legacy_checked");
+        s.write(
+            "state/backup-config.json",
+            &serde_json::to_string_pretty(&st).unwrap(),
+        );
+        let r = run(&s, &[]);
+        r.code(0)
+            .stderr_has("done (confirmed after an interrupted run)");
+        assert!(!ours.exists() && !ours2.exists(), "ours moved");
+        assert_eq!(
+            fs::read_to_string(&theirs).unwrap(),
+            "the gateway's",
+            "the gateway's file is left alone"
+        );
+        let moved = s.path("backups/openclaw.json/replaced/20260220T220739Z-legacy/openclaw.json");
+        assert_eq!(fs::read_to_string(&moved).unwrap(), "old one");
+        assert!(
+            s.path("backups/openclaw.json/replaced/20260220T220739Z.1-legacy/openclaw.json")
+                .is_file()
+        );
+        let st = s.state("backup-config");
+        assert_eq!(st["schema_version"], 2);
+        assert!(st["data"].get("pending_restore").is_none());
+        let restores = st["data"]["restores"].as_array().unwrap();
+        assert_eq!(restores[0]["kept"], moved.display().to_string().as_str());
+        assert_eq!(
+            restores[1]["result"],
+            "done (confirmed after an interrupted run)"
+        );
+        let _ = live;
+        // once only
+        run(&s, &[]).silent_success();
+    }
+
+    #[test]
+    fn a_killed_runs_snapshot_of_older_content_is_adopted() {
+        let s = suite();
+        write_live(&s, GOOD);
+        run(&s, &[]).silent_success();
+        // a snapshot written by a run killed before it saved state, of a version since replaced
+        let v2 = good_v2();
+        let sha = sha256_hex(v2.as_bytes());
+        let name = format!("20260101T000000Z-{}.json", &sha[..12]);
+        fs::write(s.path(SNAPDIR).join(&name), &v2).unwrap();
+        write_live(&s, &GOOD.replace("30m", "31m"));
+        run(&s, &[]).silent_success();
+        let snaps = file_state(&s)["snapshots"].as_array().unwrap().clone();
+        assert_eq!(snaps.len(), 3, "{snaps:?}");
+        assert!(snaps.iter().any(|x| x["sha256"] == sha.as_str()));
+        run(&s, &["verify"])
+            .code(0)
+            .stdout_has("3 of 3 snapshots intact");
+        assert!(!run(&s, &["verify"]).stdout.contains("untracked"));
+    }
+}
+
+mod unreadable {
+    use super::*;
+
+    #[test]
+    fn a_directory_or_a_mode_000_file_is_alerted_like_a_missing_one() {
+        let s = suite();
+        write_live(&s, GOOD);
+        run(&s, &[]).silent_success();
+        fs::set_permissions(s.path(LIVE), fs::Permissions::from_mode(0o000)).unwrap();
+        let r = run(&s, &[]);
+        r.code(0).stderr_has("cannot be read: its mode is 0000");
+        let a = alerts(&s);
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert!(
+            a[0].contains("chmod 600") && a[0].contains("restore openclaw.json"),
+            "{}",
+            a[0]
+        );
+        run(&s, &[]).silent_success();
+        assert_eq!(alerts(&s).len(), 1, "once");
+        fs::set_permissions(s.path(LIVE), fs::Permissions::from_mode(0o600)).unwrap();
+        run(&s, &[]).silent_success();
+        fs::remove_file(s.path(LIVE)).unwrap();
+        fs::create_dir(s.path(LIVE)).unwrap();
+        let r = run(&s, &[]);
+        r.code(0).stderr_has("it is a directory, not a file");
+        assert_eq!(alerts(&s).len(), 2);
+        assert_eq!(file_state(&s)["status"], "error");
+    }
+
+    #[test]
+    fn restore_through_a_symlink_replaces_its_target_and_keeps_the_link() {
+        let s = suite();
+        s.write("dotfiles/openclaw.json", GOOD);
+        std::os::unix::fs::symlink("../dotfiles/openclaw.json", s.path(LIVE)).unwrap();
+        run(&s, &[]).silent_success();
+        fs::write(s.path("dotfiles/openclaw.json"), "broken {").unwrap();
+        let r = run(&s, &["restore"]);
+        r.code(0).stdout_has("written through the symlink");
+        assert!(
+            fs::symlink_metadata(s.path(LIVE))
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "the link is kept"
+        );
+        assert_eq!(s.read("dotfiles/openclaw.json"), GOOD);
+    }
+}
+
+mod example {
+    use super::*;
+
+    /// `config.example.json` passes `--check-config`, and every numeric key out of its range
+    /// is refused naming the key.
+    #[test]
+    fn the_example_is_valid_and_ranges_are_checked() {
+        let s = Suite::new();
+        s.write("config.json", include_str!("../config.example.json"));
+        run(&s, &["--check-config"]).code(0);
+        for (key, value) in [
+            ("keep_last", json!(0)),
+            ("keep_weekly_weeks", json!(1_000_000)),
+            ("auto_restore_after_runs", json!(-1)),
+            ("gateway_state", json!({ "min_interval_hours": 9000 })),
+            ("gateway_state", json!({ "keep_last": 0 })),
+            ("gateway_state", json!({ "enabled": "sometimes" })),
+            (
+                "files",
+                json!([{ "path": "gw/a.json", "validator_timeout_secs": 0 }]),
+            ),
+            (
+                "files",
+                json!([{ "path": "gw/a.json", "gateway_checks": true }]),
+            ),
+        ] {
+            s.config(json!({ "backup-config": { key: value } }));
+            let r = run(&s, &["--check-config"]);
+            r.code(78).stderr_has(key);
+        }
     }
 }
