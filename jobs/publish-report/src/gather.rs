@@ -389,6 +389,7 @@ pub(crate) mod tests {
                     "built-in: ok".into(),
                     "openclaw: Unrecognized key \"bogusKey\"".into(),
                 ],
+                ..Default::default()
             }],
             invalid_events: vec![Event {
                 at: at(5),
@@ -403,7 +404,9 @@ pub(crate) mod tests {
                 snapshots: 3,
                 latest_snapshot_at: Some(at(5)),
                 problem: Some("cron jobs dropped from 4 to 1".into()),
+                ..Default::default()
             }],
+            ..Default::default()
         }
     }
 
