@@ -173,6 +173,17 @@ pub trait Job {
         Ok(())
     }
 
+    /// Further checks for `--check-config` only, after [`Job::validate`]: they may read other
+    /// files (the gateway's config, secret files) and return warnings, printed on stderr.
+    /// An error exits 78 like a validation error.
+    fn check_config(
+        _cfg: &Self::Config,
+        _file: &ConfigFile,
+        _paths: &Paths,
+    ) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// Do the work. Keep `ctx.state.data` consistent at every point: it is saved as is even
     /// when the run fails or is interrupted.
     fn run(ctx: &mut Ctx<Self::Data>, cfg: &Self::Config, args: &Self::Args) -> Result<Outcome>;
@@ -453,6 +464,9 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
     let job_cfg: J::Config = config.section(J::NAME)?;
     J::validate(&job_cfg, &paths)?;
     if common.check_config {
+        for w in J::check_config(&job_cfg, &config, &paths)? {
+            eprintln!("{}: warning: {}", J::NAME, crate::redact::redact(&w));
+        }
         if let Some(g) = config.graph_settings()?
             && g.key != "graph"
         {
