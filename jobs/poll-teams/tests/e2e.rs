@@ -35,8 +35,8 @@ fn suite(g: &FakeGraph, extra: Value) -> Suite {
     let mut cfg = json!({
         "runtime": {"http": {"backoff_base_ms": 10, "backoff_max_secs": 0.2, "max_retries": 4,
                              "timeout_secs": 5, "connect_timeout_secs": 2}},
+        "graph": g.user_config("PT_PASSWORD"),
         "poll-teams": {
-            "graph": g.user_config("PT_PASSWORD"),
             "chats": [CHAT],
             "self_user_id": AGENT_USER_ID,
             "operators": [OP],
@@ -524,10 +524,7 @@ mod aadsts {
     fn bad_or_expired_client_secret() {
         let g = FakeGraph::start();
         g.set_client_secret("rotated-secret");
-        let s = suite(
-            &g,
-            json!({"poll-teams": {"graph": g.app_config("PT_SECRET")}}),
-        );
+        let s = suite(&g, json!({"graph": g.app_config("PT_SECRET")}));
         expect_78(
             &s,
             &[
@@ -548,7 +545,7 @@ mod aadsts {
         let g = FakeGraph::start();
         let s = suite(
             &g,
-            json!({"poll-teams": {"graph": {"client_id": "99999999-0000-0000-0000-000000000000"}}}),
+            json!({"graph": {"client_id": "99999999-0000-0000-0000-000000000000"}}),
         );
         expect_78(&s, &["AADSTS700016", "not found in tenant"]);
     }
@@ -569,11 +566,8 @@ mod aadsts {
     #[test]
     fn app_only_token_cannot_post_replies() {
         let g = FakeGraph::start();
-        g.add_message(CHAT, OP, "Op", "/help");
-        let s = suite(
-            &g,
-            json!({"poll-teams": {"graph": g.app_config("PT_SECRET")}}),
-        );
+        g.add_message(CHAT, OP, "Op", "/jobs help");
+        let s = suite(&g, json!({"graph": g.app_config("PT_SECRET")}));
         let r = run(&s, &[]);
         r.code(1).stderr_has("delegated token");
         assert!(g.posted(CHAT).is_empty());
@@ -584,8 +578,8 @@ mod aadsts {
         let g = FakeGraph::start();
         let s = suite(&g, json!({"poll-teams": {"page_size": 80}}));
         run(&s, &[]).code(78).stderr_has("poll-teams.page_size");
-        let s = suite(&g, json!({"poll-teams": {"graph": {"tenant": "common"}}}));
-        run(&s, &[]).code(78).stderr_has("poll-teams.graph.tenant");
+        let s = suite(&g, json!({"graph": {"tenant": "common"}}));
+        run(&s, &[]).code(78).stderr_has("graph.tenant");
         let s = suite(&g, json!({"poll-teams": {"chatz": []}}));
         run(&s, &[]).code(78).stderr_has("chatz");
     }
@@ -656,7 +650,7 @@ mod commands {
     #[test]
     fn stop_start_status_help_from_an_operator() {
         let g = FakeGraph::start();
-        g.add_message(CHAT, OP, "Operator", "<p>/stop</p>");
+        g.add_message(CHAT, OP, "Operator", "<p>/jobs stop</p>");
         let s = suite(&g, json!({}));
         run(&s, &[]).silent_success();
         let control: Value = serde_json::from_str(&s.read("state/control.json")).unwrap();
@@ -665,9 +659,9 @@ mod commands {
         assert!(kinds(&s).is_empty(), "commands do not go to the inbox");
         assert_eq!(g.posted(CHAT).len(), 1);
         // poll-teams keeps working while paused, so /start can resume.
-        g.add_message(CHAT, OP, "Operator", "/status");
-        g.add_message(CHAT, OP, "Operator", "/start");
-        g.add_message(CHAT, OP, "Operator", "/help");
+        g.add_message(CHAT, OP, "Operator", "/jobs status");
+        g.add_message(CHAT, OP, "Operator", "/JOBS start");
+        g.add_message(CHAT, OP, "Operator", "/jobs help");
         run(&s, &[]).silent_success();
         let control: Value = serde_json::from_str(&s.read("state/control.json")).unwrap();
         assert_eq!(control["paused"], false);
@@ -684,7 +678,7 @@ mod commands {
             posted[3]["body"]["content"]
                 .as_str()
                 .unwrap()
-                .contains("/restore")
+                .contains("/jobs restore")
         );
         assert_eq!(metric(&s, "commands"), 4);
         // The agent's own replies (now in the chat) are not delivered or executed.
@@ -700,7 +694,7 @@ mod commands {
         let g = FakeGraph::start();
         g.add_message(CHAT, OP, "Operator", "<p>numbers please</p>");
         g.add_message(CHAT, TRUSTED, "Robin", "<p>thanks</p>");
-        g.add_message(CHAT, OP, "Operator", "/help");
+        g.add_message(CHAT, OP, "Operator", "/jobs help");
         let s = suite(&g, json!({}));
         run(&s, &[]).silent_success();
         assert_eq!(kinds(&s).len(), 2);
@@ -718,16 +712,18 @@ mod commands {
     #[test]
     fn a_throttled_reply_is_posted_once_after_retry_after() {
         let g = FakeGraph::start();
-        g.add_message(CHAT, OP, "Operator", "/help");
+        g.add_message(CHAT, OP, "Operator", "/jobs help");
         g.fail_next(Route::Post, Fault::Throttle(Some("0.3".into())));
         let s = suite(&g, json!({}));
         run(&s, &[]).silent_success();
         assert_eq!(g.count(Route::Post), 2, "one 429, one success");
         assert_eq!(g.posted(CHAT).len(), 1);
         // A 503 on the POST may have been processed: not repeated, reported.
-        g.add_message(CHAT, OP, "Operator", "/help");
+        g.add_message(CHAT, OP, "Operator", "/jobs help");
         g.fail_next(Route::Post, Fault::Unavailable(None));
-        run(&s, &[]).code(1).stderr_has("cannot reply to /help");
+        run(&s, &[])
+            .code(1)
+            .stderr_has("cannot reply to /jobs help");
         assert_eq!(g.count(Route::Post), 3);
         run(&s, &[]).silent_success();
         assert_eq!(
@@ -740,11 +736,11 @@ mod commands {
     #[test]
     fn commands_from_others_are_not_executed_or_answered() {
         let g = FakeGraph::start();
-        g.add_message(CHAT, TRUSTED, "Trusted", "/stop");
-        g.add_message(CHAT, STRANGER, "Stranger", "/reset");
+        g.add_message(CHAT, TRUSTED, "Trusted", "/jobs stop");
+        g.add_message(CHAT, STRANGER, "Stranger", "/jobs restart-gateway");
         let s = suite(
             &g,
-            json!({"poll-teams": {"commands": {"reset": ["sh", "-c", "touch reset-ran"]}}}),
+            json!({"poll-teams": {"commands": {"restart_gateway": ["sh", "-c", "touch reset-ran"]}}}),
         );
         run(&s, &[]).code(0);
         assert!(s.read("state/control.json").is_empty());
@@ -757,8 +753,8 @@ mod commands {
     #[test]
     fn restore_runs_the_configured_argv_and_reboot_needs_enabling() {
         let g = FakeGraph::start();
-        g.add_message(CHAT, OP, "Operator", "/restore");
-        g.add_message(CHAT, OP, "Operator", "/reboot");
+        g.add_message(CHAT, OP, "Operator", "/jobs restore");
+        g.add_message(CHAT, OP, "Operator", "/jobs reboot");
         let s = suite(
             &g,
             json!({"poll-teams": {"commands": {
@@ -789,10 +785,10 @@ mod commands {
         let s = suite(
             &g,
             json!({"poll-teams": {"commands": {
-            "reset": ["sh", "-c", "echo x >> ran; sleep 0.3"]}}}),
+            "restart_gateway": ["sh", "-c", "echo x >> ran; sleep 0.3"]}}}),
         );
         for i in 1..=6u64 {
-            g.add_message(CHAT, OP, "Operator", "/reset");
+            g.add_message(CHAT, OP, "Operator", "/jobs restart-gateway");
             let mut child = cmd(&s, &[])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -816,17 +812,28 @@ mod commands {
                 "executed exactly once per message"
             );
         }
+        // Schema 2: a command's outcome and its reply's are effects in the journal.
         let st = s.state("poll-teams");
-        let recs: Vec<&Value> = st["data"]["commands"]
-            .as_object()
-            .unwrap()
-            .values()
-            .collect();
-        assert_eq!(recs.len(), 6);
-        assert!(recs.iter().any(|r| r["status"] == "unknown"), "{recs:?}");
+        assert_eq!(st["data"]["commands"].as_object().unwrap().len(), 6);
+        let effects = st["effects"].as_object().unwrap();
+        let status = |prefix: &str| -> Vec<String> {
+            effects
+                .iter()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(_, v)| v["status"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let commands = status("command/");
+        assert_eq!(commands.len(), 6);
+        assert!(commands.iter().any(|s| s == "unknown"), "{commands:?}");
+        assert!(status("reply/").iter().all(|s| s != "started"));
         assert!(
-            recs.iter()
-                .all(|r| r["reply"] != "pending" && r["reply"] != "sending")
+            st["data"]["commands"]
+                .as_object()
+                .unwrap()
+                .values()
+                .all(|r| r["reply_html"] == ""),
+            "no reply left pending"
         );
         let posted = g.posted(CHAT);
         assert!(posted.len() <= 6, "never more than one reply per command");
@@ -921,7 +928,7 @@ mod operating {
     fn dry_run_writes_nothing() {
         let g = FakeGraph::start();
         g.add_message(CHAT, TRUSTED, "R", "m");
-        g.add_message(CHAT, OP, "Op", "/stop");
+        g.add_message(CHAT, OP, "Op", "/jobs stop");
         let s = suite(&g, json!({}));
         let r = run(&s, &["--dry-run"]);
         r.code(0).stderr_has("dry run: would deliver 1 event");
@@ -1026,7 +1033,7 @@ mod channels {
         for i in 0..7 {
             ids.push(g.add_channel_message(TEAM, CHANNEL, TRUSTED, "R", &format!("<p>c{i}</p>")));
         }
-        g.add_channel_message(TEAM, CHANNEL, OP, "Op", "/stop");
+        g.add_channel_message(TEAM, CHANNEL, OP, "Op", "/jobs stop");
         let s = suite(
             &g,
             json!({"poll-teams": {"chats": [], "page_size": 5,
