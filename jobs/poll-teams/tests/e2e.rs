@@ -1600,12 +1600,11 @@ mod detectors {
     use super::*;
 
     fn detector_suite(g: &FakeGraph) -> Suite {
-        let s = suite(
+        suite(
             g,
             json!({"runtime": {"alerts": {"command": ["sh", "-c", "cat >> alerts.txt; echo >> alerts.txt"]}},
                    "poll-teams": {"chats": [{"id": CHAT, "expect_reply": true}]}}),
-        );
-        s
+        )
     }
 
     #[test]
