@@ -331,7 +331,9 @@ pub fn pass(
             Err(e) => {
                 let why = format!("unreadable event: {}", common::exit::one_line(&e));
                 log::error!("{name}: {why}; moved to rejected/");
-                inbox.give_up(&name, &why)?;
+                if !ctx.dry_run {
+                    inbox.give_up(&name, &why)?;
+                }
                 continue;
             }
         };
@@ -611,57 +613,36 @@ fn settle(
         ctx.checkpoint()?;
         return Ok(Step::Next);
     }
-    match (outcome, posted) {
-        (EffectOutcome::Skipped(_), _) => Ok(Step::Next),
+    let step = match (outcome, posted) {
+        (EffectOutcome::Skipped(_), _) => return Ok(Step::Next),
         (EffectOutcome::Blocked(rec), _) => {
-            let why = rec.result.unwrap_or_default();
-            report.failed.push(format!("{name}: outcome unknown"));
-            ctx.alert_with_interval(
-                &format!("delivery-unknown/{name}"),
-                Severity::Warning,
-                &format!(
-                    "poll-teams: the delivery of {name} to the gateway may or may not have happened and cannot be checked ({why}). \
-                     It is not sent again by itself: check the agent's sessions, then move the file to cur/ (it was delivered) \
-                     or run `poll-teams redeliver {name}`."
-                ),
-                Some(std::time::Duration::from_secs(u64::MAX)),
-            )?;
-            Ok(Step::Hold)
+            alert_blocked(ctx, name, &rec.result.unwrap_or_default(), report)?;
+            return Ok(Step::Hold);
         }
         (EffectOutcome::Ran(_), Some(Posted::MaybeSent(why))) => {
             log::warn!("{name}: no answer from the gateway ({why}); the next pass checks its log");
             report.failed.push(format!("{name}: {why}"));
-            Ok(Step::Hold)
+            return Ok(Step::Hold);
         }
         (_, Some(Posted::Answer(Answer::Rejected(why)))) => {
             log::error!("{name}: the gateway refused it for good ({why}); moved to rejected/");
             inbox.give_up(name, &format!("the gateway refused it: {why}"))?;
-            let d = &mut ctx.state.data.delivery;
-            d.rejected += 1;
-            d.in_flight.remove(name);
-            d.retry.remove(name);
+            ctx.state.data.delivery.rejected += 1;
+            ctx.state.data.delivery.retry.remove(name);
             report
                 .failed
                 .push(format!("{name}: refused by the gateway: {why}"));
-            ctx.checkpoint()?;
-            Ok(Step::Next)
+            Step::Next
         }
         (_, Some(Posted::Answer(Answer::Unauthorized | Answer::NoEndpoint(_)))) => {
-            ctx.state.data.delivery.in_flight.remove(name);
-            report.config_error = Some(match posted_reason(ctx, name) {
-                Some(r) => r,
-                None => "the gateway refused the hook request".into(),
-            });
-            ctx.checkpoint()?;
-            Ok(Step::Stop)
+            report.config_error = Some(posted_reason(ctx, name));
+            Step::Stop
         }
         (_, Some(Posted::NotSent(why) | Posted::Answer(Answer::GatewayBusy(why)))) => {
             observe_down(&mut ctx.state.data.delivery.gateway, now, &why);
-            ctx.state.data.delivery.in_flight.remove(name);
             *gateway_up = false;
             report.waiting += 1;
-            ctx.checkpoint()?;
-            Ok(Step::Stop)
+            Step::Stop
         }
         (
             _,
@@ -671,38 +652,71 @@ fn settle(
                 ..
             })),
         ) => {
-            let d = &mut ctx.state.data.delivery;
-            d.in_flight.remove(name);
-            let attempts = d.retry.get(name).map_or(0, |r| r.attempts) + 1;
-            let wait = backoff(attempts, retry_after, cfg.delivery.retry_max_secs);
-            let next_at = now + Duration::from_std(wait).unwrap_or(Duration::seconds(900));
-            log::warn!(
-                "{name}: not admitted ({reason}); attempt {attempts}, next at {}",
-                next_at.format("%H:%M:%S UTC")
-            );
-            d.retry.insert(
-                name.to_string(),
-                RetryState {
-                    attempts,
-                    next_at,
-                    last_error: reason.clone(),
-                },
-            );
-            d.last_error = Some(reason.clone());
+            retry_later(ctx, cfg, name, &reason, retry_after);
             report.failed.push(format!("{name}: {reason}"));
-            ctx.checkpoint()?;
-            Ok(Step::Hold)
+            Step::Hold
         }
-        _ => Ok(Step::Hold),
-    }
+        _ => return Ok(Step::Hold),
+    };
+    // Provably not admitted: the next attempt builds its request afresh.
+    ctx.state.data.delivery.in_flight.remove(name);
+    ctx.checkpoint()?;
+    Ok(step)
+}
+
+/// An unknown outcome that cannot be checked: alert once, never resend by itself.
+fn alert_blocked(ctx: &mut Ctx<Data>, name: &str, why: &str, report: &mut Report) -> Result<()> {
+    report.failed.push(format!("{name}: outcome unknown"));
+    ctx.alert_with_interval(
+        &format!("delivery-unknown/{name}"),
+        Severity::Warning,
+        &format!(
+            "poll-teams: the delivery of {name} to the gateway may or may not have happened and cannot be checked ({why}). \
+             It is not sent again by itself: check the agent's sessions, then move the file to cur/ (it was delivered) \
+             or run `poll-teams redeliver {name}`."
+        ),
+        Some(std::time::Duration::from_secs(u64::MAX)),
+    )?;
+    Ok(())
+}
+
+/// Not admitted for now (409, 429, 5xx): wait (backoff, at least `Retry-After`).
+fn retry_later(
+    ctx: &mut Ctx<Data>,
+    cfg: &Config,
+    name: &str,
+    reason: &str,
+    retry_after: Option<std::time::Duration>,
+) {
+    let now = ctx.now();
+    let d = &mut ctx.state.data.delivery;
+    let attempts = d.retry.get(name).map_or(0, |r| r.attempts) + 1;
+    let wait = backoff(attempts, retry_after, cfg.delivery.retry_max_secs);
+    let next_at = now + Duration::from_std(wait).unwrap_or(Duration::seconds(900));
+    log::warn!(
+        "{name}: not admitted ({reason}); attempt {attempts}, next at {}",
+        next_at.format("%H:%M:%S UTC")
+    );
+    d.retry.insert(
+        name.to_string(),
+        RetryState {
+            attempts,
+            next_at,
+            last_error: reason.to_string(),
+        },
+    );
+    d.last_error = Some(reason.to_string());
 }
 
 /// The message of a 401/404 answer, for the operator.
-fn posted_reason(ctx: &Ctx<Data>, name: &str) -> Option<String> {
-    let r = ctx.effect_record(&effect_key(name))?.result.clone()?;
-    Some(format!(
+fn posted_reason(ctx: &Ctx<Data>, name: &str) -> String {
+    let r = ctx
+        .effect_record(&effect_key(name))
+        .and_then(|r| r.result.clone())
+        .unwrap_or_else(|| "the gateway refused the hook request".into());
+    format!(
         "{r}: check `hooks.enabled`, `hooks.token` and `hooks.path` in the gateway's config (or poll-teams.delivery.url / token_file)"
-    ))
+    )
 }
 
 /// Forget the journal of one event's delivery so the next run delivers it again (operator

@@ -238,46 +238,51 @@ pub fn take_unanswered(
     due
 }
 
-/// Run the unanswered detector over every chat and raise the pending cases' alerts.
+/// Run the unanswered detector over every chat, then alert every case not alerted yet.
 pub fn raise(ctx: &mut Ctx<Data>, cfg: &crate::config::Config) -> Result<u64> {
+    find_unanswered(ctx, cfg);
+    alert_cases(ctx)
+}
+
+fn find_unanswered(ctx: &mut Ctx<Data>, cfg: &crate::config::Config) {
     let now = ctx.now();
     let sources = cfg.sources();
-    let names = |k: &str| {
-        sources
-            .iter()
-            .find(|s| s.key == k)
-            .map_or_else(|| k.to_string(), |s| s.name.clone())
-    };
     let quiet = cfg
         .detectors
         .quiet_hours
         .as_ref()
         .and_then(|q| QuietWindow::parse(q).ok());
+    let after = cfg.detectors.unanswered_after_secs;
+    let wait = if after >= 60 {
+        format!("{} min", after / 60)
+    } else {
+        format!("{after} s")
+    };
     let keys: Vec<String> = ctx.state.data.conversations.keys().cloned().collect();
     for k in keys {
         let due = match ctx.state.data.conversations.get_mut(&k) {
             Some(c) => take_unanswered(c, now, &cfg.detectors, quiet.as_ref()),
             None => continue,
         };
+        let name = sources
+            .iter()
+            .find(|s| s.key == k)
+            .map_or_else(|| k.clone(), |s| s.name.clone());
         for h in due {
-            let mins = cfg.detectors.unanswered_after_secs / 60;
             let detail = format!(
-                "no agent reply within {} to {} ({}) in {}, message {} sent {}",
-                if mins > 0 {
-                    format!("{mins} min")
-                } else {
-                    format!("{} s", cfg.detectors.unanswered_after_secs)
-                },
+                "no agent reply within {wait} to {} ({}) in {name}, message {} sent {}",
                 h.sender,
                 h.tier,
-                names(&k),
                 h.id,
                 h.at.format("%Y-%m-%d %H:%M:%S UTC")
             );
             record_case(ctx, "unanswered", &k, &h.id, now, detail);
         }
     }
-    let mut raised = 0;
+}
+
+/// Alert each case once (a case key never repeats, however long ago the last alert was).
+fn alert_cases(ctx: &mut Ctx<Data>) -> Result<u64> {
     let pending: Vec<Case> = ctx
         .state
         .data
@@ -287,31 +292,22 @@ pub fn raise(ctx: &mut Ctx<Data>, cfg: &crate::config::Config) -> Result<u64> {
         .filter(|c| !c.alerted)
         .cloned()
         .collect();
-    for c in pending {
+    for c in &pending {
         let key = format!("{}/{}#{}", c.kind, c.chat, c.message_id);
-        // A case key never repeats: alert it once, however long ago the last alert was.
         ctx.alert_with_interval(
             &key,
             Severity::Warning,
             &format!("poll-teams: {}", c.detail),
             Some(std::time::Duration::from_secs(u64::MAX)),
         )?;
-        if let Some(x) = ctx
-            .state
-            .data
-            .detections
-            .cases
-            .iter_mut()
-            .find(|x| **x == c)
-        {
+        if let Some(x) = ctx.state.data.detections.cases.iter_mut().find(|x| *x == c) {
             x.alerted = true;
         }
-        raised += 1;
     }
-    if raised > 0 {
+    if !pending.is_empty() {
         ctx.checkpoint()?;
     }
-    Ok(raised)
+    Ok(pending.len() as u64)
 }
 
 /// Count a case and queue its alert.
