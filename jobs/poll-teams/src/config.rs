@@ -849,6 +849,18 @@ mod tests {
     }
 
     #[test]
+    fn the_example_is_valid() {
+        let text = include_str!("../config.example.json");
+        let file = common::config::ConfigFile::parse(Path::new("config.example.json"), text).unwrap();
+        file.validate_shared().unwrap();
+        assert!(file.graph_settings().unwrap().is_some_and(|g| g.key == "graph"));
+        let c: Config = file.section("poll-teams").unwrap();
+        c.validate(Path::new("config.example.json")).unwrap();
+        assert_eq!(c.sources().len(), 4);
+        assert_eq!(c.sources()[2].mode, Mode::Journal, "the default");
+    }
+
+    #[test]
     fn reply_targets_need_channel_and_to() {
         let v =
             serde_json::json!({"chats": [{"id": "c", "reply": {"channel": "last", "to": "x"}}]});
