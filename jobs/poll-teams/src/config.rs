@@ -851,9 +851,14 @@ mod tests {
     #[test]
     fn the_example_is_valid() {
         let text = include_str!("../config.example.json");
-        let file = common::config::ConfigFile::parse(Path::new("config.example.json"), text).unwrap();
+        let file =
+            common::config::ConfigFile::parse(Path::new("config.example.json"), text).unwrap();
         file.validate_shared().unwrap();
-        assert!(file.graph_settings().unwrap().is_some_and(|g| g.key == "graph"));
+        assert!(
+            file.graph_settings()
+                .unwrap()
+                .is_some_and(|g| g.key == "graph")
+        );
         let c: Config = file.section("poll-teams").unwrap();
         c.validate(Path::new("config.example.json")).unwrap();
         assert_eq!(c.sources().len(), 4);

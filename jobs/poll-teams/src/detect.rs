@@ -216,7 +216,10 @@ pub fn note_reply(
 pub fn deadline(at: DateTime<Utc>, after_secs: u64, quiet: Option<&QuietWindow>) -> DateTime<Utc> {
     let start = quiet.map_or(at, |q| q.end_of(at));
     start
-        .checked_add_signed(Duration::seconds(after_secs.min(i64::MAX as u64) as i64))
+        .checked_add_signed(
+            Duration::try_seconds(i64::try_from(after_secs).unwrap_or(i64::MAX))
+                .unwrap_or(Duration::MAX),
+        )
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 

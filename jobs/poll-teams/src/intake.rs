@@ -394,9 +394,10 @@ fn list(ctx: &Ctx<Data>, p: &Pass, graph: &mut Graph, cs: &ChatState) -> Result<
         Some(w) => w - ChronoDuration::milliseconds(1),
         None => ctx
             .now()
-            .checked_sub_signed(ChronoDuration::seconds(
-                p.cfg.backfill_secs.min(i64::MAX as u64) as i64,
-            ))
+            .checked_sub_signed(
+                ChronoDuration::try_seconds(i64::try_from(p.cfg.backfill_secs).unwrap_or(i64::MAX))
+                    .unwrap_or(ChronoDuration::MAX),
+            )
             .unwrap_or(DateTime::<Utc>::MIN_UTC),
     };
     let mut out = Listing {
