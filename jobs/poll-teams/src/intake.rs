@@ -671,10 +671,14 @@ fn deny(ctx: &mut Ctx<Data>, p: &Pass, m: &ChatMessage, at: DateTime<Utc>) -> Re
     Ok(())
 }
 
-/// A message from an allowed person: remembered for catch-up and the unanswered detector.
+/// A message from an allowed person: remembered for catch-up and the unanswered detector
+/// (not the gateway's own slash commands, which expect no answer from the agent).
 fn note_human(ctx: &mut Ctx<Data>, p: &Pass, m: &ChatMessage) {
     let (id, name) = sender_of(m);
     let Some(id) = id else { return };
+    if crate::deliver::is_gateway_command(&html::to_text(&m.content)) {
+        return;
+    }
     let msg = HumanMessage {
         id: m.id.clone(),
         at: m.created.or(m.last_modified).unwrap_or_else(|| ctx.now()),

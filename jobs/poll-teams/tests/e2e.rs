@@ -1614,6 +1614,7 @@ mod detectors {
         let q = g.add_message(CHAT, TRUSTED, "Robin", "is the build green?");
         g.add_message(CHAT, AGENT_USER_ID, "Agent", "yes");
         let lost = g.add_message(CHAT, TRUSTED, "Robin", "and the deploy?");
+        g.add_message(CHAT, OP, "Operator", "/new");
         run(&s, &[]).silent_success();
         run(&s, &["--now", &at(599)]).silent_success();
         assert!(alerts(&s).is_empty(), "not before 10 minutes");

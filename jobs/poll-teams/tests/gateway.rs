@@ -21,6 +21,8 @@ use testkit::{Run, Suite};
 const BIN: &str = env!("CARGO_BIN_EXE_poll-teams");
 const TOKEN: &str = "hook-token-for-poll-teams-0123456789";
 const TRUSTED: &str = "8ea0e38b-efb3-4757-924a-5f94061cf8c2";
+const OP: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+const BOT: &str = "6d23e712-527b-406f-8d59-d02927885918";
 const ALL: &str = "19:aaaa0000000000000000000000000001@thread.v2";
 const KILLS: &str = "19:aaaa0000000000000000000000000002@thread.v2";
 const DOWN: &str = "19:aaaa0000000000000000000000000003@thread.v2";
@@ -162,6 +164,8 @@ fn setup(install: &gateway::Install) -> Rig {
                       {"id": DOWN, "name": "down", "mode": "catch-up"},
                       {"id": REFUSED, "name": "refused", "mode": "all",
                        "reply": {"channel": "msteams", "to": format!("conversation:{REFUSED}")}}],
+            "operators": [OP],
+            "bot_app_ids": [BOT],
             "trusted": [TRUSTED],
             "delivery": {"catch_up_after_secs": 3600}
         }
@@ -193,6 +197,11 @@ fn poll_teams_delivers_into_the_real_gateway_exactly_once() {
     missed_while_down_is_delivered_once_in_order_after_restart(&mut rig);
     eprintln!(
         "[{:>3.0} s] gateway down and back: ok",
+        t0.elapsed().as_secs_f64()
+    );
+    commands_and_detectors_in_a_chat_the_gateway_reads(&rig);
+    eprintln!(
+        "[{:>3.0} s] commands and detectors: ok",
         t0.elapsed().as_secs_f64()
     );
     if let Some(mut s) = rig.server.take() {
@@ -445,4 +454,84 @@ fn missed_while_down_is_delivered_once_in_order_after_restart(rig: &mut Rig) {
             "no catch-up wait for what it missed"
         );
     }
+}
+
+/// The DOWN chat is in catch-up mode: a chat the gateway's own bot reads.
+fn commands_and_detectors_in_a_chat_the_gateway_reads(rig: &Rig) {
+    let before = rig.model.bodies().len();
+    // A bare /stop is the gateway's command there: not executed by poll-teams, and not sent to
+    // the agent either. The prefixed one runs once.
+    rig.graph.add_message(DOWN, OP, "Sam Operator", "/stop");
+    rig.graph
+        .add_message(DOWN, OP, "Sam Operator", "/jobs stop");
+    // Normal conversation: a question and the bot's answer.
+    rig.graph.add_message(
+        DOWN,
+        TRUSTED,
+        "Robin Kline",
+        "PROBE-CHAT is the build green?",
+    );
+    let bot = |text: &str| {
+        std::thread::sleep(Duration::from_millis(5));
+        let now = chrono::Utc::now();
+        let at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        rig.graph.add_raw(
+            DOWN,
+            json!({"id": format!("{}9", now.timestamp_millis()),
+                   "messageType": "message", "createdDateTime": at, "lastModifiedDateTime": at,
+                   "from": {"application": {"id": BOT, "displayName": "Agent", "applicationIdentityType": "bot"}},
+                   "body": {"contentType": "html", "content": text}}),
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    bot("<p>Yes, all green.</p>");
+    rig.run(&[]).silent_success();
+    let control: Value = serde_json::from_str(&rig.suite.read("state/control.json")).unwrap();
+    assert_eq!(control["paused"], true);
+    assert!(control["reason"].as_str().unwrap().contains("/jobs stop"));
+    assert_eq!(
+        rig.graph.posted(DOWN).len(),
+        1,
+        "one reply, to the prefixed command"
+    );
+    // A question nobody answers, and a duplicated answer to another.
+    rig.graph
+        .add_message(DOWN, TRUSTED, "Robin Kline", "PROBE-UNANSWERED anyone?");
+    std::thread::sleep(Duration::from_millis(5));
+    rig.graph
+        .add_message(DOWN, TRUSTED, "Robin Kline", "PROBE-TWICE and the deploy?");
+    bot("<p>The deploy finished at noon.</p>");
+    bot("<p>The deploy finished at noon!</p>");
+    rig.run(&[]).code(0).stderr_has("twice");
+    let later = (chrono::Utc::now() + chrono::Duration::minutes(11)).to_rfc3339();
+    rig.run(&["--now", &later])
+        .code(0)
+        .stderr_has("no agent reply within 10 min");
+    rig.run(&["--now", &later]).code(0);
+    let alerts = rig.suite.read("alerts.txt");
+    assert_eq!(alerts.matches("twice").count(), 1, "{alerts}");
+    assert_eq!(alerts.matches("no agent reply").count(), 1, "{alerts}");
+    assert!(alerts.contains("Robin Kline"), "{alerts}");
+    let st = rig.suite.state("poll-teams");
+    assert_eq!(st["facts"]["duplicate_replies"], 1);
+    assert_eq!(st["facts"]["unanswered"], 1);
+    let new_bodies: Vec<String> = rig.model.bodies()[before..]
+        .iter()
+        .map(Value::to_string)
+        .collect();
+    assert!(
+        new_bodies
+            .iter()
+            .all(|b| !b.contains("/jobs stop") && !b.contains("Sam Operator")),
+        "commands never reach the agent"
+    );
+    assert!(
+        new_bodies.iter().all(|b| !b.contains("PROBE-CHAT")),
+        "answered live: not delivered again"
+    );
+    assert_eq!(
+        rig.graph.posted(DOWN).len(),
+        1,
+        "the detectors post nothing into the chat"
+    );
 }
