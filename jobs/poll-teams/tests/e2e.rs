@@ -1202,9 +1202,16 @@ mod delivery {
         g.add_message(CHAT, TRUSTED, "Robin", "first");
         g.add_message(CHAT, TRUSTED, "Robin", "second");
         let (s, hooks) = gateway_suite(&g, json!({}));
+        // The real gateway's answer, captured (`gateway-hook-refusals`).
+        let captured = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/openclaw-2026.9.6/gateway-hook-refusals/hook-channel-msteams.txt"
+        ))
+        .unwrap();
+        let (status, body) = captured.split_once('\n').unwrap();
         hooks.push(HookFault::Status(
-            400,
-            json!({"ok": false, "error": "channel must be last"}),
+            status.trim().parse().unwrap(),
+            serde_json::from_str(body.trim()).unwrap(),
         ));
         run(&s, &[]).code(1).stderr_has("channel must be last");
         let rejected = names_in(&s, "rejected");
