@@ -31,7 +31,6 @@ use common::contracts::effect::EffectStatus;
 use common::effect::{Act, EffectOutcome, Verified};
 use common::{Ctx, Severity};
 use openclaw::hooks::{AgentRequest, Answer};
-use serde_json::Value;
 use std::collections::HashSet;
 
 /// Longest message text sent (bytes), well under the gateway's 256 KiB body limit.
@@ -726,11 +725,6 @@ pub fn forget(ctx: &mut Ctx<Data>, name: &str) -> bool {
     let d = &mut ctx.state.data.delivery;
     d.retry.remove(name);
     had | d.in_flight.remove(name).is_some()
-}
-
-/// The stored request body of an event, if one is in flight (status output).
-pub fn in_flight_body(d: &Data, name: &str) -> Option<Value> {
-    d.delivery.in_flight.get(name).map(|f| f.body.clone())
 }
 
 #[cfg(test)]

@@ -103,6 +103,7 @@ pub fn resolve(ctx: &Ctx<Data>, cfg: &Config) -> Result<HookTarget> {
         max_retries: 0,
         ..ctx.runtime.http.clone()
     };
+    log::debug!("delivering to {url} (from {source})");
     Ok(HookTarget {
         origin: origin_of(&url),
         url,
