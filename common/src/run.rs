@@ -173,15 +173,11 @@ pub trait Job {
         Ok(())
     }
 
-    /// Further checks for `--check-config` only, after [`Job::validate`]: they may read other
-    /// files (the gateway's config, secret files) and return warnings, printed on stderr.
-    /// An error exits 78 like a validation error.
-    fn check_config(
-        _cfg: &Self::Config,
-        _file: &ConfigFile,
-        _paths: &Paths,
-    ) -> Result<Vec<String>> {
-        Ok(Vec::new())
+    /// Warnings `--check-config` prints without failing (e.g. a log glob that matches no
+    /// file yet). Called only by `--check-config`; `config` is the whole file (shared
+    /// sections such as `gateway`).
+    fn config_warnings(_cfg: &Self::Config, _paths: &Paths, _config: &ConfigFile) -> Vec<String> {
+        Vec::new()
     }
 
     /// Do the work. Keep `ctx.state.data` consistent at every point: it is saved as is even
@@ -464,9 +460,6 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
     let job_cfg: J::Config = config.section(J::NAME)?;
     J::validate(&job_cfg, &paths)?;
     if common.check_config {
-        for w in J::check_config(&job_cfg, &config, &paths)? {
-            eprintln!("{}: warning: {}", J::NAME, crate::redact::redact(&w));
-        }
         if let Some(g) = config.graph_settings()?
             && g.key != "graph"
         {
@@ -475,6 +468,10 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
                 J::NAME,
                 crate::services::deprecated_graph_note(&config.path)
             );
+        }
+        let warnings = J::config_warnings(&job_cfg, &paths, &config);
+        for w in &warnings {
+            eprintln!("{}: warning: {w}", J::NAME);
         }
         println!(
             "{}: {} is valid{}",

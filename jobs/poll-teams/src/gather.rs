@@ -94,23 +94,38 @@ pub fn watch_gateway_windows(ctx: &Ctx<Data>, now: DateTime<Utc>) -> Vec<DownWin
         .collect()
 }
 
-/// `--check-config`: what can be checked on the gateway's side, without side effects.
-pub fn check(cfg: &Config, file: &ConfigFile, paths: &Paths) -> Result<Vec<String>> {
-    let mut warnings = Vec::new();
+/// What makes a run impossible on the gateway's side (exit 78 at `--check-config` and before
+/// every run): no Graph settings; a chat delivers but the hook endpoint or token cannot be
+/// found, or the gateway's hooks are off or refuse the agent; `allow_from_gateway` without a
+/// readable gateway config. Reads files only.
+pub fn validate(cfg: &Config, paths: &Paths) -> Result<()> {
+    let file = ConfigFile::load(&paths.config)?;
     if file.graph_settings()?.is_none() {
         return Err(config_error(format!(
             "{}: poll-teams needs Microsoft Graph settings: add a top-level `graph` section (see config.example.json)",
             file.path.display()
         )));
     }
+    let d = &cfg.delivery;
+    if cfg.delivers() {
+        common::secret::resolve_secret(
+            "poll-teams.delivery.token",
+            d.token_env.as_deref(),
+            d.token_file.as_deref(),
+            &paths.root,
+        )?;
+    }
+    if !cfg.delivers() && !cfg.allow_from_gateway {
+        return Ok(());
+    }
     let gw = file.gateway_settings()?.resolve(&paths.root);
-    let gcfg = match openclaw::config::load(&gw.config) {
-        Ok(c) => Some(c),
+    match openclaw::config::load(&gw.config) {
+        Ok(g) => hooks_errors(cfg, &g),
         Err(e) => {
             let why = common::exit::one_line(&e);
-            if cfg.delivers() && (cfg.delivery.url.is_none() || no_token(cfg)) {
+            if cfg.delivers() && (d.url.is_none() || no_token(cfg)) {
                 return Err(config_error(format!(
-                    "{}: a chat delivers to the gateway (mode all or catch-up) but {why}",
+                    "{}: a chat delivers to the gateway (mode all or catch-up) but {why}; point the `gateway` section at the gateway's openclaw.json, or set poll-teams.delivery.url and token_file",
                     file.path.display()
                 )));
             }
@@ -120,33 +135,42 @@ pub fn check(cfg: &Config, file: &ConfigFile, paths: &Paths) -> Result<Vec<Strin
                     file.path.display()
                 )));
             }
-            warnings.push(format!("cannot check against the gateway's config: {why}"));
-            None
+            Ok(())
         }
-    };
-    if let Some(g) = &gcfg {
-        check_hooks(cfg, g, &mut warnings)?;
-        check_teams(cfg, g, &mut warnings);
     }
-    Ok(warnings)
+}
+
+/// `--check-config`: what will not work as expected, as far as the gateway's config tells.
+pub fn warnings(cfg: &Config, paths: &Paths, file: &ConfigFile) -> Vec<String> {
+    let gw = match file.gateway_settings() {
+        Ok(s) => s.resolve(&paths.root),
+        Err(e) => return vec![common::exit::one_line(&e)],
+    };
+    match openclaw::config::load(&gw.config) {
+        Ok(g) => {
+            let mut w = hooks_warnings(cfg, &g);
+            w.extend(teams_warnings(cfg, &g));
+            w
+        }
+        Err(e) => vec![format!(
+            "cannot check against the gateway's config: {}",
+            common::exit::one_line(&e)
+        )],
+    }
 }
 
 fn no_token(cfg: &Config) -> bool {
     cfg.delivery.token_env.is_none() && cfg.delivery.token_file.is_none()
 }
 
-fn check_hooks(
-    cfg: &Config,
-    g: &openclaw::config::GatewayConfig,
-    warnings: &mut Vec<String>,
-) -> Result<()> {
+fn hooks_errors(cfg: &Config, g: &openclaw::config::GatewayConfig) -> Result<()> {
     if !cfg.delivers() {
         return Ok(());
     }
     let h = g.hooks();
     if no_token(cfg) && (!h.enabled || h.token.as_deref().is_none_or(|t| t.trim().is_empty())) {
         return Err(config_error(format!(
-            "{}: a chat delivers to the gateway but its hooks are not enabled: set `hooks.enabled: true` and `hooks.token`",
+            "{}: a chat delivers to the gateway (mode all or catch-up) but its hooks are not enabled: set `hooks.enabled: true` and `hooks.token` there, or set those chats to mode journal",
             g.path.display()
         )));
     }
@@ -162,6 +186,14 @@ fn check_hooks(
             "{}: `hooks.allowedAgentIds` does not allow agent `{agent}`, so every delivery would be refused (400)",
             g.path.display()
         )));
+    }
+    Ok(())
+}
+
+fn hooks_warnings(cfg: &Config, g: &openclaw::config::GatewayConfig) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if !cfg.delivers() {
+        return warnings;
     }
     let sessions = cfg.chats.iter().any(|c| c.session_key.is_some())
         || cfg.channels.iter().any(|c| c.session_key.is_some());
@@ -180,10 +212,11 @@ fn check_hooks(
             "a chat's reply target uses channel msteams: the gateway accepts it only with the @openclaw/msteams plugin installed (without it every delivery is refused: `channel must be last`, 400)".into(),
         );
     }
-    Ok(())
+    warnings
 }
 
-fn check_teams(cfg: &Config, g: &openclaw::config::GatewayConfig, warnings: &mut Vec<String>) {
+fn teams_warnings(cfg: &Config, g: &openclaw::config::GatewayConfig) -> Vec<String> {
+    let mut warnings = Vec::new();
     let teams = Teams::from_config(g);
     for s in cfg.sources() {
         let reads = teams.reads(&s.key);
@@ -208,7 +241,7 @@ fn check_teams(cfg: &Config, g: &openclaw::config::GatewayConfig, warnings: &mut
         }
     }
     if !cfg.allow_from_gateway && !teams.enabled {
-        return;
+        return warnings;
     }
     let (ids, other) = teams.allow_from_ids();
     if !other.is_empty() {
@@ -234,4 +267,5 @@ fn check_teams(cfg: &Config, g: &openclaw::config::GatewayConfig, warnings: &mut
             only_ours.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
         ));
     }
+    warnings
 }

@@ -124,11 +124,12 @@ impl Job for PollTeams {
     }
 
     fn validate(cfg: &Config, paths: &Paths) -> Result<()> {
-        cfg.validate(&paths.config)
+        cfg.validate(&paths.config)?;
+        gather::validate(cfg, paths)
     }
 
-    fn check_config(cfg: &Config, file: &ConfigFile, paths: &Paths) -> Result<Vec<String>> {
-        gather::check(cfg, file, paths)
+    fn config_warnings(cfg: &Config, paths: &Paths, file: &ConfigFile) -> Vec<String> {
+        gather::warnings(cfg, paths, file)
     }
 
     fn run(ctx: &mut Ctx<Data>, cfg: &Config, args: &Args) -> Result<Outcome> {

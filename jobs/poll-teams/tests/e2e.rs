@@ -1319,7 +1319,15 @@ mod delivery {
         run(&s, &["--check-config"]).code(78).stderr_has("hooks");
         run(&s, &[]).code(78).stderr_has("hooks.enabled");
         assert_eq!(hooks.requests(), 0);
-        assert_eq!(names_in(&s, "new").len(), 1, "intake still happened");
+        // Nothing moved: the message is read again once the configuration is fixed.
+        s.write(
+            "gw/openclaw.json",
+            &json!({"hooks": {"enabled": true, "token": hooks.token},
+                    "logging": {"file": s.path("gw/openclaw.log")}})
+            .to_string(),
+        );
+        run(&s, &[]).silent_success();
+        assert_eq!(hooks.runs().len(), 1);
     }
 
     /// The hard case: the gateway admitted the run, the answer never arrived (the process was
