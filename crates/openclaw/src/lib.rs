@@ -10,10 +10,14 @@
 //! | where its log files are (date, profile, fallback dir, `logging.file`) | [`logs`] |
 //! | one record of its JSONL log file, read by type not by position | [`record`] |
 //! | its CLI with bounded time and the JSON document it prints | [`cli`] |
+//! | its hook ingress `POST <hooks.path>/agent`: request, answers, completed-run records | [`hooks`] |
+//! | what its config says about the Teams channel (who and which chats it reads) | [`msteams`] |
 
 pub mod cli;
 pub mod config;
+pub mod hooks;
 pub mod logs;
+pub mod msteams;
 pub mod record;
 pub mod settings;
 

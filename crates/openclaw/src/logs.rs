@@ -50,6 +50,58 @@ impl LogLocation {
     }
 }
 
+impl LogLocation {
+    /// The files of this gateway that exist now (current, dated and rotated), oldest name
+    /// first: what [`LogLocation::globs`] matches, listed without a glob engine.
+    pub fn files(&self) -> Vec<PathBuf> {
+        if let Some(f) = &self.fixed {
+            let mut out: Vec<PathBuf> = Vec::new();
+            let s = f.display().to_string();
+            for n in (1..=9).rev() {
+                let rotated = match s.strip_suffix(".log") {
+                    Some(base) => PathBuf::from(format!("{base}.{n}.log")),
+                    None => PathBuf::from(format!("{s}.{n}")),
+                };
+                if rotated.is_file() {
+                    out.push(rotated);
+                }
+            }
+            if f.is_file() {
+                out.push(f.clone());
+            }
+            return out;
+        }
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut out: Vec<PathBuf> = rd
+            .flatten()
+            .filter(|e| self.is_own_file(&e.file_name().to_string_lossy()))
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// `<stem>-YYYY-MM-DD.log` or `<stem>-YYYY-MM-DD.<1-9>.log`.
+    fn is_own_file(&self, name: &str) -> bool {
+        let Some(rest) = name.strip_prefix(&format!("{}-", self.stem)) else {
+            return false;
+        };
+        let Some(rest) = rest.strip_suffix(".log") else {
+            return false;
+        };
+        let (date, n) = match rest.split_once('.') {
+            Some((d, n)) => (d, Some(n)),
+            None => (rest, None),
+        };
+        n.is_none_or(|n| n.len() == 1 && n.bytes().all(|b| (b'1'..=b'9').contains(&b)))
+            && rolling_name(&format!("openclaw-{date}.log"))
+            && date != "YYYY-MM-DD"
+    }
+}
+
 /// The log location of a gateway: its config's `logging.file` if set, else the default
 /// directory (or its per-user fallback) with the profile's stem.
 pub fn location(cfg: Option<&GatewayConfig>, profile: Option<&str>) -> LogLocation {
@@ -219,6 +271,44 @@ mod tests {
             l.globs(),
             vec!["/var/log/oc/gw.log", "/var/log/oc/gw.[1-9].log"]
         );
+    }
+
+    #[test]
+    fn files_lists_own_dated_and_rotated_files_only() {
+        let d = tempfile::tempdir().unwrap();
+        for n in [
+            "openclaw-2026-11-27.log",
+            "openclaw-2026-11-28.log",
+            "openclaw-2026-11-28.1.log",
+            "openclaw-dev-2026-11-28.log",
+            "openclaw-notes.log",
+        ] {
+            std::fs::write(d.path().join(n), "").unwrap();
+        }
+        let l = LogLocation {
+            dir: d.path().to_path_buf(),
+            fixed: None,
+            stem: "openclaw".into(),
+            source: String::new(),
+        };
+        let names: Vec<String> = l
+            .files()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "openclaw-2026-11-27.log",
+                "openclaw-2026-11-28.1.log",
+                "openclaw-2026-11-28.log"
+            ]
+        );
+        let fixed = LogLocation {
+            fixed: Some(d.path().join("openclaw-notes.log")),
+            ..l
+        };
+        assert_eq!(fixed.files(), vec![d.path().join("openclaw-notes.log")]);
     }
 
     #[test]

@@ -1,22 +1,23 @@
 //! The agent's Teams inbox, Maildir style: `<inbox>/tmp/`, `new/`, `cur/`, `rejected/`.
 //!
 //! An event is written to `tmp/`, fsynced, renamed into `new/`, and `new/` is fsynced, so a
-//! reader never sees a partial file and a written event survives a crash. The agent moves
-//! files from `new/` to `cur/` (keeping the name). File names are
+//! reader never sees a partial file and a written event survives a crash. Whatever consumes an
+//! event moves it from `new/` to `cur/` keeping its name: the delivery step after the gateway
+//! admitted it, or another reader of the Maildir. An event the gateway refused for good moves
+//! to `rejected/` with a `<name>.reason` file beside it. File names are
 //! `<UTC modification time>-<hash>.json`: sortable by time and derived only from the chat id,
 //! message id, event kind and version (never from untrusted text), so delivering the same event
 //! twice produces the same name and is detected.
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use sha2::{Digest, Sha256};
+use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 /// What happened to a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Message,
@@ -35,16 +36,16 @@ impl Kind {
 }
 
 /// The sender as the agent sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SenderInfo {
     pub id: Option<String>,
     pub name: Option<String>,
     /// `operator` or `trusted` (denied senders never reach the inbox).
-    pub tier: Option<&'static str>,
+    pub tier: Option<String>,
 }
 
 /// One inbox event (the JSON file).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
     pub schema: u32,
     pub event: Kind,
@@ -65,23 +66,21 @@ pub struct Event {
     /// The body was longer than `max_body_bytes` and was cut (see `original_bytes`).
     pub truncated: bool,
     pub original_bytes: usize,
+    #[serde(skip_deserializing)]
     pub mentions: Vec<graph::Mention>,
+    #[serde(skip_deserializing)]
     pub attachments: Vec<graph::Attachment>,
     pub received_at: DateTime<Utc>,
 }
 
-/// Hex SHA-256 of the parts joined by NUL, first `n` hex digits.
+/// Hex SHA-256 of the parts, each followed by a NUL byte, first `n` hex digits.
 pub fn hash(parts: &[&str], n: usize) -> String {
-    let mut h = Sha256::new();
+    let mut bytes = Vec::new();
     for p in parts {
-        h.update(p.as_bytes());
-        h.update([0u8]);
+        bytes.extend_from_slice(p.as_bytes());
+        bytes.push(0);
     }
-    let d = h.finalize();
-    let mut s = String::with_capacity(64);
-    for b in d {
-        s.push_str(&format!("{b:02x}"));
-    }
+    let mut s = common::hash::sha256_hex(&bytes);
     s.truncate(n);
     s
 }
@@ -157,6 +156,62 @@ impl Inbox {
         common::fsutil::sync_dir(&new)
     }
 
+    /// The event files in `new/`, oldest first (names sort by time).
+    pub fn list_new(&self) -> Result<Vec<String>> {
+        let dir = self.dir.join("new");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Read an event in `new/`.
+    pub fn read_new(&self, name: &str) -> Result<Event> {
+        let p = self.dir.join("new").join(name);
+        let bytes = std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not an inbox event", p.display()))
+    }
+
+    /// Move an event from `new/` to `cur/` durably (consumed). Already moved is fine.
+    pub fn consume(&self, name: &str) -> Result<()> {
+        self.move_from_new(name, "cur")
+    }
+
+    /// Move an event from `new/` to `rejected/` with the reason beside it (`<name>.reason`).
+    pub fn give_up(&self, name: &str, reason: &str) -> Result<()> {
+        let dir = self.dir.join("rejected");
+        common::fsutil::ensure_private_dir(&dir)?;
+        common::fsutil::write_atomic(
+            &dir.join(format!("{name}.reason")),
+            format!("{reason}\n").as_bytes(),
+        )?;
+        self.move_from_new(name, "rejected")
+    }
+
+    fn move_from_new(&self, name: &str, to: &str) -> Result<()> {
+        let from = self.dir.join("new").join(name);
+        let dest_dir = self.dir.join(to);
+        let dest = dest_dir.join(name);
+        match std::fs::rename(&from, &dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && dest.exists() => return Ok(()),
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "cannot move {} to {}",
+                    from.display(),
+                    dest_dir.display()
+                )));
+            }
+        }
+        common::fsutil::sync_dir(&dest_dir)?;
+        common::fsutil::sync_dir(&self.dir.join("new"))
+    }
+
     /// Keep a copy of a denied message in `rejected/` (atomic).
     pub fn reject(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let dir = self.dir.join("rejected");
@@ -195,6 +250,19 @@ fn sync_all_parallel(files: &[(PathBuf, std::fs::File)]) -> Result<()> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_did_not_change_with_the_shared_hash() {
+        let t = DateTime::parse_from_rfc3339("2026-03-05T08:03:55.512Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        // The name an earlier version wrote for this event: a changed name would deliver
+        // events again after an upgrade.
+        assert_eq!(
+            file_name("19:x@thread.v2", "1700000000001", Kind::Message, t),
+            "20260305T080355.512Z-6942371e3e2288fe153e4269.json"
+        );
+    }
 
     #[test]
     fn names_are_safe_stable_and_distinct() {

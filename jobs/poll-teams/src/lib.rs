@@ -1,25 +1,40 @@
-//! poll-teams: Microsoft Teams chat messages into the agent's inbox exactly once,
-//! allow-listed by AAD object id, with operator commands (`/status`, `/stop`, `/start`,
-//! `/reset`, `/restore`, `/reboot`, `/help`) that work even while the suite is paused.
+//! poll-teams: Microsoft Teams messages into the agent's inbox exactly once (allow-listed by
+//! AAD object id), then into the agent gateway exactly once (`POST <hooks.path>/agent`) as
+//! each chat's mode says; operator commands behind a prefix (`/jobs status`, `/jobs stop`,
+//! …) that work even while the suite is paused; alerts on unanswered and duplicated replies.
 //!
-//! One run = one pass over every configured chat (or repeated passes with `--watch`), under the
-//! job's lock. See `docs/jobs/poll-teams.md`.
+//! One run = passes (one, or repeated with `--watch`) under the job's lock. Each pass:
+//!
+//! 1. **gather** — read every chat and channel from Graph; write new events to the inbox
+//!    (Maildir: the journal of intake) and run operator commands as they come;
+//! 2. **decide + act** — deliver the inbox events the gateway should get (`deliver`);
+//! 3. **decide + act** — the reply detectors raise their alerts (`detect`);
+//! 4. **record** — metrics and the summary; the runtime saves state and facts.
+//!
+//! See `docs/jobs/poll-teams.md`.
 
 pub mod commands;
 pub mod config;
+pub mod data;
+pub mod deliver;
+pub mod detect;
+pub mod gather;
+pub mod hook;
 pub mod html;
 pub mod inbox;
-pub mod poll;
+pub mod intake;
+pub mod show;
+pub mod status;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use common::config::ConfigFile;
+use common::contracts::facts::poll_teams::InboxFacts;
 use common::{Ctx, Job, Mode, Outcome, Paths};
-use graph::Graph;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 pub use config::Config;
+pub use data::Data;
 
 /// Command line of poll-teams.
 #[derive(Debug, clap::Args)]
@@ -35,8 +50,15 @@ pub struct Args {
 /// Subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Sub {
-    /// Print each chat's watermark, the inbox and recent operator commands (read-only)
+    /// Print each chat's watermark and mode, the inbox, deliveries, detections and recent
+    /// operator commands (read-only)
     Status,
+    /// Deliver an event again whose delivery outcome is unknown (after you checked the gateway
+    /// did not get it): forgets its journal entry; the next run delivers it
+    Redeliver {
+        /// The event's file name in the inbox's new/
+        file: String,
+    },
 }
 
 /// Parse `90`, `90s`, `5m`, `1h`, `1.5m`.
@@ -64,35 +86,6 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Per-chat progress.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ChatState {
-    /// `lastModifiedDateTime` of the newest message handled.
-    pub watermark: Option<DateTime<Utc>>,
-    /// Ids handled at exactly the watermark.
-    pub boundary: Vec<String>,
-    /// Recently delivered message id → content hash (edits, deletions, reactions).
-    pub known: BTreeMap<String, String>,
-    pub last_poll: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-    /// Channels: the `@odata.deltaLink` to read changes from next time.
-    pub delta_link: Option<String>,
-}
-
-/// The job's state (`state/poll-teams.json`, `data`).
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Data {
-    pub chats: BTreeMap<String, ChatState>,
-    /// Per-channel progress, by `<team id>/<channel id>`.
-    pub channels: BTreeMap<String, ChatState>,
-    /// Operator commands by `<chat>#<message id>`.
-    pub commands: BTreeMap<String, commands::Record>,
-    /// Denied sender id → day (UTC) it was last logged.
-    pub denied_logged: BTreeMap<String, String>,
-}
-
 /// The job.
 #[derive(Debug)]
 pub struct PollTeams;
@@ -100,211 +93,257 @@ pub struct PollTeams;
 impl Job for PollTeams {
     const NAME: &'static str = "poll-teams";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
-    const ABOUT: &'static str =
-        "Read Microsoft Teams chats into the agent's inbox exactly once; run operator commands.";
+    const ABOUT: &'static str = "Read Microsoft Teams chats into the agent's inbox and the gateway exactly once; run operator commands; watch the agent's replies.";
     const EXAMPLES: &'static str = "  poll-teams                  # one pass (cron: * * * * *)\n  \
          poll-teams --watch 55s      # poll every 5 s for 55 s\n  \
-         poll-teams --dry-run -v     # show what would be delivered\n  \
-         poll-teams status           # watermarks, inbox, recent commands";
+         poll-teams --dry-run -v     # show what would be written and delivered\n  \
+         poll-teams --check-config   # also checks the gateway's hooks and Teams settings\n  \
+         poll-teams status           # watermarks, inbox, deliveries, commands";
     const HONOURS_PAUSE: bool = false;
+    const SCHEMA_VERSION: u32 = data::SCHEMA_VERSION;
 
     type Args = Args;
     type Config = Config;
     type Data = Data;
-    type Facts = common::contracts::facts::NoFacts;
+    type Facts = InboxFacts;
 
     fn mode(args: &Args) -> Mode {
         match args.cmd {
             Some(Sub::Status) => Mode::ReadOnly,
+            Some(Sub::Redeliver { .. }) => Mode::Command,
             None => Mode::Run,
         }
     }
 
+    fn migrate(from: u32, state: serde_json::Value) -> Result<serde_json::Value> {
+        data::migrate(from, state)
+    }
+
+    fn facts(data: &Data, _now: DateTime<Utc>) -> Option<InboxFacts> {
+        Some(facts_of(data))
+    }
+
     fn validate(cfg: &Config, paths: &Paths) -> Result<()> {
-        cfg.validate(&paths.config)
+        cfg.validate(&paths.config)?;
+        gather::validate(cfg, paths)
+    }
+
+    fn config_warnings(cfg: &Config, paths: &Paths, file: &ConfigFile) -> Vec<String> {
+        gather::warnings(cfg, paths, file)
     }
 
     fn run(ctx: &mut Ctx<Data>, cfg: &Config, args: &Args) -> Result<Outcome> {
-        if let Some(Sub::Status) = args.cmd {
-            print_status(ctx, cfg);
-            return Ok(Outcome::noop("status printed"));
+        match &args.cmd {
+            Some(Sub::Status) => {
+                show::print(ctx, cfg);
+                return Ok(Outcome::noop("status printed"));
+            }
+            Some(Sub::Redeliver { file }) => return redeliver(ctx, file),
+            None => {}
         }
-        let inbox = inbox::Inbox::new(ctx.paths.resolve(&cfg.inbox_dir));
-        if !ctx.dry_run {
-            inbox.prepare()?;
+        let mut world = gather::setup(ctx, cfg)?;
+        let mut tally = Tally {
+            failures_at_start: commands::recover(ctx, cfg, &mut world.graph)?,
+            ..Tally::default()
+        };
+        let t0 = Instant::now();
+        loop {
+            tally.passes += 1;
+            tally.failures.clear();
+            intake_pass(ctx, cfg, &mut world, &mut tally)?;
+            delivery_pass(ctx, cfg, &world, &mut tally)?;
+            detect::raise(ctx, cfg)?;
+            if !wait_for_next_pass(ctx, cfg, args, t0) {
+                break;
+            }
         }
-        commands::recover(ctx, cfg.commands.reply)?;
-        let mut graph = ctx.graph_with(&cfg.graph, "poll-teams.graph")?;
-        let result = run_passes(ctx, cfg, args, &mut graph, &inbox);
-        let s = &graph.stats;
-        ctx.metric_add("requests", s.requests);
-        ctx.metric_add("pages", s.pages);
-        ctx.metric_add("throttled", s.throttled);
-        ctx.metric_add("token_requests", s.token_requests);
-        ctx.metric_set("last_latency_ms", s.last_latency_ms);
-        result
+        record(ctx, cfg, &world, tally)
     }
 }
 
-fn run_passes(
+/// What the passes of one run did.
+#[derive(Debug, Default)]
+struct Tally {
+    passes: u64,
+    fetched: u64,
+    written: u64,
+    delivered: u64,
+    failures: Vec<String>,
+    failures_at_start: usize,
+    config_error: Option<String>,
+}
+
+/// Gather: every chat and channel into the inbox (commands run as they come).
+fn intake_pass(
     ctx: &mut Ctx<Data>,
     cfg: &Config,
-    args: &Args,
-    graph: &mut Graph,
-    inbox: &inbox::Inbox,
-) -> Result<Outcome> {
-    let t0 = Instant::now();
-    let interval = Duration::from_secs_f64(cfg.watch_interval_secs);
-    let mut passes = 0u64;
-    let (mut fetched, mut delivered) = (0u64, 0u64);
-    let mut failures: Vec<String> = Vec::new();
-    loop {
-        passes += 1;
-        failures.clear();
-        let reply_failures = commands::send_pending_replies(ctx, graph)?;
-        if reply_failures > 0 {
-            failures.push(format!("{reply_failures} reply(ies) could not be posted"));
-        }
-        let sources =
-            cfg.chats
-                .iter()
-                .map(|c| poll::Source::Chat(c))
-                .chain(cfg.channels.iter().map(|c| poll::Source::Channel {
-                    team: &c.team,
-                    channel: &c.channel,
-                }));
-        for src in sources {
-            if ctx.should_stop() {
-                break;
-            }
-            let label = match src {
-                poll::Source::Chat(c) => format!("chat {c}"),
-                poll::Source::Channel { team, channel } => {
-                    format!("channel {channel} of team {team}")
-                }
-            };
-            match poll::poll_source(ctx, cfg, graph, inbox, src) {
-                Ok(r) => {
-                    fetched += r.fetched;
-                    delivered += r.delivered;
-                    let cs = poll::state_of(&mut ctx.state.data, &src);
-                    cs.last_poll = Some(Utc::now());
-                    cs.last_error = None;
-                    if r.commands_failed > 0 {
-                        failures.push(format!(
-                            "{} command(s) failed in {label}",
-                            r.commands_failed
-                        ));
-                    }
-                }
-                Err(e) => {
-                    if common::exit::code_of(&e) != common::Exit::Failed {
-                        // Configuration and data errors end the run (exit 78/65).
-                        return Err(e);
-                    }
-                    let m = common::exit::one_line(&e);
-                    log::error!("{label}: {m}; its watermark did not move");
-                    poll::state_of(&mut ctx.state.data, &src).last_error = Some(m.clone());
-                    failures.push(format!("{label}: {m}"));
-                }
-            }
-        }
-        let Some(watch) = args.watch else { break };
-        let next = Instant::now() + interval;
-        if ctx.should_stop() || next >= t0 + watch {
-            break;
-        }
-        while Instant::now() < next && !ctx.should_stop() {
-            std::thread::sleep((next - Instant::now()).min(Duration::from_millis(50)));
-        }
+    world: &mut gather::World,
+    tally: &mut Tally,
+) -> Result<()> {
+    let settings = cfg.sources();
+    let sources =
+        cfg.chats
+            .iter()
+            .map(|c| intake::Source::Chat(&c.id))
+            .chain(cfg.channels.iter().map(|c| intake::Source::Channel {
+                team: &c.team,
+                channel: &c.channel,
+            }));
+    for (src, settings) in sources.zip(settings.iter()) {
         if ctx.should_stop() {
             break;
         }
+        let pass = intake::Pass {
+            cfg,
+            people: &world.people,
+            inbox: &world.inbox,
+            src,
+            settings,
+        };
+        let now = ctx.now();
+        match intake::pass_source(ctx, &pass, &mut world.graph) {
+            Ok(r) => {
+                tally.fetched += r.fetched;
+                tally.written += r.written;
+                let cs = intake::state_of(&mut ctx.state.data, &src);
+                cs.last_poll = Some(now);
+                cs.last_error = None;
+                if r.commands_failed > 0 {
+                    tally.failures.push(format!(
+                        "{} command(s) failed in {}",
+                        r.commands_failed,
+                        src.label()
+                    ));
+                }
+            }
+            Err(e) if common::exit::code_of(&e) != common::Exit::Failed => return Err(e),
+            Err(e) => {
+                let m = common::exit::one_line(&e);
+                log::error!("{}: {m}; its watermark did not move", src.label());
+                intake::state_of(&mut ctx.state.data, &src).last_error = Some(m.clone());
+                tally.failures.push(format!("{}: {m}", src.label()));
+            }
+        }
     }
-    ctx.metric_set("passes", passes);
-    let summary = format!(
-        "{delivered} event(s) delivered, {fetched} message(s) fetched from {} chat(s) and {} channel(s) in {passes} pass(es)",
+    Ok(())
+}
+
+/// Decide + act: inbox events into the gateway.
+fn delivery_pass(
+    ctx: &mut Ctx<Data>,
+    cfg: &Config,
+    world: &gather::World,
+    tally: &mut Tally,
+) -> Result<()> {
+    let target = match &world.target {
+        None => return Ok(()),
+        Some(Err(why)) => {
+            tally.config_error = Some(why.clone());
+            return Ok(());
+        }
+        Some(Ok(t)) => t,
+    };
+    let r = deliver::pass(ctx, cfg, target, &world.inbox, &cfg.sources())?;
+    tally.delivered += r.delivered;
+    tally.failures.extend(r.failed);
+    if r.config_error.is_some() {
+        tally.config_error = r.config_error;
+    }
+    Ok(())
+}
+
+/// With `--watch`: sleep until the next pass; false when the run is over.
+fn wait_for_next_pass(ctx: &Ctx<Data>, cfg: &Config, args: &Args, t0: Instant) -> bool {
+    let Some(watch) = args.watch else {
+        return false;
+    };
+    let next = Instant::now() + Duration::from_secs_f64(cfg.watch_interval_secs);
+    if ctx.should_stop() || next >= t0 + watch {
+        return false;
+    }
+    while Instant::now() < next && !ctx.should_stop() {
+        std::thread::sleep((next - Instant::now()).min(Duration::from_millis(50)));
+    }
+    !ctx.should_stop()
+}
+
+/// Record: metrics and the run's outcome.
+fn record(ctx: &mut Ctx<Data>, cfg: &Config, world: &gather::World, t: Tally) -> Result<Outcome> {
+    let s = &world.graph.stats;
+    ctx.metric_add("requests", s.requests);
+    ctx.metric_add("pages", s.pages);
+    ctx.metric_add("throttled", s.throttled);
+    ctx.metric_add("token_requests", s.token_requests);
+    ctx.metric_set("last_latency_ms", s.last_latency_ms);
+    ctx.metric_set("passes", t.passes);
+    let mut summary = format!(
+        "{} event(s) delivered, {} message(s) fetched from {} chat(s) and {} channel(s) in {} pass(es)",
+        t.written,
+        t.fetched,
         cfg.chats.len(),
-        cfg.channels.len()
+        cfg.channels.len(),
+        t.passes
     );
+    if cfg.delivers() {
+        summary.push_str(&format!("; {} delivered to the gateway", t.delivered));
+    }
+    if let Some(e) = t.config_error {
+        return Err(common::config_error(e));
+    }
+    let mut failures = t.failures;
+    if t.failures_at_start > 0 {
+        failures.insert(
+            0,
+            format!(
+                "{} command(s) or reply(ies) left by an earlier run failed",
+                t.failures_at_start
+            ),
+        );
+    }
     if !failures.is_empty() {
         return Ok(Outcome::failed(summary, failures.join("; ")));
     }
-    if delivered == 0 {
+    if t.written == 0 && t.delivered == 0 {
         return Ok(Outcome::noop(summary));
     }
     Ok(Outcome::ok(summary))
 }
 
-fn print_status(ctx: &Ctx<Data>, cfg: &Config) {
-    let d = &ctx.state.data;
-    println!("poll-teams status ({})", ctx.paths.root.display());
-    for chat in &cfg.chats {
-        let cs = d.chats.get(chat).cloned().unwrap_or_default();
-        println!(
-            "  chat {chat}\n    watermark: {}\n    last poll: {}\n    remembered messages: {}{}",
-            cs.watermark
-                .map(graph::format_time)
-                .unwrap_or_else(|| "none (first run backfills the last backfill_secs)".into()),
-            cs.last_poll
-                .map(graph::format_time)
-                .unwrap_or_else(|| "never".into()),
-            cs.known.len(),
-            cs.last_error
-                .map(|e| format!("\n    last error: {e}"))
-                .unwrap_or_default()
+fn redeliver(ctx: &mut Ctx<Data>, file: &str) -> Result<Outcome> {
+    if deliver::forget(ctx, file) {
+        log::warn!(
+            "{file}: its delivery journal entry is forgotten; the next run delivers it again"
         );
+        Ok(Outcome::ok(format!("{file} will be delivered again")))
+    } else {
+        Err(common::data_error(format!(
+            "{file}: no delivery of this event is recorded (see `poll-teams status`)"
+        )))
     }
-    for c in &cfg.channels {
-        let cs = d
-            .channels
-            .get(&format!("{}/{}", c.team, c.channel))
-            .cloned()
-            .unwrap_or_default();
-        println!(
-            "  channel {} of team {}\n    watermark: {}\n    delta link stored: {}{}",
-            c.channel,
-            c.team,
-            cs.watermark
-                .map(graph::format_time)
-                .unwrap_or_else(|| "none".into()),
-            if cs.delta_link.is_some() { "yes" } else { "no" },
-            cs.last_error
-                .map(|e| format!("\n    last error: {e}"))
-                .unwrap_or_default()
-        );
-    }
-    let ib = ctx.paths.resolve(&cfg.inbox_dir);
+}
 
-    let count = |sub: &str| {
-        std::fs::read_dir(ib.join(sub))
-            .map(|r| r.count())
-            .unwrap_or(0)
-    };
-    println!(
-        "  inbox {}: {} new, {} cur",
-        ib.display(),
-        count("new"),
-        count("cur")
-    );
-    let mut recs: Vec<&commands::Record> = d.commands.values().collect();
-    recs.sort_by_key(|r| r.at);
-    if recs.is_empty() {
-        println!("  no operator commands yet");
-    }
-    for r in recs.iter().rev().take(10) {
-        println!(
-            "  {} {} from {}: {:?} ({}), reply {:?}",
-            r.at.format("%Y-%m-%d %H:%M:%S"),
-            r.command,
-            r.from_name.as_deref().unwrap_or(&r.from),
-            r.status,
-            r.result,
-            r.reply
-        );
-    }
-    for (k, v) in &ctx.state.metrics {
-        println!("  metric {k}: {v}");
+/// The public facts, from the private data.
+pub fn facts_of(d: &Data) -> InboxFacts {
+    let del = &d.delivery;
+    InboxFacts {
+        pending: del.pending,
+        delivered: del.delivered,
+        rejected: del.rejected,
+        expired: del.expired,
+        answered_live: del.answered_live,
+        waiting: del.waiting,
+        unsettled: del.in_flight.len() as u64,
+        last_message_at: d
+            .chats
+            .values()
+            .chain(d.channels.values())
+            .filter_map(|c| c.watermark)
+            .max(),
+        last_delivery_at: del.last_delivery_at,
+        gateway_down_since: del.gateway.down_since,
+        unanswered: d.detections.unanswered,
+        duplicate_replies: d.detections.duplicate_replies,
+        commands: d.commands.len() as u64,
     }
 }
 
@@ -322,5 +361,14 @@ mod tests {
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("2d").is_err());
+    }
+
+    #[test]
+    fn facts_come_from_data() {
+        let mut d = Data::default();
+        d.delivery.delivered = 3;
+        d.detections.unanswered = 1;
+        let f = facts_of(&d);
+        assert_eq!((f.delivered, f.unanswered, f.pending), (3, 1, 0));
     }
 }

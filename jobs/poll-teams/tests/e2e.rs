@@ -35,8 +35,8 @@ fn suite(g: &FakeGraph, extra: Value) -> Suite {
     let mut cfg = json!({
         "runtime": {"http": {"backoff_base_ms": 10, "backoff_max_secs": 0.2, "max_retries": 4,
                              "timeout_secs": 5, "connect_timeout_secs": 2}},
+        "graph": g.user_config("PT_PASSWORD"),
         "poll-teams": {
-            "graph": g.user_config("PT_PASSWORD"),
             "chats": [CHAT],
             "self_user_id": AGENT_USER_ID,
             "operators": [OP],
@@ -524,10 +524,7 @@ mod aadsts {
     fn bad_or_expired_client_secret() {
         let g = FakeGraph::start();
         g.set_client_secret("rotated-secret");
-        let s = suite(
-            &g,
-            json!({"poll-teams": {"graph": g.app_config("PT_SECRET")}}),
-        );
+        let s = suite(&g, json!({"graph": g.app_config("PT_SECRET")}));
         expect_78(
             &s,
             &[
@@ -548,7 +545,7 @@ mod aadsts {
         let g = FakeGraph::start();
         let s = suite(
             &g,
-            json!({"poll-teams": {"graph": {"client_id": "99999999-0000-0000-0000-000000000000"}}}),
+            json!({"graph": {"client_id": "99999999-0000-0000-0000-000000000000"}}),
         );
         expect_78(&s, &["AADSTS700016", "not found in tenant"]);
     }
@@ -569,11 +566,8 @@ mod aadsts {
     #[test]
     fn app_only_token_cannot_post_replies() {
         let g = FakeGraph::start();
-        g.add_message(CHAT, OP, "Op", "/help");
-        let s = suite(
-            &g,
-            json!({"poll-teams": {"graph": g.app_config("PT_SECRET")}}),
-        );
+        g.add_message(CHAT, OP, "Op", "/jobs help");
+        let s = suite(&g, json!({"graph": g.app_config("PT_SECRET")}));
         let r = run(&s, &[]);
         r.code(1).stderr_has("delegated token");
         assert!(g.posted(CHAT).is_empty());
@@ -584,8 +578,8 @@ mod aadsts {
         let g = FakeGraph::start();
         let s = suite(&g, json!({"poll-teams": {"page_size": 80}}));
         run(&s, &[]).code(78).stderr_has("poll-teams.page_size");
-        let s = suite(&g, json!({"poll-teams": {"graph": {"tenant": "common"}}}));
-        run(&s, &[]).code(78).stderr_has("poll-teams.graph.tenant");
+        let s = suite(&g, json!({"graph": {"tenant": "common"}}));
+        run(&s, &[]).code(78).stderr_has("graph.tenant");
         let s = suite(&g, json!({"poll-teams": {"chatz": []}}));
         run(&s, &[]).code(78).stderr_has("chatz");
     }
@@ -656,7 +650,7 @@ mod commands {
     #[test]
     fn stop_start_status_help_from_an_operator() {
         let g = FakeGraph::start();
-        g.add_message(CHAT, OP, "Operator", "<p>/stop</p>");
+        g.add_message(CHAT, OP, "Operator", "<p>/jobs stop</p>");
         let s = suite(&g, json!({}));
         run(&s, &[]).silent_success();
         let control: Value = serde_json::from_str(&s.read("state/control.json")).unwrap();
@@ -665,9 +659,9 @@ mod commands {
         assert!(kinds(&s).is_empty(), "commands do not go to the inbox");
         assert_eq!(g.posted(CHAT).len(), 1);
         // poll-teams keeps working while paused, so /start can resume.
-        g.add_message(CHAT, OP, "Operator", "/status");
-        g.add_message(CHAT, OP, "Operator", "/start");
-        g.add_message(CHAT, OP, "Operator", "/help");
+        g.add_message(CHAT, OP, "Operator", "/jobs status");
+        g.add_message(CHAT, OP, "Operator", "/JOBS start");
+        g.add_message(CHAT, OP, "Operator", "/jobs help");
         run(&s, &[]).silent_success();
         let control: Value = serde_json::from_str(&s.read("state/control.json")).unwrap();
         assert_eq!(control["paused"], false);
@@ -684,7 +678,7 @@ mod commands {
             posted[3]["body"]["content"]
                 .as_str()
                 .unwrap()
-                .contains("/restore")
+                .contains("/jobs restore")
         );
         assert_eq!(metric(&s, "commands"), 4);
         // The agent's own replies (now in the chat) are not delivered or executed.
@@ -700,7 +694,7 @@ mod commands {
         let g = FakeGraph::start();
         g.add_message(CHAT, OP, "Operator", "<p>numbers please</p>");
         g.add_message(CHAT, TRUSTED, "Robin", "<p>thanks</p>");
-        g.add_message(CHAT, OP, "Operator", "/help");
+        g.add_message(CHAT, OP, "Operator", "/jobs help");
         let s = suite(&g, json!({}));
         run(&s, &[]).silent_success();
         assert_eq!(kinds(&s).len(), 2);
@@ -718,16 +712,18 @@ mod commands {
     #[test]
     fn a_throttled_reply_is_posted_once_after_retry_after() {
         let g = FakeGraph::start();
-        g.add_message(CHAT, OP, "Operator", "/help");
+        g.add_message(CHAT, OP, "Operator", "/jobs help");
         g.fail_next(Route::Post, Fault::Throttle(Some("0.3".into())));
         let s = suite(&g, json!({}));
         run(&s, &[]).silent_success();
         assert_eq!(g.count(Route::Post), 2, "one 429, one success");
         assert_eq!(g.posted(CHAT).len(), 1);
         // A 503 on the POST may have been processed: not repeated, reported.
-        g.add_message(CHAT, OP, "Operator", "/help");
+        g.add_message(CHAT, OP, "Operator", "/jobs help");
         g.fail_next(Route::Post, Fault::Unavailable(None));
-        run(&s, &[]).code(1).stderr_has("cannot reply to /help");
+        run(&s, &[])
+            .code(1)
+            .stderr_has("cannot reply to /jobs help");
         assert_eq!(g.count(Route::Post), 3);
         run(&s, &[]).silent_success();
         assert_eq!(
@@ -740,11 +736,11 @@ mod commands {
     #[test]
     fn commands_from_others_are_not_executed_or_answered() {
         let g = FakeGraph::start();
-        g.add_message(CHAT, TRUSTED, "Trusted", "/stop");
-        g.add_message(CHAT, STRANGER, "Stranger", "/reset");
+        g.add_message(CHAT, TRUSTED, "Trusted", "/jobs stop");
+        g.add_message(CHAT, STRANGER, "Stranger", "/jobs restart-gateway");
         let s = suite(
             &g,
-            json!({"poll-teams": {"commands": {"reset": ["sh", "-c", "touch reset-ran"]}}}),
+            json!({"poll-teams": {"commands": {"restart_gateway": ["sh", "-c", "touch reset-ran"]}}}),
         );
         run(&s, &[]).code(0);
         assert!(s.read("state/control.json").is_empty());
@@ -757,8 +753,8 @@ mod commands {
     #[test]
     fn restore_runs_the_configured_argv_and_reboot_needs_enabling() {
         let g = FakeGraph::start();
-        g.add_message(CHAT, OP, "Operator", "/restore");
-        g.add_message(CHAT, OP, "Operator", "/reboot");
+        g.add_message(CHAT, OP, "Operator", "/jobs restore");
+        g.add_message(CHAT, OP, "Operator", "/jobs reboot");
         let s = suite(
             &g,
             json!({"poll-teams": {"commands": {
@@ -789,10 +785,10 @@ mod commands {
         let s = suite(
             &g,
             json!({"poll-teams": {"commands": {
-            "reset": ["sh", "-c", "echo x >> ran; sleep 0.3"]}}}),
+            "restart_gateway": ["sh", "-c", "echo x >> ran; sleep 0.3"]}}}),
         );
         for i in 1..=6u64 {
-            g.add_message(CHAT, OP, "Operator", "/reset");
+            g.add_message(CHAT, OP, "Operator", "/jobs restart-gateway");
             let mut child = cmd(&s, &[])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -816,17 +812,28 @@ mod commands {
                 "executed exactly once per message"
             );
         }
+        // Schema 2: a command's outcome and its reply's are effects in the journal.
         let st = s.state("poll-teams");
-        let recs: Vec<&Value> = st["data"]["commands"]
-            .as_object()
-            .unwrap()
-            .values()
-            .collect();
-        assert_eq!(recs.len(), 6);
-        assert!(recs.iter().any(|r| r["status"] == "unknown"), "{recs:?}");
+        assert_eq!(st["data"]["commands"].as_object().unwrap().len(), 6);
+        let effects = st["effects"].as_object().unwrap();
+        let status = |prefix: &str| -> Vec<String> {
+            effects
+                .iter()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(_, v)| v["status"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let commands = status("command/");
+        assert_eq!(commands.len(), 6);
+        assert!(commands.iter().any(|s| s == "unknown"), "{commands:?}");
+        assert!(status("reply/").iter().all(|s| s != "started"));
         assert!(
-            recs.iter()
-                .all(|r| r["reply"] != "pending" && r["reply"] != "sending")
+            st["data"]["commands"]
+                .as_object()
+                .unwrap()
+                .values()
+                .all(|r| r["reply_html"] == ""),
+            "no reply left pending"
         );
         let posted = g.posted(CHAT);
         assert!(posted.len() <= 6, "never more than one reply per command");
@@ -921,7 +928,7 @@ mod operating {
     fn dry_run_writes_nothing() {
         let g = FakeGraph::start();
         g.add_message(CHAT, TRUSTED, "R", "m");
-        g.add_message(CHAT, OP, "Op", "/stop");
+        g.add_message(CHAT, OP, "Op", "/jobs stop");
         let s = suite(&g, json!({}));
         let r = run(&s, &["--dry-run"]);
         r.code(0).stderr_has("dry run: would deliver 1 event");
@@ -1026,7 +1033,7 @@ mod channels {
         for i in 0..7 {
             ids.push(g.add_channel_message(TEAM, CHANNEL, TRUSTED, "R", &format!("<p>c{i}</p>")));
         }
-        g.add_channel_message(TEAM, CHANNEL, OP, "Op", "/stop");
+        g.add_channel_message(TEAM, CHANNEL, OP, "Op", "/jobs stop");
         let s = suite(
             &g,
             json!({"poll-teams": {"chats": [], "page_size": 5,
@@ -1066,5 +1073,744 @@ mod channels {
         assert_eq!(set.len(), 10);
         run(&s, &[]).silent_success();
         assert_eq!(channel_events(&s).len(), 10);
+    }
+}
+
+#[path = "support/fake_hooks.rs"]
+mod fake_hooks;
+
+/// A suite whose gateway is the contract fake: `gw/openclaw.json` with hooks enabled and its
+/// log file, the suite's `gateway` section pointing there. `extra` is merged last.
+fn gateway_suite(g: &FakeGraph, extra: Value) -> (Suite, fake_hooks::FakeHooks) {
+    let s = suite(g, json!({}));
+    let hooks = fake_hooks::FakeHooks::start(&s.path("gw/openclaw.log"));
+    s.write(
+        "gw/openclaw.json",
+        &json!({"hooks": {"enabled": true, "token": hooks.token, "path": "/hooks"},
+                "logging": {"file": s.path("gw/openclaw.log")}})
+        .to_string(),
+    );
+    let mut cfg: Value = serde_json::from_str(&s.read("config.json")).unwrap();
+    merge(
+        &mut cfg,
+        json!({"gateway": {"config": s.path("gw/openclaw.json"), "state_dir": s.path("gw"), "url": hooks.url()},
+               "runtime": {"alerts": {"command": ["sh", "-c", "cat >> alerts.txt; echo >> alerts.txt"]}},
+               "poll-teams": {"delivery": {"mode": "all"}}}),
+    );
+    merge(&mut cfg, extra);
+    s.config(cfg);
+    (s, hooks)
+}
+
+fn names_in(s: &Suite, sub: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(s.path(&format!("state/inbox/teams/{sub}")))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn alerts(s: &Suite) -> String {
+    s.read("alerts.txt")
+}
+
+fn at(secs_from_now: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(secs_from_now)).to_rfc3339()
+}
+
+mod delivery {
+    use super::fake_hooks::HookFault;
+    use super::*;
+
+    #[test]
+    fn each_event_is_delivered_once_with_who_where_and_when() {
+        let g = FakeGraph::start();
+        let ids: Vec<String> = (0..3)
+            .map(|i| {
+                g.add_message(
+                    CHAT,
+                    TRUSTED,
+                    "Robin Kline",
+                    &format!("<p>question {i}</p>"),
+                )
+            })
+            .collect();
+        let (s, hooks) = gateway_suite(&g, json!({}));
+        run(&s, &[]).silent_success();
+        let runs = hooks.runs();
+        assert_eq!(runs.len(), 3);
+        for (r, id) in runs.iter().zip(&ids) {
+            let b = &r.body;
+            let msg = b["message"].as_str().unwrap();
+            assert!(
+                msg.starts_with(&format!(
+                    "Robin Kline (trusted) wrote in the Teams chat {CHAT} at 20"
+                )),
+                "{msg}"
+            );
+            assert!(
+                msg.contains("question") && msg.contains(id.as_str()),
+                "{msg}"
+            );
+            assert_eq!(b["deliver"], false);
+            assert!(
+                b["idempotencyKey"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("teams:20")
+            );
+            assert!(r.name.starts_with("Teams message "));
+        }
+        assert!(names_in(&s, "new").is_empty());
+        assert_eq!(names_in(&s, "cur").len(), 3, "moved to cur/ after the 200");
+        run(&s, &[]).silent_success();
+        assert_eq!(hooks.requests(), 3, "nothing is posted twice");
+        let st = s.state("poll-teams");
+        assert_eq!(st["facts"]["delivered"], 3);
+        assert_eq!(st["facts"]["pending"], 0);
+        let log = s.log("poll-teams");
+        assert!(
+            !log.contains(&hooks.token),
+            "the hook token never reaches the log"
+        );
+        assert!(!s.read("state/poll-teams.json").contains(&hooks.token));
+    }
+
+    #[test]
+    fn journal_is_the_default_and_sends_nothing() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "Robin", "hello");
+        let (s, hooks) = gateway_suite(&g, json!({"poll-teams": {"delivery": {"mode": null}}}));
+        let mut cfg: Value = serde_json::from_str(&s.read("config.json")).unwrap();
+        cfg["poll-teams"]["delivery"]
+            .as_object_mut()
+            .unwrap()
+            .remove("mode");
+        s.config(cfg);
+        run(&s, &[]).silent_success();
+        assert_eq!(hooks.requests(), 0);
+        assert_eq!(names_in(&s, "new").len(), 1, "kept in the Maildir");
+    }
+
+    #[test]
+    fn a_400_is_given_up_and_kept_with_its_reason() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "Robin", "first");
+        g.add_message(CHAT, TRUSTED, "Robin", "second");
+        let (s, hooks) = gateway_suite(&g, json!({}));
+        // The real gateway's answer, captured (`gateway-hook-refusals`).
+        let captured = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/openclaw-2026.9.6/gateway-hook-refusals/hook-channel-msteams.txt"
+        ))
+        .unwrap();
+        let (status, body) = captured.split_once('\n').unwrap();
+        hooks.push(HookFault::Status(
+            status.trim().parse().unwrap(),
+            serde_json::from_str(body.trim()).unwrap(),
+        ));
+        run(&s, &[]).code(1).stderr_has("channel must be last");
+        let rejected = names_in(&s, "rejected");
+        assert_eq!(rejected.len(), 2, "{rejected:?}");
+        let reason = rejected.iter().find(|n| n.ends_with(".reason")).unwrap();
+        assert!(
+            s.read(&format!("state/inbox/teams/rejected/{reason}"))
+                .contains("channel must be last")
+        );
+        assert_eq!(hooks.runs().len(), 1, "the next event still went through");
+        run(&s, &[]).silent_success();
+        assert_eq!(hooks.requests(), 2, "a refused event is not posted again");
+        assert_eq!(s.state("poll-teams")["facts"]["rejected"], 1);
+    }
+
+    #[test]
+    fn conflicts_and_5xx_are_retried_later_in_order() {
+        let g = FakeGraph::start();
+        let first = g.add_message(CHAT, TRUSTED, "Robin", "first");
+        g.add_message(CHAT, TRUSTED, "Robin", "second");
+        let (s, hooks) = gateway_suite(&g, json!({}));
+        hooks.push(HookFault::Status(
+            409,
+            json!({"ok": false, "error": "hook configuration changed; retry request"}),
+        ));
+        run(&s, &[]).code(1).stderr_has("HTTP 409");
+        assert_eq!(
+            hooks.requests(),
+            1,
+            "the second waits behind the first (order per chat)"
+        );
+        run(&s, &[]).code(0);
+        assert_eq!(hooks.requests(), 1, "not before the backoff");
+        hooks.push(HookFault::Status(502, json!({"ok": false, "error": "hook agent run failed before entering the agent runner", "runId": "x"})));
+        run(&s, &["--now", &at(20)]).code(1).stderr_has("HTTP 502");
+        hooks.push(HookFault::Status(503, json!({"ok": false, "error": "hook agent run did not start before admission timeout", "runId": "y"})));
+        run(&s, &["--now", &at(60)])
+            .code(1)
+            .stderr_has("admission timeout");
+        run(&s, &["--now", &at(200)]).code(0);
+        let runs = hooks.runs();
+        assert_eq!(runs.len(), 2);
+        assert!(
+            runs[0].body["message"].as_str().unwrap().contains(&first),
+            "in order"
+        );
+        assert_eq!(
+            s.state("poll-teams")["data"]["delivery"]["retry"],
+            json!({})
+        );
+    }
+
+    #[test]
+    fn a_restarting_gateway_is_waited_for_without_counting_attempts() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "Robin", "while restarting");
+        let (s, hooks) = gateway_suite(&g, json!({}));
+        hooks.push(HookFault::Restarting);
+        run(&s, &[]).code(0);
+        assert_eq!(names_in(&s, "new").len(), 1);
+        assert!(s.state("poll-teams")["facts"]["gateway_down_since"].is_string());
+        run(&s, &[]).silent_success();
+        assert_eq!(hooks.runs().len(), 1);
+        assert!(s.state("poll-teams")["facts"]["gateway_down_since"].is_null());
+    }
+
+    #[test]
+    fn a_wrong_token_or_path_is_a_configuration_error() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "Robin", "hello");
+        let (s, hooks) = gateway_suite(&g, json!({}));
+        s.write("secrets/hook-token", "not-the-token\n");
+        let mut cfg: Value = serde_json::from_str(&s.read("config.json")).unwrap();
+        cfg["poll-teams"]["delivery"]["token_file"] = json!("secrets/hook-token");
+        s.config(cfg.clone());
+        run(&s, &[]).code(78).stderr_has("401");
+        assert_eq!(
+            names_in(&s, "new").len(),
+            1,
+            "kept until it can be delivered"
+        );
+        assert!(!s.log("poll-teams").contains("not-the-token"));
+        cfg["poll-teams"]["delivery"]
+            .as_object_mut()
+            .unwrap()
+            .remove("token_file");
+        cfg["poll-teams"]["delivery"]["url"] = json!(format!("{}/hookz/agent", hooks.url()));
+        s.config(cfg.clone());
+        run(&s, &[]).code(78).stderr_has("404");
+        cfg["poll-teams"]["delivery"]
+            .as_object_mut()
+            .unwrap()
+            .remove("url");
+        s.config(cfg);
+        run(&s, &[]).silent_success();
+        assert_eq!(hooks.runs().len(), 1);
+    }
+
+    #[test]
+    fn hooks_disabled_in_the_gateway_is_refused_before_anything_is_sent() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "Robin", "hello");
+        let (s, hooks) = gateway_suite(&g, json!({}));
+        s.write("gw/openclaw.json", r#"{ hooks: { enabled: false } }"#);
+        run(&s, &["--check-config"]).code(78).stderr_has("hooks");
+        run(&s, &[]).code(78).stderr_has("hooks.enabled");
+        assert_eq!(hooks.requests(), 0);
+        // Nothing moved: the message is read again once the configuration is fixed.
+        s.write(
+            "gw/openclaw.json",
+            &json!({"hooks": {"enabled": true, "token": hooks.token},
+                    "logging": {"file": s.path("gw/openclaw.log")}})
+            .to_string(),
+        );
+        run(&s, &[]).silent_success();
+        assert_eq!(hooks.runs().len(), 1);
+    }
+
+    /// The hard case: the gateway admitted the run, the answer never arrived (the process was
+    /// killed right after the POST, or the connection dropped). The gateway's own key memory is
+    /// cleared (a restart); the log says the run happened, so it is not sent again.
+    #[test]
+    fn an_unknown_outcome_is_settled_from_the_gateways_log_not_its_key_memory() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "Robin", "one");
+        let (s, hooks) = gateway_suite(&g, json!({}));
+        let r = s.run_cmd(cmd(&s, &[]).env("AGENT_JOBS_TEST_CRASH_AT", "effect-acted:deliver/"));
+        assert_ne!(r.code, 0, "killed after the POST");
+        assert_eq!(hooks.runs().len(), 1);
+        hooks.forget();
+        run(&s, &[])
+            .code(0)
+            .stderr_has("interrupted by the end of an earlier run");
+        assert_eq!(
+            hooks.requests(),
+            1,
+            "settled from the log: not posted again"
+        );
+        assert_eq!(names_in(&s, "cur").len(), 1);
+        // Killed after the intent, before the POST: not in the log, so it is sent.
+        g.add_message(CHAT, TRUSTED, "Robin", "two");
+        s.run_cmd(cmd(&s, &[]).env("AGENT_JOBS_TEST_CRASH_AT", "effect-intent:deliver/"));
+        assert_eq!(hooks.requests(), 1);
+        run(&s, &[]).code(0);
+        assert_eq!(hooks.runs().len(), 2);
+        // Admitted, then the connection dropped: the next pass finds it in the log.
+        g.add_message(CHAT, TRUSTED, "Robin", "three");
+        hooks.push(HookFault::AdmitThenDrop);
+        run(&s, &[])
+            .code(1)
+            .stderr_has("no answer from the gateway");
+        run(&s, &[]).code(0);
+        assert_eq!(hooks.runs().len(), 3);
+        assert!(hooks.runs_by_name().values().all(|n| *n == 1));
+        assert!(names_in(&s, "new").is_empty());
+    }
+
+    #[test]
+    fn without_a_readable_log_an_unknown_delivery_is_blocked_until_the_operator_decides() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "Robin", "one");
+        let (s, hooks) = gateway_suite(&g, json!({}));
+        s.write(
+            "gw/openclaw.json",
+            &json!({"hooks": {"enabled": true, "token": hooks.token},
+                    "logging": {"file": s.path("gw/elsewhere.log")}})
+            .to_string(),
+        );
+        hooks.push(HookFault::AdmitThenDrop);
+        run(&s, &[]).code(1);
+        run(&s, &[]).code(1).stderr_has("poll-teams redeliver");
+        assert_eq!(hooks.requests(), 1, "never repeated blindly");
+        assert_eq!(
+            alerts(&s).matches("may or may not have happened").count(),
+            1
+        );
+        run(&s, &[]).code(1);
+        assert_eq!(
+            alerts(&s).matches("may or may not have happened").count(),
+            1,
+            "alerted once"
+        );
+        run(&s, &["status"])
+            .code(0)
+            .stdout_has("unsettled delivery");
+        let name = names_in(&s, "new").remove(0);
+        run(&s, &["redeliver", &name]).code(0);
+        run(&s, &[]).code(0);
+        assert_eq!(hooks.requests(), 2, "the operator said: send it again");
+        run(&s, &["redeliver", "nope.json"]).code(65);
+    }
+
+    /// SIGKILL at random points while events keep arriving, the gateway forgets its keys now
+    /// and then (restarts) and drops answers after admitting: every event is admitted once.
+    #[test]
+    fn sigkill_during_delivery_admits_each_event_exactly_once() {
+        let g = FakeGraph::start();
+        let (s, hooks) = gateway_suite(&g, json!({"poll-teams": {"page_size": 5}}));
+        let mut rng = fastrand::Rng::with_seed(0xdeed);
+        let mut total = 0;
+        for i in 0..60 {
+            for _ in 0..rng.usize(0..4) {
+                g.add_message(CHAT, TRUSTED, "R", &format!("<p>msg {i}</p>"));
+                total += 1;
+            }
+            if i % 7 == 3 {
+                hooks.forget();
+            }
+            if i % 11 == 5 {
+                hooks.push(HookFault::AdmitThenDrop);
+            }
+            let mut child = cmd(&s, &[])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(rng.u64(5..60)));
+            testkit::signal(&child, 9);
+            let _ = child.wait();
+        }
+        run(&s, &[]);
+        run(&s, &[]).code(0);
+        let by_name = hooks.runs_by_name();
+        assert_eq!(by_name.len(), total, "every event admitted");
+        let twice: Vec<_> = by_name.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(twice.is_empty(), "admitted more than once: {twice:?}");
+        assert!(names_in(&s, "new").is_empty());
+        assert_eq!(names_in(&s, "cur").len(), total);
+    }
+}
+
+mod modes {
+    use super::*;
+
+    #[test]
+    fn catch_up_delivers_only_what_got_no_live_reply() {
+        let g = FakeGraph::start();
+        let answered = g.add_message(CHAT, TRUSTED, "Robin", "answered live");
+        g.add_message(CHAT, AGENT_USER_ID, "Agent", "here you go");
+        let (s, hooks) = gateway_suite(
+            &g,
+            json!({"poll-teams": {"delivery": {"mode": "catch-up"}}}),
+        );
+        run(&s, &[]).silent_success();
+        assert_eq!(hooks.requests(), 0);
+        assert_eq!(
+            names_in(&s, "cur").len(),
+            1,
+            "answered live: consumed, not delivered"
+        );
+        let missed = g.add_message(CHAT, TRUSTED, "Robin", "nobody answers this");
+        run(&s, &[]).silent_success();
+        assert_eq!(hooks.requests(), 0, "waits for a live reply");
+        run(&s, &["--now", &at(301)]).silent_success();
+        let runs = hooks.runs();
+        assert_eq!(runs.len(), 1);
+        let m = runs[0].body["message"].as_str().unwrap();
+        assert!(m.contains(&missed) && !m.contains(&answered), "{m}");
+        assert!(m.contains("no agent reply within 5 min"), "{m}");
+        assert_eq!(s.state("poll-teams")["facts"]["answered_live"], 1);
+    }
+
+    #[test]
+    fn catch_up_delivers_at_once_what_arrived_while_the_gateway_was_down() {
+        let g = FakeGraph::start();
+        g.add_chat(CHAT);
+        let (s, hooks) = gateway_suite(
+            &g,
+            json!({"poll-teams": {"delivery": {"mode": "catch-up"}}}),
+        );
+        run(&s, &[]).silent_success();
+        hooks.set_live(false);
+        let id = g.add_message(CHAT, TRUSTED, "Robin", "during the outage");
+        run(&s, &[])
+            .code(0)
+            .stderr_has("the gateway does not answer");
+        run(&s, &[]).silent_success();
+        assert_eq!(hooks.requests(), 0);
+        hooks.set_live(true);
+        run(&s, &[]).silent_success();
+        let runs = hooks.runs();
+        assert_eq!(
+            runs.len(),
+            1,
+            "no wait: the gateway could not have answered it"
+        );
+        assert!(runs[0].body["message"].as_str().unwrap().contains(&id));
+        assert!(
+            runs[0].body["message"]
+                .as_str()
+                .unwrap()
+                .contains("while the gateway was down")
+        );
+    }
+
+    #[test]
+    fn per_chat_modes_reply_targets_and_gateway_commands() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "Robin", "to the group");
+        g.add_message(CHAT2, TRUSTED, "Robin", "in the journal chat");
+        g.add_message(CHAT, OP, "Op", "/stop");
+        let (s, hooks) = gateway_suite(
+            &g,
+            json!({"poll-teams": {"chats": [
+                {"id": CHAT, "name": "Ops group", "mode": "all",
+                 "reply": {"channel": "msteams", "to": format!("conversation:{CHAT}")}},
+                {"id": CHAT2, "mode": "journal"}]}}),
+        );
+        run(&s, &[]).silent_success();
+        let runs = hooks.runs();
+        assert_eq!(
+            runs.len(),
+            1,
+            "the gateway's own /stop is not sent to the agent"
+        );
+        let b = &runs[0].body;
+        assert_eq!(
+            (b["deliver"].clone(), b["channel"].clone()),
+            (json!(true), json!("msteams"))
+        );
+        assert_eq!(b["to"], format!("conversation:{CHAT}"));
+        assert!(b["message"].as_str().unwrap().contains("\"Ops group\""));
+        assert_eq!(
+            names_in(&s, "new").len(),
+            1,
+            "the journal chat's event stays"
+        );
+        assert!(
+            s.read("state/control.json").is_empty(),
+            "bare /stop is not ours here"
+        );
+    }
+}
+
+mod bare_words {
+    use super::*;
+
+    #[test]
+    fn prefixed_commands_run_and_bare_words_only_where_opted_in() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, OP, "Operator", "/stop");
+        g.add_message(CHAT2, OP, "Operator", "/stop");
+        let s = suite(
+            &g,
+            json!({"poll-teams": {"chats": [CHAT, {"id": CHAT2, "bare_commands": true}]}}),
+        );
+        run(&s, &[]).silent_success();
+        let control: Value = serde_json::from_str(&s.read("state/control.json")).unwrap();
+        assert_eq!(control["paused"], true, "opted in: executed");
+        assert_eq!(g.posted(CHAT2).len(), 1);
+        assert!(
+            g.posted(CHAT).is_empty(),
+            "not opted in: the gateway's word, not ours"
+        );
+        assert_eq!(
+            kinds(&s).len(),
+            1,
+            "and it is an ordinary message in the inbox"
+        );
+        assert_eq!(metric(&s, "commands"), 1);
+        g.add_message(CHAT, OP, "Operator", "/jobs start");
+        run(&s, &[]).silent_success();
+        run(&s, &[]).silent_success();
+        let control: Value = serde_json::from_str(&s.read("state/control.json")).unwrap();
+        assert_eq!(control["paused"], false);
+        assert_eq!(g.posted(CHAT).len(), 1, "once");
+    }
+
+    #[test]
+    fn an_idempotent_command_runs_again_after_a_crash_and_others_do_not() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, OP, "Operator", "/jobs status");
+        let s = suite(&g, json!({}));
+        let r = s.run_cmd(cmd(&s, &[]).env("AGENT_JOBS_TEST_CRASH_AT", "effect-intent:command/"));
+        assert_ne!(r.code, 0);
+        run(&s, &[]).code(0).stderr_has("it will be done again");
+        let posted = g.posted(CHAT);
+        assert_eq!(posted.len(), 1);
+        assert!(
+            posted[0]["body"]["content"]
+                .as_str()
+                .unwrap()
+                .contains("agent-jobs status")
+        );
+        g.add_message(CHAT, OP, "Operator", "/jobs stop");
+        s.run_cmd(cmd(&s, &[]).env("AGENT_JOBS_TEST_CRASH_AT", "effect-intent:command/"));
+        run(&s, &[]).code(0);
+        let posted = g.posted(CHAT);
+        assert_eq!(posted.len(), 2);
+        assert!(
+            posted[1]["body"]["content"]
+                .as_str()
+                .unwrap()
+                .contains("outcome unknown")
+        );
+        assert!(s.read("state/control.json").is_empty(), "not repeated");
+    }
+}
+
+mod detectors {
+    use super::*;
+
+    fn detector_suite(g: &FakeGraph) -> Suite {
+        suite(
+            g,
+            json!({"runtime": {"alerts": {"command": ["sh", "-c", "cat >> alerts.txt; echo >> alerts.txt"]}},
+                   "poll-teams": {"chats": [{"id": CHAT, "expect_reply": true}]}}),
+        )
+    }
+
+    #[test]
+    fn an_unanswered_message_alerts_once_after_the_deadline() {
+        let g = FakeGraph::start();
+        let s = detector_suite(&g);
+        let q = g.add_message(CHAT, TRUSTED, "Robin", "is the build green?");
+        g.add_message(CHAT, AGENT_USER_ID, "Agent", "yes");
+        let lost = g.add_message(CHAT, TRUSTED, "Robin", "and the deploy?");
+        g.add_message(CHAT, OP, "Operator", "/new");
+        run(&s, &[]).silent_success();
+        run(&s, &["--now", &at(599)]).silent_success();
+        assert!(alerts(&s).is_empty(), "not before 10 minutes");
+        run(&s, &["--now", &at(601)])
+            .code(0)
+            .stderr_has("no agent reply within 10 min");
+        run(&s, &["--now", &at(1200)]).code(0);
+        let a = alerts(&s);
+        assert_eq!(a.matches("no agent reply").count(), 1, "{a}");
+        assert!(a.contains(&lost) && !a.contains(&q), "{a}");
+        assert_eq!(s.state("poll-teams")["facts"]["unanswered"], 1);
+        assert_eq!(g.posted(CHAT).len(), 0, "nothing posted into the chat");
+    }
+
+    #[test]
+    fn a_duplicated_reply_alerts_once_and_normal_conversation_never() {
+        let g = FakeGraph::start();
+        let s = detector_suite(&g);
+        g.add_message(CHAT, TRUSTED, "Robin", "status?");
+        g.add_message(CHAT, AGENT_USER_ID, "Agent", "All green, nothing to do.");
+        g.add_message(CHAT, TRUSTED, "Robin", "thanks, and backups?");
+        g.add_message(CHAT, AGENT_USER_ID, "Agent", "Backups ran at 03:00.");
+        g.add_message(CHAT, AGENT_USER_ID, "Agent", "Anything else I can check?");
+        run(&s, &[]).silent_success();
+        assert!(alerts(&s).is_empty(), "normal conversation");
+        g.add_message(CHAT, TRUSTED, "Robin", "deploy?");
+        g.add_message(
+            CHAT,
+            AGENT_USER_ID,
+            "Agent",
+            "<p>The deploy finished at noon.</p>",
+        );
+        let dup = g.add_message(
+            CHAT,
+            AGENT_USER_ID,
+            "Agent",
+            "<p>The deploy finished at noon!</p>",
+        );
+        run(&s, &[]).code(0).stderr_has("twice");
+        run(&s, &[]).silent_success();
+        run(&s, &["--now", &at(3600)]).code(0);
+        let a = alerts(&s);
+        assert_eq!(a.matches("twice").count(), 1, "{a}");
+        assert!(a.contains(&dup));
+        assert_eq!(s.state("poll-teams")["facts"]["duplicate_replies"], 1);
+        assert_eq!(s.state("poll-teams")["facts"]["unanswered"], 0);
+        assert!(g.posted(CHAT).is_empty());
+    }
+}
+
+mod config_checks {
+    use super::*;
+
+    #[test]
+    fn every_numeric_key_is_checked_where_it_is_parsed() {
+        let g = FakeGraph::start();
+        for (k, v) in [
+            ("backfill_secs", json!(99_999_999_999_999u64)),
+            ("backfill_secs", json!(-1)),
+            ("backfill_secs", json!(1e300)),
+            ("page_size", json!(0)),
+            ("max_body_bytes", json!(4_294_967_295u64)),
+            ("watch_interval_secs", json!(1e300)),
+            ("remember_messages", json!(0)),
+        ] {
+            let s = suite(&g, json!({"poll-teams": {k: v}}));
+            run(&s, &["--check-config"]).code(78).stderr_has(k);
+            run(&s, &[]).code(78).stderr_has(k);
+        }
+        for (sec, k, v) in [
+            ("delivery", "timeout_secs", json!(1e300)),
+            ("delivery", "max_age_secs", json!(0)),
+            ("delivery", "catch_up_after_secs", json!("5m")),
+            (
+                "commands",
+                "timeout_secs",
+                json!(18_446_744_073_709_551_615u64),
+            ),
+            ("detectors", "unanswered_after_secs", json!(-5)),
+            ("detectors", "duplicate_similarity", json!(7)),
+        ] {
+            let s = suite(&g, json!({"poll-teams": {sec: {k: v}}}));
+            run(&s, &["--check-config"])
+                .code(78)
+                .stderr_has(&format!("{sec}.{k}"));
+        }
+        // The largest accepted backfill runs.
+        g.add_message(CHAT, TRUSTED, "R", "m");
+        let s = suite(&g, json!({"poll-teams": {"backfill_secs": 31_536_000}}));
+        run(&s, &["--check-config"]).code(0);
+        run(&s, &[]).silent_success();
+        assert_eq!(kinds(&s).len(), 1);
+    }
+
+    #[test]
+    fn bare_words_in_a_chat_the_gateway_reads_and_allow_list_drift_are_reported() {
+        let g = FakeGraph::start();
+        g.add_chat(CHAT);
+        let (s, hooks) = gateway_suite(
+            &g,
+            json!({"poll-teams": {"chats": [{"id": CHAT, "bare_commands": true, "mode": "catch-up"}, CHAT2],
+                                  "allow_from_gateway": true}}),
+        );
+        s.write(
+            "gw/openclaw.json",
+            &format!(
+                r#"{{ hooks: {{ enabled: true, token: "{}" }},
+                     channels: {{ msteams: {{ groupAllowFrom: ["{CHAT}"],
+                                              allowFrom: ["{OP}", "{STRANGER}", "accessGroup:ops"] }} }} }}"#,
+                hooks.token
+            ),
+        );
+        let r = run(&s, &["--check-config"]);
+        r.code(0)
+            .stderr_has("bare command words are on, but the gateway reads this chat")
+            .stderr_has("accessGroup:ops")
+            .stderr_has(&format!("not in poll-teams.operators/trusted: {STRANGER}"))
+            .stderr_has(&format!(
+                "not in the gateway's channels.msteams.allowFrom: {TRUSTED}"
+            ));
+        assert!(!r.stderr.contains(&hooks.token));
+        // The gateway's list admits the stranger (as trusted); the access group is not resolved.
+        g.add_message(CHAT2, STRANGER, "Robin Kline", "let me in");
+        run(&s, &[]).code(0);
+        let evs = events(&s);
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].1["sender"]["tier"], "trusted");
+    }
+
+    #[test]
+    fn the_deprecated_graph_section_still_works_and_is_reported() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "R", "m");
+        let s = suite(&g, json!({}));
+        let mut cfg: Value = serde_json::from_str(&s.read("config.json")).unwrap();
+        let graph = cfg.as_object_mut().unwrap().remove("graph").unwrap();
+        cfg["poll-teams"]["graph"] = graph;
+        s.config(cfg);
+        run(&s, &["--check-config"])
+            .code(0)
+            .stderr_has("deprecated");
+        run(&s, &[]).silent_success();
+        assert_eq!(kinds(&s).len(), 1);
+        let s = suite(&g, json!({}));
+        let mut cfg: Value = serde_json::from_str(&s.read("config.json")).unwrap();
+        cfg.as_object_mut().unwrap().remove("graph");
+        s.config(cfg);
+        run(&s, &["--check-config"])
+            .code(78)
+            .stderr_has("top-level `graph` section");
+    }
+}
+
+mod migration {
+    use super::*;
+
+    #[test]
+    fn a_schema_1_state_file_keeps_working() {
+        let g = FakeGraph::start();
+        let s = suite(&g, json!({}));
+        let t = chrono::Utc::now() - chrono::Duration::minutes(5);
+        s.write(
+            "state/poll-teams.json",
+            &json!({"schema_version": 1, "job": "poll-teams", "last_run": null, "last_success": null,
+                "data": {"chats": {CHAT: {"watermark": t.to_rfc3339(), "boundary": ["1"], "known": {}}},
+                         "commands": {format!("{CHAT}#1"): {"chat": CHAT, "message_id": "1", "command": "/help",
+                             "from": OP, "from_name": "Op", "status": "done", "at": t.to_rfc3339(),
+                             "finished_at": t.to_rfc3339(), "result": "listed the commands", "reply": "pending",
+                             "reply_html": "<p>Commands (from before the upgrade)</p>"}},
+                         "denied_logged": {}}})
+            .to_string(),
+        );
+        g.add_message(CHAT, TRUSTED, "R", "after the upgrade");
+        run(&s, &[]).silent_success();
+        let st = s.state("poll-teams");
+        assert_eq!(st["schema_version"], 2);
+        assert_eq!(st["effects"][format!("command/{CHAT}#1")]["status"], "done");
+        assert_eq!(st["effects"][format!("reply/{CHAT}#1")]["status"], "done");
+        assert_eq!(g.posted(CHAT).len(), 1, "the pending reply was posted once");
+        assert_eq!(kinds(&s).len(), 1, "the watermark was kept");
+        run(&s, &[]).silent_success();
+        assert_eq!(g.posted(CHAT).len(), 1);
     }
 }

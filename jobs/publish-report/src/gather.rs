@@ -445,6 +445,7 @@ pub(crate) mod tests {
             last_delivery_at: Some(at(7)),
             unanswered: 3,
             duplicate_replies: 1,
+            ..Default::default()
         }
     }
 

@@ -94,6 +94,11 @@ const SCENARIOS: &[Scenario] = &[
         about: "`gateway run` on loopback: /health, /healthz, /readyz, POST /hooks/agent (bad token, a key twice, another key, bad body)",
         run: gateway_hooks,
     },
+    Scenario {
+        name: "gateway-hook-refusals",
+        about: "POST /hooks/agent refused: a channel without its plugin (msteams), a sessionKey not allowed, an unknown agent, an unknown sub-path, a body over 256 KiB",
+        run: gateway_hook_refusals,
+    },
 ];
 
 fn main() {
@@ -757,6 +762,47 @@ fn gateway_hooks(ctx: &Ctx, dir: &Path) -> Result<String, String> {
     );
     write_log(&home, dir, 0);
     write(dir, "provider-requests.json", &served_json(ctx));
+    lines.push(format!("provider requests: {}", ctx.model.served().len()));
+    Ok(lines
+        .iter()
+        .map(|l| format!("- {l}"))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+fn gateway_hook_refusals(ctx: &Ctx, dir: &Path) -> Result<String, String> {
+    let home = ctx.home();
+    let mut cfg = home.base_config();
+    cfg["hooks"] = json!({"enabled": true, "token": HOOK_TOKEN, "path": "/hooks"});
+    home.write_config(&cfg);
+    let mut server = home.start(0, Duration::from_secs(180));
+    let port = server.port;
+    let auth = format!("Bearer {HOOK_TOKEN}");
+    let big = "x".repeat(300 * 1024);
+    let posts: Vec<(&str, &str, String)> = vec![
+        ("channel-msteams", "/hooks/agent", json!({"message": "hello", "name": "Teams", "deliver": true, "channel": "msteams", "to": "conversation:19:aaaa@thread.v2"}).to_string()),
+        ("session-key", "/hooks/agent", json!({"message": "hello", "name": "Teams", "sessionKey": "hook:teams"}).to_string()),
+        ("unknown-agent", "/hooks/agent", json!({"message": "hello", "name": "Teams", "agentId": "ops"}).to_string()),
+        ("unknown-path", "/hooks/nope", json!({"message": "hello", "name": "Teams"}).to_string()),
+        ("too-large", "/hooks/agent", json!({"message": big, "name": "Teams"}).to_string()),
+    ];
+    let mut lines = Vec::new();
+    for (name, path, body) in posts {
+        let headers = [("Authorization", auth.as_str())];
+        let r = gateway::http_request(port, "POST", path, &headers, Some(&body));
+        let (code, resp) = r.unwrap_or((0, String::new()));
+        write(
+            dir,
+            &format!("hook-{name}.txt"),
+            &format!("{code}\n{}\n", mask(&home, &resp)),
+        );
+        lines.push(format!(
+            "POST {path} ({name}): {code} {}",
+            mask(&home, resp.trim())
+        ));
+    }
+    server.stop();
+    write_log(&home, dir, 0);
     lines.push(format!("provider requests: {}", ctx.model.served().len()));
     Ok(lines
         .iter()
