@@ -142,7 +142,10 @@ pub fn step(ctx: &mut Ctx<Data>, run: &mut Run<'_>, level: u32, probe: &Probe) -
     let done_at = run.clock.now();
     let inc = incident_mut(&mut ctx.state.data)?;
     inc.level_done = true;
-    inc.window_from = done_at;
+    if !end.continue_now {
+        // The next step waits a whole failed window from here.
+        inc.window_from = done_at;
+    }
     if end.restarted {
         inc.grace_until = Some(done_at + run.pol.startup_grace);
     }
@@ -239,7 +242,9 @@ pub fn restart(
     } else {
         format!("incident/{id}/step{level}-restart")
     };
-    let vars = run.env.command_env(id, ladder::name(level));
+    let vars = run
+        .env
+        .command_env(id, &format!("{level}-{}", ladder::name(level)));
     let timeout = std::time::Duration::from_secs(cfg.command_timeout_secs);
     let (argv, how) = if probe.live {
         (&cfg.restart_command, "restart_command")
@@ -331,7 +336,7 @@ fn config_step(ctx: &mut Ctx<Data>, run: &mut Run<'_>, id: &str, probe: &Probe) 
     };
     log::warn!("incident {id}: config problem: {problem}; restoring the last good config");
     let cfg = run.cfg;
-    let vars = run.env.command_env(id, "config");
+    let vars = run.env.command_env(id, "2-config");
     let timeout = std::time::Duration::from_secs(cfg.command_timeout_secs);
     let env = &*run.env;
     let out = ctx

@@ -1,7 +1,7 @@
 //! What watch-gateway keeps between runs (`data` in `state/watch-gateway.json`) and the public
 //! facts built from it. Every type here is persisted: add fields with defaults, never rename.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use contracts::facts::watch_gateway::{GatewayFacts, GatewayIncident, UptimeDay};
 use serde::{Deserialize, Serialize};
 
@@ -268,7 +268,7 @@ impl Incident {
 
     /// Seconds from the first failed probe to `at`.
     pub fn age_secs(&self, at: DateTime<Utc>) -> u64 {
-        (at - self.started_at).num_seconds().max(0) as u64
+        round_secs(at - self.started_at)
     }
 }
 
@@ -430,7 +430,7 @@ impl Data {
         let Some((at, health, maint)) = prev else {
             return;
         };
-        let secs = (now - at).min(cap).num_seconds();
+        let secs = round_secs((now - at).min(cap)) as i64;
         if secs <= 0 || health == Health::Unknown {
             return;
         }
@@ -517,9 +517,9 @@ fn incident_fact(i: &Incident) -> GatewayIncident {
     }
 }
 
-/// The UTC day of `t` (for uptime buckets).
-pub fn day_of(t: DateTime<Utc>) -> NaiveDate {
-    t.date_naive()
+/// A duration in whole seconds, rounded (a run's clock carries the nanoseconds it took).
+pub fn round_secs(d: Duration) -> u64 {
+    ((d.num_milliseconds().max(0) + 500) / 1000) as u64
 }
 
 #[cfg(test)]

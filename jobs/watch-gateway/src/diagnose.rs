@@ -13,6 +13,7 @@
 use crate::data::{Incident, Probe};
 use crate::gateway::{Env, tail_lines};
 use crate::procfs;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -195,8 +196,10 @@ fn newest_stability(state_dir: &Path) -> Option<Value> {
     }))
 }
 
-/// The tail of the gateway's log, one readable line per record.
-fn gateway_log_tail(env: &Env, lines: usize) -> (String, String) {
+/// The tail of the gateway's log, one readable line per record: (file, every line, the
+/// lines from `since` on — what the rules look at, so an old failure is not taken for a new
+/// one; lines without a time are kept).
+fn gateway_log_tail(env: &Env, lines: usize, since: DateTime<Utc>) -> (String, String, String) {
     let loc = openclaw::logs::location(env.gw_config.as_ref(), env.gw.profile.as_deref());
     let mut files: Vec<PathBuf> = Vec::new();
     for g in loc.globs() {
@@ -206,25 +209,37 @@ fn gateway_log_tail(env: &Env, lines: usize) -> (String, String) {
     }
     files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
     let Some(newest) = files.pop() else {
-        return (loc.source, String::new());
+        return (loc.source, String::new(), String::new());
     };
     let raw = tail_lines(&newest, lines);
-    let text: Vec<String> = raw
-        .lines()
-        .map(|l| match openclaw::record::Record::parse(l) {
-            Some(r) => format!(
-                "{} {} {}{}",
-                r.date()
-                    .map(|d| d.format("%H:%M:%S").to_string())
-                    .unwrap_or_default(),
-                r.level().unwrap_or("?"),
-                r.subsystem().map(|s| format!("[{s}] ")).unwrap_or_default(),
-                r.text()
+    let mut all = Vec::new();
+    let mut recent = Vec::new();
+    for l in raw.lines() {
+        let (text, at) = match openclaw::record::Record::parse(l) {
+            Some(r) => (
+                format!(
+                    "{} {} {}{}",
+                    r.date()
+                        .map(|d| d.format("%H:%M:%S").to_string())
+                        .unwrap_or_default(),
+                    r.level().unwrap_or("?"),
+                    r.subsystem().map(|s| format!("[{s}] ")).unwrap_or_default(),
+                    r.text()
+                ),
+                r.date(),
             ),
-            None => l.to_string(),
-        })
-        .collect();
-    (newest.display().to_string(), text.join("\n"))
+            None => (l.to_string(), None),
+        };
+        if at.is_none_or(|t| t >= since) {
+            recent.push(text.clone());
+        }
+        all.push(text);
+    }
+    (
+        newest.display().to_string(),
+        all.join("\n"),
+        recent.join("\n"),
+    )
 }
 
 /// Files matching a pattern whose only wildcards are in the file name (`[0-9]`, `*`).
@@ -393,7 +408,9 @@ pub fn collect(env: &Env, cfg: &crate::config::Config, inc: &Incident, probe: &P
     let port = env.port.or(lock.as_ref().and_then(|l| l.port));
     let listeners = port.map(procfs::listeners).unwrap_or_default();
     let console = env.console_tail(80);
-    let (log_file, log_tail) = gateway_log_tail(env, cfg.log_tail_lines);
+    // The rules look at what the gateway logged around this incident only.
+    let since = inc.started_at - chrono::Duration::seconds(30);
+    let (log_file, log_tail, log_recent) = gateway_log_tail(env, cfg.log_tail_lines, since);
     let validate = validate(env);
     let doctor = if cfg.doctor {
         cli_json(env, &["doctor", "--lint", "--json"])
@@ -403,7 +420,7 @@ pub fn collect(env: &Env, cfg: &crate::config::Config, inc: &Incident, probe: &P
     let diff = if cfg.diff_command.is_empty() {
         Value::Null
     } else {
-        let env_vars = env.command_env(&inc.id, "diagnose");
+        let env_vars = env.command_env(&inc.id, "3-diagnose");
         match env.run(
             &cfg.diff_command,
             Duration::from_secs(cfg.command_timeout_secs.min(60)),
@@ -425,7 +442,7 @@ pub fn collect(env: &Env, cfg: &crate::config::Config, inc: &Incident, probe: &P
         })
         .unwrap_or_default();
     let signals = Signals {
-        text: format!("{console}\n{log_tail}\n{}", doctor_text.join("\n")),
+        text: format!("{console}\n{log_recent}\n{}", doctor_text.join("\n")),
         port,
         port_owners: listeners
             .iter()
