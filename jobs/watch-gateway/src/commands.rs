@@ -40,14 +40,25 @@ pub fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, Strin
     Ok(std::time::Duration::from_secs_f64(secs))
 }
 
-/// The gateway of this suite, as the ladder drives it.
-pub fn env(ctx: &Ctx<Data>) -> Result<Env> {
-    Ok(Env::new(
-        ctx.gateway()?,
-        &ctx.paths.root,
-        &ctx.paths.config,
-        &ctx.paths.state_dir,
-    ))
+/// The gateway of this suite, as the ladder drives it. When its config does not load (and
+/// `gateway.url` is not set), the base URL last derived from it is kept.
+pub fn env(ctx: &mut Ctx<Data>) -> Result<Env> {
+    let gw = ctx.gateway()?;
+    let explicit = gw.url.is_some();
+    let mut env = Env::new(gw, &ctx.paths.root, &ctx.paths.config, &ctx.paths.state_dir);
+    match (&env.gw_config, &ctx.state.data.base_url) {
+        (Some(_), _) if !explicit => ctx.state.data.base_url = Some(env.target.base_url.clone()),
+        (None, Some(last)) if !explicit => {
+            log::info!(
+                "the gateway's config does not load ({}); probing {last} as before",
+                env.gw_config_error.as_deref().unwrap_or("?")
+            );
+            env.target.base_url = last.clone();
+            env.port = crate::gateway::port_of(last);
+        }
+        _ => {}
+    }
+    Ok(env)
 }
 
 /// An HTTP client for probes: `probe_timeout_secs`, no retries.
@@ -62,15 +73,15 @@ pub fn probe_client(ctx: &Ctx<Data>, cfg: &Config) -> Result<Http> {
 }
 
 /// `watch-gateway status [--json]`
-pub fn status(ctx: &Ctx<Data>, cfg: &Config, json: bool) -> Result<Outcome> {
+pub fn status(ctx: &mut Ctx<Data>, cfg: &Config, json: bool) -> Result<Outcome> {
     let now = ctx.now();
-    let d = &ctx.state.data;
     if json {
-        let f = crate::data::facts(d, now, cfg.max_restarts_per_hour);
+        let f = crate::data::facts(&ctx.state.data, now, cfg.max_restarts_per_hour);
         println!("{}", serde_json::to_string_pretty(&f)?);
         return Ok(Outcome::noop("status"));
     }
     let env = env(ctx)?;
+    let d = &ctx.state.data;
     let mut out = String::new();
     let _ = writeln!(out, "watch-gateway status ({})", ctx.paths.root.display());
     let _ = writeln!(

@@ -363,6 +363,9 @@ pub struct Data {
     pub stuck: Stuck,
     /// `max_restarts_per_hour` as of the last run (for the facts).
     pub budget_max: u32,
+    /// The gateway's base URL as last derived from its config: probed when the config no
+    /// longer loads (a broken config must not move the probe to the default port).
+    pub base_url: Option<String>,
 }
 
 impl Data {

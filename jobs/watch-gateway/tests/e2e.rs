@@ -210,6 +210,29 @@ fn a_healthy_gateway_is_a_silent_noop_with_facts() {
 }
 
 #[test]
+fn a_config_that_no_longer_loads_does_not_move_the_probe() {
+    let g = Gw::new(json!({}));
+    g.up(true);
+    let mut c: Value = serde_json::from_str(&g.s.read("config.json")).unwrap();
+    let url = c["gateway"]["url"].as_str().unwrap().to_string();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    c["gateway"].as_object_mut().unwrap().remove("url");
+    g.s.config(c);
+    // The port comes from the gateway's own config (JSON5).
+    g.s.write(
+        "gw/openclaw.json",
+        &format!("// gateway\n{{ gateway: {{ mode: 'local', port: {port} }}, }}\n"),
+    );
+    g.run(0, &[]).code(0);
+    assert_eq!(g.data()["base_url"], url);
+    assert_eq!(g.data()["last_probe"]["live"], true);
+    // Truncated: the probe stays on the port it knew.
+    g.s.write("gw/openclaw.json", "{ gateway: { mode: 'lo");
+    g.run(60, &[]).code(0);
+    assert_eq!(g.data()["last_probe"]["live"], true, "{}", g.data());
+}
+
+#[test]
 fn a_200_that_is_not_the_gateways_json_is_down() {
     let g = Gw::new(json!({}));
     g.up(true);
