@@ -593,8 +593,14 @@ pub fn halt(ctx: &mut Ctx<Data>, run: &mut Run<'_>, probe: &Probe) -> Result<()>
     Ok(())
 }
 
-/// The gateway answers again: close the incident; say so once if anything was done.
-pub fn recovered(ctx: &mut Ctx<Data>, run: &Run<'_>, now: DateTime<Utc>) -> Result<()> {
+/// The gateway answers again: close the incident; say so once if anything was done (and no
+/// maintenance holds).
+pub fn recovered(
+    ctx: &mut Ctx<Data>,
+    run: &Run<'_>,
+    now: DateTime<Utc>,
+    maintenance: bool,
+) -> Result<()> {
     let Some(mut inc) = ctx.state.data.close_incident(now, run.cfg.history_len) else {
         return Ok(());
     };
@@ -610,10 +616,16 @@ pub fn recovered(ctx: &mut Ctx<Data>, run: &Run<'_>, now: DateTime<Utc>) -> Resu
         *h = inc.clone();
     }
     let secs = inc.age_secs(now);
-    if !inc.acted() {
+    if !inc.acted() || maintenance {
         log::info!(
-            "gateway back after {secs} s without any step (incident {} closed)",
-            inc.id
+            "gateway back after {secs} s (incident {} closed; tried: {}){}",
+            inc.id,
+            inc.tried(),
+            if maintenance {
+                "; in planned maintenance: not alerted"
+            } else {
+                ""
+            }
         );
         return ctx.checkpoint();
     }

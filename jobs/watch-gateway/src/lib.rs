@@ -319,9 +319,13 @@ fn act(
             tally.halted = true;
         }
         Plan::Recovered => {
-            act::recovered(ctx, run, seen.now)?;
+            act::recovered(ctx, run, seen.now, seen.maintenance.is_some())?;
             tally.recovered = true;
         }
+    }
+    // Planned maintenance: probes are recorded, nobody is alerted.
+    if seen.maintenance.is_some() {
+        return Ok(());
     }
     if v.assessment.health == Health::Flapping {
         report_flapping(ctx, run.pol, seen, v)?;
