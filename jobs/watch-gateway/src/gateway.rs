@@ -35,6 +35,8 @@ pub struct Env {
     pub child: Option<Child>,
     /// Its exit code once it exited (`None`: still running, or not ours).
     pub child_exit: Option<Option<i32>>,
+    /// An unreadable maintenance file was reported in this run.
+    pub warned_maintenance: bool,
 }
 
 impl std::fmt::Debug for Env {
@@ -75,6 +77,7 @@ impl Env {
             gw,
             child: None,
             child_exit: None,
+            warned_maintenance: false,
         }
     }
 

@@ -231,10 +231,13 @@ pub fn gather(
     let maintenance = match common::control::read_maintenance(&ctx.paths.state_dir) {
         Ok(m) => m.filter(|m| m.active_at(now)),
         Err(e) => {
-            log::warn!(
-                "{}; it is ignored: recovery is not held back by a file that does not parse",
-                common::exit::one_line(&e)
-            );
+            // Once per run (not every probe): a WARN reaches cron's mail.
+            if !std::mem::replace(&mut env.warned_maintenance, true) {
+                log::warn!(
+                    "{}; it is ignored: recovery is not held back by a file that does not parse",
+                    common::exit::one_line(&e)
+                );
+            }
             None
         }
     };
