@@ -130,6 +130,16 @@ pub fn status(ctx: &mut Ctx<Data>, cfg: &Config, json: bool) -> Result<Outcome> 
         cfg.max_restarts_per_hour,
         d.restarts_total
     );
+    write_incidents(&mut out, d, now);
+    for (k, v) in describe_commands(cfg) {
+        let _ = writeln!(out, "  {k}: {v}");
+    }
+    print!("{out}");
+    Ok(Outcome::noop("status"))
+}
+
+/// The open incident with its steps, then the last closed ones.
+fn write_incidents(out: &mut String, d: &Data, now: chrono::DateTime<chrono::Utc>) {
     match &d.incident {
         Some(i) => {
             let _ = writeln!(
@@ -181,11 +191,6 @@ pub fn status(ctx: &mut Ctx<Data>, cfg: &Config, json: bool) -> Result<Outcome> 
             i.tried()
         );
     }
-    for (k, v) in describe_commands(cfg) {
-        let _ = writeln!(out, "  {k}: {v}");
-    }
-    print!("{out}");
-    Ok(Outcome::noop("status"))
 }
 
 /// `watch-gateway maintenance [--for D --reason TEXT | --end]`: write `state/maintenance.json`

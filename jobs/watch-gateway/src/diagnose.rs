@@ -402,64 +402,98 @@ pub fn start_failure(console: &str) -> Option<String> {
     Some(text.chars().take(300).collect())
 }
 
+/// What the bundle is made of (gathered once, then turned into signals and JSON).
+struct Parts {
+    lock: Option<procfs::Lock>,
+    port: Option<u16>,
+    listeners: Vec<procfs::Listener>,
+    console: String,
+    log_file: String,
+    log_tail: String,
+    /// The log lines around this incident only: what the rules look at.
+    log_recent: String,
+    validate: Value,
+    doctor: Value,
+    diff: Value,
+    mem: Option<(u64, u64)>,
+    disks: Vec<(String, f64, u64)>,
+}
+
 /// Gather the bundle (takes seconds: doctor and validate run the gateway's CLI).
 pub fn collect(env: &Env, cfg: &crate::config::Config, inc: &Incident, probe: &Probe) -> Bundle {
     let lock = procfs::read_lock(&env.gw.state_dir, &env.gw.config);
     let port = env.port.or(lock.as_ref().and_then(|l| l.port));
-    let listeners = port.map(procfs::listeners).unwrap_or_default();
-    let console = env.console_tail(80);
-    // The rules look at what the gateway logged around this incident only.
     let since = inc.started_at - chrono::Duration::seconds(30);
     let (log_file, log_tail, log_recent) = gateway_log_tail(env, cfg.log_tail_lines, since);
-    let validate = validate(env);
-    let doctor = if cfg.doctor {
-        cli_json(env, &["doctor", "--lint", "--json"])
-    } else {
-        Value::Null
+    let p = Parts {
+        listeners: port.map(procfs::listeners).unwrap_or_default(),
+        lock,
+        port,
+        console: env.console_tail(80),
+        log_file,
+        log_tail,
+        log_recent,
+        validate: validate(env),
+        doctor: if cfg.doctor {
+            cli_json(env, &["doctor", "--lint", "--json"])
+        } else {
+            Value::Null
+        },
+        diff: config_diff(env, cfg, inc),
+        mem: meminfo(),
+        disks: disks(&[&env.gw.state_dir, &env.root]),
     };
-    let diff = if cfg.diff_command.is_empty() {
-        Value::Null
-    } else {
-        let env_vars = env.command_env(&inc.id, "3-diagnose");
-        match env.run(
-            &cfg.diff_command,
-            Duration::from_secs(cfg.command_timeout_secs.min(60)),
-            &env_vars,
-        ) {
-            Ok(o) => Value::String(o.stdout.chars().take(8000).collect()),
-            Err(e) => json!({"error": common::exit::one_line(&e)}),
-        }
-    };
-    let mem = meminfo();
-    let disks = disks(&[&env.gw.state_dir, &env.root]);
-    let doctor_text: Vec<String> = doctor
+    Bundle {
+        signals: signals(env, &p),
+        value: to_json(env, &p, inc, probe),
+    }
+}
+
+/// The config against its last snapshot (`diff_command`), or why not.
+fn config_diff(env: &Env, cfg: &crate::config::Config, inc: &Incident) -> Value {
+    if cfg.diff_command.is_empty() {
+        return Value::Null;
+    }
+    let vars = env.command_env(&inc.id, "3-diagnose");
+    let timeout = Duration::from_secs(cfg.command_timeout_secs.min(60));
+    match env.run(&cfg.diff_command, timeout, &vars) {
+        Ok(o) => Value::String(o.stdout.chars().take(8000).collect()),
+        Err(e) => json!({"error": common::exit::one_line(&e)}),
+    }
+}
+
+fn signals(env: &Env, p: &Parts) -> Signals {
+    let doctor: Vec<&str> = p
+        .doctor
         .get("findings")
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
-                .filter_map(|f| f.get("message").and_then(Value::as_str).map(str::to_string))
+                .filter_map(|f| f.get("message").and_then(Value::as_str))
                 .collect()
         })
         .unwrap_or_default();
-    let signals = Signals {
-        text: format!("{console}\n{log_recent}\n{}", doctor_text.join("\n")),
-        port,
-        port_owners: listeners
+    Signals {
+        text: format!("{}\n{}\n{}", p.console, p.log_recent, doctor.join("\n")),
+        port: p.port,
+        port_owners: p
+            .listeners
             .iter()
             .map(|l| (l.pid, l.command.clone()))
             .collect(),
-        gateway_pid: lock
+        gateway_pid: p
+            .lock
             .as_ref()
             .filter(|l| procfs::alive(l.pid, l.start_time))
             .map(|l| l.pid),
-        config_invalid: validate_issues(&validate).or_else(|| env.gw_config_error.clone()),
-        mem_available_pct: mem.map(|(t, a)| a as f64 * 100.0 / t.max(1) as f64),
-        disk_used_pct: disks
-            .iter()
-            .map(|d| d.1)
-            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x)))),
-    };
-    let value = json!({
+        config_invalid: validate_issues(&p.validate).or_else(|| env.gw_config_error.clone()),
+        mem_available_pct: p.mem.map(|(t, a)| a as f64 * 100.0 / t.max(1) as f64),
+        disk_used_pct: p.disks.iter().map(|d| d.1).reduce(f64::max),
+    }
+}
+
+fn to_json(env: &Env, p: &Parts, inc: &Incident, probe: &Probe) -> Value {
+    json!({
         "incident": {
             "id": inc.id,
             "started_at": inc.started_at,
@@ -472,23 +506,22 @@ pub fn collect(env: &Env, cfg: &crate::config::Config, inc: &Incident, probe: &P
             "config": env.gw.config.display().to_string(),
             "config_error": env.gw_config_error,
             "state_dir": env.gw.state_dir.display().to_string(),
-            "lock": lock.as_ref().map(|l| json!({
+            "lock": p.lock.as_ref().map(|l| json!({
                 "file": l.file.display().to_string(), "pid": l.pid, "port": l.port,
                 "createdAt": l.created_at, "alive": procfs::alive(l.pid, l.start_time),
             })),
         },
-        "port": {"port": port, "listeners": listeners},
-        "console_tail": console,
-        "gateway_log": {"file": log_file, "tail": log_tail},
+        "port": {"port": p.port, "listeners": p.listeners},
+        "console_tail": p.console,
+        "gateway_log": {"file": p.log_file, "tail": p.log_tail},
         "stability_bundle": newest_stability(&env.gw.state_dir),
-        "config_validate": validate,
-        "doctor_lint": doctor,
-        "config_diff": diff,
-        "memory_kib": mem.map(|(t, a)| json!({"total": t, "available": a})),
-        "disks": disks.iter().map(|(p, u, a)| json!({"path": p, "used_percent": u, "available_kib": a})).collect::<Vec<_>>(),
+        "config_validate": p.validate,
+        "doctor_lint": p.doctor,
+        "config_diff": p.diff,
+        "memory_kib": p.mem.map(|(t, a)| json!({"total": t, "available": a})),
+        "disks": p.disks.iter().map(|(d, u, a)| json!({"path": d, "used_percent": u, "available_kib": a})).collect::<Vec<_>>(),
         "loadavg": std::fs::read_to_string("/proc/loadavg").ok().map(|s| s.trim().to_string()),
-    });
-    Bundle { value, signals }
+    })
 }
 
 /// Write the bundle (secrets redacted, mode 0600) as `bundles/<incident>.json`; keep the

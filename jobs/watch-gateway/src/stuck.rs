@@ -97,50 +97,57 @@ pub fn check(ctx: &mut Ctx<Data>, run: &mut Run<'_>, now: DateTime<Utc>) -> Resu
             .stuck
             .reported
             .insert(s.session_id.clone(), now);
-        let text = format!(
-            "A gateway run has been active for {} (session {}, key {}, started {}).{}",
-            human(s.age_secs),
-            s.session_id,
-            s.key,
-            crate::classify::fmt_time(s.started_at),
-            if sc.kill_command.is_some() {
-                " watch-gateway runs the configured kill_command."
-            } else {
-                " It is not ended automatically (watch-gateway.stuck.kill_command is not set)."
-            }
-        );
-        ctx.alert_with_interval(
-            &format!("gateway/stuck/{}", s.session_id),
-            Severity::Warning,
-            &text,
-            Some(std::time::Duration::from_secs(400 * 86400)),
-        )?;
-        if let Some(argv) = &sc.kill_command {
-            let argv: Vec<String> = argv
-                .iter()
-                .map(|a| {
-                    a.replace("{session_id}", &s.session_id)
-                        .replace("{key}", &s.key)
-                })
-                .collect();
-            let timeout = std::time::Duration::from_secs(run.cfg.command_timeout_secs);
-            let env = &*run.env;
-            let vars = env.command_env("", "stuck");
-            ctx.effect(
-                format!("stuck/{}/kill", s.session_id),
-                format!("end the stuck run: `{}`", argv.join(" ")),
-            )
-            .run(|_| match env.run(&argv, timeout, &vars) {
-                Ok(o) if o.success() => Act::done(o.describe()),
-                Ok(o) if o.timed_out => Act::Unsure(o.describe()),
-                Ok(o) => Act::NotDone(o.describe()),
-                Err(e) => Act::NotDone(common::exit::one_line(&e)),
-            })?;
-        }
+        report(ctx, run, s)?;
     }
     let keep_from = now - Duration::days(7);
     ctx.state.data.stuck.reported.retain(|_, t| *t >= keep_from);
     Ok(new)
+}
+
+/// Alert one stuck run once; end it when `kill_command` is set.
+fn report(ctx: &mut Ctx<Data>, run: &mut Run<'_>, s: &StuckRun) -> Result<()> {
+    let sc = &run.cfg.stuck;
+    let text = format!(
+        "A gateway run has been active for {} (session {}, key {}, started {}).{}",
+        human(s.age_secs),
+        s.session_id,
+        s.key,
+        crate::classify::fmt_time(s.started_at),
+        if sc.kill_command.is_some() {
+            " watch-gateway runs the configured kill_command."
+        } else {
+            " It is not ended automatically (watch-gateway.stuck.kill_command is not set)."
+        }
+    );
+    ctx.alert_with_interval(
+        &format!("gateway/stuck/{}", s.session_id),
+        Severity::Warning,
+        &text,
+        Some(std::time::Duration::from_secs(400 * 86400)),
+    )?;
+    if let Some(argv) = &sc.kill_command {
+        let argv: Vec<String> = argv
+            .iter()
+            .map(|a| {
+                a.replace("{session_id}", &s.session_id)
+                    .replace("{key}", &s.key)
+            })
+            .collect();
+        let timeout = std::time::Duration::from_secs(run.cfg.command_timeout_secs);
+        let env = &*run.env;
+        let vars = env.command_env("", "stuck");
+        ctx.effect(
+            format!("stuck/{}/kill", s.session_id),
+            format!("end the stuck run: `{}`", argv.join(" ")),
+        )
+        .run(|_| match env.run(&argv, timeout, &vars) {
+            Ok(o) if o.success() => Act::done(o.describe()),
+            Ok(o) if o.timed_out => Act::Unsure(o.describe()),
+            Ok(o) => Act::NotDone(o.describe()),
+            Err(e) => Act::NotDone(common::exit::one_line(&e)),
+        })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

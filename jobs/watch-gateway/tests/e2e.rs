@@ -87,7 +87,7 @@ impl Gw {
         s.write(
             "fake-openclaw",
             &format!(
-                "#!/bin/sh\ncase \"$1 $2\" in\n\"config validate\") if [ -f config-bad ]; then cat '{}'; exit 1; else cat '{}'; fi ;;\n*) echo '{{}}' ;;\nesac\n",
+                "#!/bin/sh\ncase \"$1 $2\" in\n\"config validate\") if [ -f config-bad ]; then cat '{}'; exit 1; else cat '{}'; fi ;;\n\"sessions --json\") cat sessions.json ;;\n*) echo '{{}}' ;;\nesac\n",
                 invalid.display(),
                 valid.display()
             ),
@@ -458,6 +458,43 @@ fn an_open_circuit_never_restarts_a_live_gateway() {
         "{:?}",
         g.actions()
     );
+}
+
+#[test]
+fn a_stuck_run_is_alerted_once_and_ended_only_by_the_configured_command() {
+    let g = Gw::new(json!({"stuck": {"enabled": true, "threshold_secs": 3600, "every_secs": 60}}));
+    g.up(true);
+    // The captured `sessions --json` shape, with one run active for 2 h.
+    let mut v: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("gateway-health/sessions.json")).unwrap(),
+    )
+    .unwrap();
+    let started = (t0() - Duration::hours(2)).timestamp_millis();
+    v["sessions"] = json!([{"key": "agent:main:cron:j1:run:s1", "sessionId": "s1",
+        "sessionStartedAt": started, "status": "running", "kind": "cron"}]);
+    g.s.write("sessions.json", &v.to_string());
+    g.run(0, &[]).code(0);
+    g.run(120, &[]).code(0);
+    let alerts = g.alerts();
+    assert_eq!(
+        alerts.matches("has been active for 2 h 00 min").count(),
+        1,
+        "{alerts}"
+    );
+    assert!(alerts.contains("not ended automatically"));
+    assert!(
+        g.actions().is_empty(),
+        "nothing is killed unless configured"
+    );
+    // With a kill command: run once for a new stuck run.
+    let mut c: Value = serde_json::from_str(&g.s.read("config.json")).unwrap();
+    c["watch-gateway"]["stuck"]["kill_command"] = action("kill {session_id}", "true");
+    g.s.config(c);
+    v["sessions"][0]["sessionId"] = json!("s2");
+    g.s.write("sessions.json", &v.to_string());
+    g.run(240, &[]).code(0);
+    g.run(360, &[]).code(0);
+    assert_eq!(g.actions(), vec![" stuck kill s2".to_string()]);
 }
 
 #[test]
