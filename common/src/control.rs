@@ -1,5 +1,6 @@
-//! Suite-wide control files every job reads: `state/control.json` (pause) and
-//! `state/circuit.json` (the rate-limit circuit written by check-ratelimit).
+//! Suite-wide control files every job reads: `state/control.json` (pause),
+//! `state/circuit.json` (the rate-limit circuit written by check-ratelimit) and
+//! `state/maintenance.json` (planned maintenance, written by `watch-gateway maintenance`).
 //!
 //! Both are written atomically through [`crate::fsutil::write_atomic`], so a reader sees the
 //! old or the new file, never a torn one.
@@ -55,6 +56,21 @@ pub fn write_circuit(state_dir: &Path, c: &Circuit) -> Result<()> {
     write_json(&state_dir.join("circuit.json"), c)
 }
 
+/// Read `maintenance.json` (absent = no maintenance). Both shapes of
+/// [`Maintenance`] are accepted; a file that does not parse is an error naming it.
+pub fn read_maintenance(state_dir: &Path) -> Result<Option<Maintenance>> {
+    let p = state_dir.join("maintenance.json");
+    if !p.exists() {
+        return Ok(None);
+    }
+    read_json::<Maintenance>(&p).map(Some)
+}
+
+/// Write `maintenance.json` atomically.
+pub fn write_maintenance(state_dir: &Path, m: &Maintenance) -> Result<()> {
+    write_json(&state_dir.join("maintenance.json"), m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +94,16 @@ mod tests {
         };
         write_control(d.path(), &c).unwrap();
         assert_eq!(read_control(d.path()).unwrap(), c);
+        assert_eq!(read_maintenance(d.path()).unwrap(), None);
+        let m = Maintenance {
+            planned: true,
+            reason: Some("upgrade".into()),
+            ignore_until: Some(Utc::now()),
+            ..Default::default()
+        };
+        write_maintenance(d.path(), &m).unwrap();
+        let back = read_maintenance(d.path()).unwrap().unwrap();
+        assert_eq!(back.reason, m.reason);
         std::fs::write(d.path().join("circuit.json"), "{").unwrap();
         let err = read_circuit(d.path()).unwrap_err();
         assert!(err.to_string().contains("circuit.json"), "{err}");

@@ -496,12 +496,13 @@ impl Home {
         let p = port.to_string();
         let mut c = Command::new("sh");
         // The watchdog: runs the gateway in the background and kills the whole group when the
-        // test binary (`$1`) or the gateway is gone.
+        // test binary (`$1`) or the gateway is gone (`kill -SIG -PGID`: dash's kill takes no
+        // `--`; the watchdog ignores its own TERM so that the KILL follows).
         c.arg("-c")
             .arg(
-                r#"owner=$1; shift; "$@" & child=$!
+                r#"owner=$1; shift; "$@" & child=$!; trap '' TERM
 while kill -0 "$owner" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
-kill -TERM -- -$$ 2>/dev/null; sleep 3; kill -KILL -- -$$ 2>/dev/null"#,
+kill -TERM -$$ 2>/dev/null; sleep 3; kill -KILL -$$ 2>/dev/null"#,
             )
             .arg("sh")
             .arg(std::process::id().to_string())
@@ -521,6 +522,26 @@ kill -TERM -- -$$ 2>/dev/null; sleep 3; kill -KILL -- -$$ 2>/dev/null"#,
             console: console.to_path_buf(),
         })
     }
+}
+
+/// `openclaw <args>` as an argv under the same watchdog as [`Home::spawn_server`]: run in the
+/// background, and its whole process group killed once the test process or the command is
+/// gone. For a job under test that starts the gateway itself (watch-gateway's
+/// `start_command`), so no gateway outlives the tests. Run it with [`Home::env`].
+pub fn watched_argv(install: &Install, args: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        "sh".into(),
+        "-c".into(),
+        r#"owner=$1; shift; "$@" & child=$!; trap '' TERM
+while kill -0 "$owner" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
+kill -TERM -$$ 2>/dev/null; sleep 3; kill -KILL -$$ 2>/dev/null"#
+            .into(),
+        "sh".into(),
+        std::process::id().to_string(),
+        install.openclaw.display().to_string(),
+    ];
+    v.extend(args.iter().map(|a| a.to_string()));
+    v
 }
 
 /// A running `openclaw gateway run`; its process group is killed on drop.

@@ -14,6 +14,34 @@ fn jobs() -> Vec<&'static str> {
     common::contracts::registry::names().collect()
 }
 
+/// A healthy agent gateway for watch-gateway: `/healthz` and `/readyz` answered with the
+/// captured bodies of OpenClaw 2026.9.6.
+fn fake_gateway() -> testkit::fakes::Server {
+    let body = |f: &str| {
+        let t = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/openclaw-2026.9.6/gateway-health")
+                .join(f),
+        )
+        .expect("captured probe answer");
+        t.split_once('\n')
+            .map(|(_, b)| b.trim().to_string())
+            .unwrap_or_default()
+    };
+    let (healthz, readyz) = (body("get-healthz.txt"), body("get-readyz-ready.txt"));
+    testkit::fakes::Server::start(0, move |r| match r.path.as_str() {
+        "/healthz" => testkit::fakes::Reply::raw(200, "application/json", healthz.clone()),
+        "/readyz" => testkit::fakes::Reply::raw(200, "application/json", readyz.clone()),
+        _ => testkit::fakes::Reply::raw(404, "text/plain", "Not Found"),
+    })
+    .expect("fake gateway")
+}
+
+/// The shared `gateway` section pointing at the fake gateway.
+fn gateway_section(gw: &testkit::fakes::Server) -> Value {
+    json!({"url": gw.url(), "config": "gateway/openclaw.json", "state_dir": "gateway/state"})
+}
+
 fn seed(graph: &FakeGraph, stranger: bool) {
     graph.add_chat(CHAT);
     graph.add_message(
@@ -34,7 +62,8 @@ fn every_job_runs_silently_on_a_full_suite() {
     let graph = FakeGraph::start();
     seed(&graph, true);
     std::fs::copy(repo().join("crontab"), s.path("crontab")).expect("crontab");
-    write_suite(&s, &graph, None, json!({}));
+    let gw = fake_gateway();
+    write_suite(&s, &graph, None, json!({"gateway": gateway_section(&gw)}));
     // The one thing worth a word on the first run: a stranger wrote to the agent.
     let r = s.run(&bin("poll-teams"), &[]);
     r.code(0).stderr_has(STRANGER).stderr_has("denied");
@@ -174,6 +203,7 @@ fn real_cron_runs_the_installed_crontab() {
                 format!(
                     "* * * * * cd {}\n",
                     cmd.replace("--watch 50s", "--watch 5s")
+                        .replace("--watch 55s", "--watch 5s")
                 )
             } else {
                 format!("{l}\n")
@@ -181,11 +211,15 @@ fn real_cron_runs_the_installed_crontab() {
         })
         .collect();
     s.write("crontab", &tab);
+    let gw = fake_gateway();
     write_suite(
         &s,
         &graph,
         None,
-        json!({"publish-report": {"crontab_command": ["crontab", "-l"], "grace_secs": 120}}),
+        json!({
+            "publish-report": {"crontab_command": ["crontab", "-l"], "grace_secs": 120},
+            "gateway": gateway_section(&gw)
+        }),
     );
 
     let mut guard = CronGuard {

@@ -462,7 +462,9 @@ pub(crate) mod tests {
                 recovered_at: Some(at(9)),
                 steps: vec!["restart".into()],
                 diagnosis: Some("port in use".into()),
+                ..Default::default()
             }],
+            ..Default::default()
         }
     }
 

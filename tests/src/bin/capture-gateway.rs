@@ -99,6 +99,11 @@ const SCENARIOS: &[Scenario] = &[
         about: "POST /hooks/agent refused: a channel without its plugin (msteams), a sessionKey not allowed, an unknown agent, an unknown sub-path, a body over 256 KiB",
         run: gateway_hook_refusals,
     },
+    Scenario {
+        name: "gateway-health",
+        about: "a gateway's health as a watchdog sees it: probes when ready, its lock file, `gateway health --json` up and down, `sessions --json`, `gateway restart --safe --json`; then starts that fail: the port held by another process, an invalid config",
+        run: gateway_health,
+    },
 ];
 
 fn main() {
@@ -804,6 +809,138 @@ fn gateway_hook_refusals(ctx: &Ctx, dir: &Path) -> Result<String, String> {
     server.stop();
     write_log(&home, dir, 0);
     lines.push(format!("provider requests: {}", ctx.model.served().len()));
+    Ok(lines
+        .iter()
+        .map(|l| format!("- {l}"))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+// ---- gateway health, restarts and failed starts (watch-gateway) ----
+
+fn gateway_health(ctx: &Ctx, dir: &Path) -> Result<String, String> {
+    let home = ctx.home();
+    // The CLI finds a running gateway through `gateway.port` of its config.
+    let port = gateway::free_port();
+    let mut base = home.base_config();
+    base["gateway"]["port"] = json!(port);
+    home.write_config(&base);
+    let mut lines = Vec::new();
+    let t0 = Instant::now();
+    let mut server = home.start(port, Duration::from_secs(180));
+    let port = server.port;
+    lines.push(format!(
+        "/health answered {} s after start",
+        t0.elapsed().as_secs()
+    ));
+    // Ready once channels and sidecars settle.
+    let ready_by = Instant::now() + Duration::from_secs(120);
+    let mut ready = None;
+    while Instant::now() < ready_by {
+        ready = gateway::http_get(port, "/readyz").filter(|(c, _)| *c == 200);
+        if ready.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (code, body) = ready.ok_or("/readyz never answered 200")?;
+    write(dir, "get-readyz-ready.txt", &format!("{code}\n{body}\n"));
+    for path in ["/healthz", "/startupz"] {
+        let (code, body) = gateway::http_get(port, path).unwrap_or((0, String::new()));
+        write(
+            dir,
+            &format!("get{}.txt", path.replace('/', "-")),
+            &format!("{code}\n{body}\n"),
+        );
+        lines.push(format!("GET {path}: {code}"));
+    }
+    let lock_dir = home.state_dir().join("tmp");
+    let lock = std::fs::read_dir(&lock_dir)
+        .ok()
+        .and_then(|mut d| {
+            d.find_map(|e| {
+                e.ok()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("openclaw-"))
+            })
+        })
+        .and_then(|d| std::fs::read_to_string(d.path().join("gateway.state.lock")).ok())
+        .ok_or("no gateway.state.lock under <state>/tmp/openclaw-<uid>/")?;
+    write(dir, "gateway.state.lock.txt", &mask(&home, &lock));
+    lines.push(format!(
+        "lock file: {} bytes (JSON, then padding)",
+        lock.len()
+    ));
+    let health = home.cli(&["gateway", "health", "--json"], Duration::from_secs(120));
+    write(dir, "gateway-health.json", &mask(&home, &health.stdout));
+    lines.push(format!(
+        "gateway health --json (up): exit {} in {:.1} s",
+        health.code,
+        health.took.as_secs_f64()
+    ));
+    let sessions = home.cli(
+        &["sessions", "--json", "--all-agents"],
+        Duration::from_secs(120),
+    );
+    write(dir, "sessions.json", &mask(&home, &sessions.stdout));
+    lines.push(format!(
+        "sessions --json --all-agents: exit {}",
+        sessions.code
+    ));
+    let restart = home.cli(
+        &["gateway", "restart", "--safe", "--json"],
+        Duration::from_secs(120),
+    );
+    write(dir, "restart-safe.json", &mask(&home, &restart.stdout));
+    lines.push(format!(
+        "gateway restart --safe --json: exit {} in {:.1} s",
+        restart.code,
+        restart.took.as_secs_f64()
+    ));
+    if !server.wait_healthy(Duration::from_secs(120)) {
+        return Err("the gateway did not come back after restart --safe".into());
+    }
+    server.stop();
+    write(dir, "console.txt", &mask(&home, &server.console()));
+    let down = home.cli(&["gateway", "health", "--json"], Duration::from_secs(120));
+    write(dir, "gateway-health-down.json", &mask(&home, &down.stdout));
+    lines.push(format!("gateway health --json (down): exit {}", down.code));
+    // The port held by another process: the start fails.
+    let holder = std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    let p = port.to_string();
+    let busy = home.cli(
+        &["gateway", "run", "--port", &p, "--bind", "loopback"],
+        Duration::from_secs(120),
+    );
+    drop(holder);
+    write(
+        dir,
+        "console-port-in-use.txt",
+        &mask(&home, &format!("{}{}", busy.stdout, busy.stderr)),
+    );
+    lines.push(format!(
+        "gateway run with the port held: exit {} after {:.0} s",
+        busy.code,
+        busy.took.as_secs_f64()
+    ));
+    // An invalid config: the start fails.
+    let mut cfg = base.clone();
+    cfg["bogusKey"] = json!(true);
+    home.write_config(&cfg);
+    let bad = home.cli(
+        &["gateway", "run", "--port", &p, "--bind", "loopback"],
+        Duration::from_secs(120),
+    );
+    write(
+        dir,
+        "console-invalid-config.txt",
+        &mask(&home, &format!("{}{}", bad.stdout, bad.stderr)),
+    );
+    lines.push(format!(
+        "gateway run with an invalid config: exit {} after {:.0} s",
+        bad.code,
+        bad.took.as_secs_f64()
+    ));
+    write_log(&home, dir, 0);
     Ok(lines
         .iter()
         .map(|l| format!("- {l}"))
