@@ -71,7 +71,9 @@ pub fn register_url_parts(url: &str) {
         register(path_query);
     }
     for segment in path.split('/') {
-        if segment.len() >= 16 || (segment.len() >= 12 && segment.bytes().any(|b| b.is_ascii_digit())) {
+        if segment.len() >= 16
+            || (segment.len() >= 12 && segment.bytes().any(|b| b.is_ascii_digit()))
+        {
             register(segment);
         }
     }

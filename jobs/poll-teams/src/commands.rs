@@ -414,7 +414,21 @@ fn execute(ctx: &mut Ctx<Data>, cfg: &Config, command: Command, who: &str) -> Ex
             let html = crate::status::suite_html(ctx);
             executed(true, "reported the suite's status", html)
         }
-        Command::Stop | Command::Start => pause(ctx, cfg, command == Command::Stop, who),
+        Command::Stop => pause(ctx, cfg, true, who),
+        Command::Start => {
+            // Resume the suite, and clear watch-gateway's halt after its restart budget
+            // tripped (a human said go), when watch-gateway is installed beside us.
+            let mut done = pause(ctx, cfg, false, who);
+            if done.ok
+                && let Some(argv) = sibling(ctx, "watch-gateway", "resume")
+                && std::path::Path::new(&argv[0]).is_file()
+            {
+                let r = run_argv(cfg, command, Some(argv), "start");
+                done.summary = format!("{}; watch-gateway resume: {}", done.summary, r.summary);
+                done.html.push_str(&r.html);
+            }
+            done
+        }
         Command::RestartGateway => {
             let argv = cfg
                 .restart_argv()
@@ -476,6 +490,8 @@ fn pause(ctx: &mut Ctx<Data>, cfg: &Config, paused: bool, who: &str) -> Executed
 }
 
 /// `[<dir of poll-teams>/<job>, "--root", <root>, <sub>]`.
+/// `<dir of this binary>/<job> --root <root> --wait-lock 70 <sub>`: another job's command
+/// (it may be in the middle of a one-minute run, so wait for its lock rather than give up).
 fn sibling(ctx: &Ctx<Data>, job: &str, sub: &str) -> Option<Vec<String>> {
     let exe = std::env::current_exe().ok()?;
     let dir: PathBuf = exe.parent()?.to_path_buf();
@@ -483,6 +499,8 @@ fn sibling(ctx: &Ctx<Data>, job: &str, sub: &str) -> Option<Vec<String>> {
         dir.join(job).to_string_lossy().into_owned(),
         "--root".into(),
         ctx.paths.root.to_string_lossy().into_owned(),
+        "--wait-lock".into(),
+        "70".into(),
         sub.into(),
     ])
 }

@@ -270,7 +270,7 @@ pub struct CommandsConfig {
     /// Commands that may run again when a run died while they ran (at least once); the others
     /// run at most once.
     pub idempotent: Vec<String>,
-    /// `restart-gateway`: argv; default `[<dir of poll-teams>/watch-gateway, "--root", <root>, "restart"]`.
+    /// `restart-gateway`: argv; default `[<dir of poll-teams>/watch-gateway, "--root", <root>, "--wait-lock", "70", "restart"]`.
     pub restart_gateway: Option<Vec<String>>,
     /// Deprecated name of `restart_gateway`.
     pub reset: Option<Vec<String>>,

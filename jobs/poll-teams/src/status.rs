@@ -180,7 +180,9 @@ fn report(f: &ReportFacts) -> Option<String> {
     let d = f.deliveries.last()?;
     Some(format!(
         "report {} to {}: {}",
-        d.period, d.destination, d.status.as_str()
+        d.period,
+        d.destination,
+        d.status.as_str()
     ))
 }
 
