@@ -29,9 +29,17 @@ fn fake_gateway() -> testkit::fakes::Server {
             .unwrap_or_default()
     };
     let (healthz, readyz) = (body("get-healthz.txt"), body("get-readyz-ready.txt"));
+    // A gateway that keeps running: its uptime grows with the clock (a replayed constant
+    // uptime would look like a fresh start at every probe).
+    let started = std::time::Instant::now();
+    let readyz: Value = serde_json::from_str(&readyz).expect("captured /readyz is JSON");
     testkit::fakes::Server::start(0, move |r| match r.path.as_str() {
         "/healthz" => testkit::fakes::Reply::raw(200, "application/json", healthz.clone()),
-        "/readyz" => testkit::fakes::Reply::raw(200, "application/json", readyz.clone()),
+        "/readyz" => {
+            let mut v = readyz.clone();
+            v["uptimeMs"] = json!(60_000 + started.elapsed().as_millis() as u64);
+            testkit::fakes::Reply::raw(200, "application/json", v.to_string())
+        }
         _ => testkit::fakes::Reply::raw(404, "text/plain", "Not Found"),
     })
     .expect("fake gateway")
