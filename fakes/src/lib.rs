@@ -1,6 +1,7 @@
 //! Local fake services for tests and the demo. They listen on loopback only and speak the
 //! real wire formats (see `../shared/reference/graph-teams-and-llm-protocols.md`).
 
+pub mod gateway;
 pub mod graph;
 pub mod http;
 pub mod model;

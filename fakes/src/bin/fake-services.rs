@@ -4,11 +4,18 @@
 //! until it is killed.
 //!
 //! usage: fake-services --info FILE [--seed-demo] [--render TEMPLATE OUT]...
+//!        [--gateway-health DIR] [--gateway-log CAPTURE OUT]
 //!
 //! `--render` copies TEMPLATE to OUT with every `@KEY@` replaced by the value of KEY in the
 //! info (e.g. `@GRAPH_URL@`, `@WEBHOOK_URL@`), so a shell script can build a config without jq.
+//!
+//! `--gateway-health DIR` also starts a fake agent gateway answering `GET /healthz` and
+//! `GET /readyz` from a captured `gateway-health` directory (`fakes::gateway`; info key
+//! `gateway_url`). `--gateway-log CAPTURE OUT` writes a captured gateway log (JSONL) to OUT,
+//! moved in time so that its newest record is now (before the info file appears).
 
 use anyhow::{Context, Result};
+use fakes::gateway::{FakeGateway, retime_log};
 use fakes::graph::{AGENT_USER_ID, CLIENT_ID, FakeGraph, TENANT};
 use fakes::model::FakeModel;
 use fakes::webhook::Webhook;
@@ -26,6 +33,8 @@ fn main() -> Result<()> {
     let mut info = None;
     let mut seed = false;
     let mut renders: Vec<(String, String)> = Vec::new();
+    let mut gateway_health: Option<String> = None;
+    let mut gateway_logs: Vec<(String, String)> = Vec::new();
     let mut graph_port = 0u16;
     let mut model_port = 0u16;
     let mut i = 1;
@@ -41,6 +50,21 @@ fn main() -> Result<()> {
                     anyhow::bail!("--render needs TEMPLATE OUT");
                 };
                 renders.push((t.clone(), o.clone()));
+                i += 2;
+            }
+            "--gateway-health" => {
+                gateway_health = Some(
+                    args.get(i + 1)
+                        .cloned()
+                        .context("--gateway-health needs DIR")?,
+                );
+                i += 1;
+            }
+            "--gateway-log" => {
+                let (Some(c), Some(o)) = (args.get(i + 1), args.get(i + 2)) else {
+                    anyhow::bail!("--gateway-log needs CAPTURE OUT");
+                };
+                gateway_logs.push((c.clone(), o.clone()));
                 i += 2;
             }
             "--graph-port" => {
@@ -79,9 +103,18 @@ fn main() -> Result<()> {
             "Unknown Person",
             "<p>hello, who are you?</p>",
         );
-        graph.add_message(DEMO_CHAT, OPERATOR, "Dana Operator", "/status");
+        graph.add_message(DEMO_CHAT, OPERATOR, "Dana Operator", "/jobs status");
     }
-    let v = json!({
+    let gateway = gateway_health
+        .map(|dir| FakeGateway::start(std::path::Path::new(&dir)))
+        .transpose()?;
+    for (capture, out) in &gateway_logs {
+        let text =
+            std::fs::read_to_string(capture).with_context(|| format!("reading {capture}"))?;
+        let moved = retime_log(&text, chrono::Utc::now()).with_context(|| capture.clone())?;
+        std::fs::write(out, moved).with_context(|| format!("writing {out}"))?;
+    }
+    let mut v = json!({
         "graph_url": graph.graph_url(),
         "token_url": graph.token_url(),
         "tenant": TENANT,
@@ -96,6 +129,9 @@ fn main() -> Result<()> {
         "openai_url": model.openai_url(),
         "webhook_url": webhook.url(),
     });
+    if let Some(g) = &gateway {
+        v["gateway_url"] = json!(g.url());
+    }
     if let serde_json::Value::Object(map) = &v {
         for (template, out) in &renders {
             let mut text =
