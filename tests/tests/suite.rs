@@ -253,7 +253,12 @@ fn real_cron_runs_the_installed_crontab() {
         );
     }
     let before = guard.original.clone().unwrap_or_default();
-    installer(s.root(), &["--from", &s.path("crontab").to_string_lossy()]);
+    // --replace: a block left by an earlier, interrupted run of this test belongs to another
+    // (temporary) root.
+    installer(
+        s.root(),
+        &["--replace", "--from", &s.path("crontab").to_string_lossy()],
+    );
     let installed = crontab_l().expect("installed crontab");
     assert!(
         installed.starts_with(&before) && installed.contains("# BEGIN agent-jobs"),
