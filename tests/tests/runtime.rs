@@ -129,8 +129,17 @@ fn sigkill_at_random_moments_never_tears_state() {
         kills > 20,
         "the test must actually kill runs mid-way (killed {kills})"
     );
-    // The next run sweeps whatever a killed run left.
-    s.run(bin(), &[]).silent_success();
+    // The next run sweeps whatever a killed run left, and says so only if the last run was
+    // killed after it took the lock (the previous-run note).
+    let r = s.run(bin(), &[]);
+    r.code(0);
+    assert!(
+        r.stdout.is_empty()
+            && r.stderr.lines().all(|l| l.contains("the previous run (pid")
+                && l.contains("ended without recording its result")),
+        "only the previous-run note may be printed\n{}",
+        r.dump()
+    );
     let temps: Vec<_> = s
         .state_files()
         .into_iter()

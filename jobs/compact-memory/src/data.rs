@@ -190,6 +190,11 @@ pub struct Data {
     /// The archive directory the `sources` are relative to, as of the last run that finished
     /// moving the archive there (`None`: the legacy `<workspace>/memory/archive`).
     pub archive_dir: Option<PathBuf>,
+    /// Archive directories used before `archive_dir` (as digests name them): a digest whose
+    /// source table still points at one is rewritten, even when a killed run already finished
+    /// moving the files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub former_archive_dirs: Vec<String>,
 }
 
 /// Migrate a whole state file from schema `from` to [`SCHEMA_VERSION`].

@@ -74,10 +74,26 @@ pub fn layout(
         && !ctx.dry_run
         && ctx.state.data.archive_dir.as_ref() != Some(&setup.archive)
     {
+        // Remember where the archive was, for digests not rewritten yet (a kill between the
+        // move and the rewrite leaves the files moved and the tables old).
+        for shown_old in &old_shown {
+            if !ctx.state.data.former_archive_dirs.contains(shown_old) {
+                ctx.state.data.former_archive_dirs.push(shown_old.clone());
+            }
+        }
         ctx.state.data.archive_dir = Some(setup.archive.clone());
         ctx.checkpoint()?;
     }
-    stats.migrated += rename_digests(ctx, setup, &old_shown, refs, &mut failed)?;
+    // Every prefix a source table may still use: the legacy `archive/` (written by every
+    // earlier version), the former archive dirs, and the ones found in this run.
+    let current = shown(setup, &setup.archive);
+    let mut prefixes: Vec<String> = vec!["archive".to_string()];
+    prefixes.extend(ctx.state.data.former_archive_dirs.iter().cloned());
+    prefixes.extend(old_shown);
+    prefixes.retain(|p| *p != current);
+    prefixes.sort();
+    prefixes.dedup();
+    stats.migrated += rename_digests(ctx, setup, &prefixes, refs, &mut failed)?;
     stats.failed.extend(failed);
     Ok(())
 }
