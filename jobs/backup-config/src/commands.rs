@@ -1,10 +1,10 @@
-//! The read-only commands: `list`, `diff` and `verify`. They print to stdout, take no lock and
-//! write nothing.
+//! The read-only commands: `list`, `diff` (`--stat`) and `verify`. They print to stdout (with
+//! `--json` one JSON document, see [`crate::json`]), take no lock and write nothing.
 
 use crate::config::{Config, FileConfig};
 use crate::data::{Data, DatabaseState, FileState, Snapshot};
 use crate::decide::fmt_time;
-use crate::mask::masked_diff;
+use crate::mask::{LineStat, masked_diff, masked_stat};
 use crate::select::select;
 use crate::store::{self, Content};
 use anyhow::Result;
@@ -37,7 +37,7 @@ fn root_name(live: &Path) -> String {
 }
 
 /// The live version's hash, as the hourly run computes it (includes resolved).
-fn live_sha(live: &Path, fc: &FileConfig) -> Option<String> {
+pub fn live_sha(live: &Path, fc: &FileConfig) -> Option<String> {
     let bytes = std::fs::read(live).ok()?;
     Some(crate::observe::version(live, fc, bytes, false).sha)
 }
@@ -48,6 +48,11 @@ pub fn list(ctx: &Ctx<Data>, cfg: &Config, file: Option<&str>) -> Result<Outcome
         Some(f) => vec![find_file(cfg, f)?],
         None => cfg.files.iter().collect(),
     };
+    if ctx.json {
+        let doc = crate::json::list(ctx, cfg, &files, ctx.now());
+        println!("{}", serde_json::to_string(&doc)?);
+        return Ok(Outcome::noop("listed"));
+    }
     let mut out = String::new();
     for fc in files {
         let name = fc.name();
@@ -104,15 +109,20 @@ fn list_file(
     }
 }
 
+/// A file's snapshots, the last seen live first.
+pub fn newest_first(st: &FileState) -> Vec<&Snapshot> {
+    let mut sorted: Vec<&Snapshot> = st.snapshots.iter().collect();
+    sorted.sort_by(|a, b| b.last_seen_at.cmp(&a.last_seen_at).then(b.id.cmp(&a.id)));
+    sorted
+}
+
 fn list_snapshots(out: &mut String, st: &FileState, live_sha: Option<&str>) {
     let _ = writeln!(
         out,
         "  {:<32} {:>9}  {:<10} {:<23} NOTE",
         "SNAPSHOT", "BYTES", "VALIDITY", "LAST LIVE"
     );
-    let mut sorted: Vec<&Snapshot> = st.snapshots.iter().collect();
-    sorted.sort_by(|a, b| b.last_seen_at.cmp(&a.last_seen_at).then(b.id.cmp(&a.id)));
-    for s in sorted {
+    for s in newest_first(st) {
         let mut notes = Vec::new();
         if st.last_good.as_deref() == Some(s.sha256.as_str()) {
             notes.push("last good".to_string());
@@ -201,14 +211,21 @@ fn list_gateway_state(out: &mut String, data: &Data) {
     }
 }
 
-/// `backup-config diff [SNAPSHOT]`
+/// `backup-config diff [SNAPSHOT] [--stat]`
 pub fn diff(
     ctx: &Ctx<Data>,
     cfg: &Config,
     sel: Option<&str>,
     file: Option<&str>,
     show_secrets: bool,
+    stat: bool,
 ) -> Result<Outcome> {
+    if ctx.json && !stat {
+        return Err(coded(
+            Exit::Usage,
+            "`diff --json` needs --stat: the JSON document gives the counts per file; the diff itself is text",
+        ));
+    }
     let (fc, snap) = select(cfg, &ctx.state.data, sel, file)?;
     let name = fc.name();
     let dir = cfg.snapshot_dir(&ctx.paths, fc);
@@ -220,25 +237,26 @@ pub fn diff(
         ))
     })?;
     let words: &[String] = if show_secrets { &[] } else { &cfg.mask_keys };
+    let pairs = compared(&old, &live, &name, &snap.id);
+    if stat {
+        let stats = diff_stats(&pairs, words)?;
+        if ctx.json {
+            let doc = crate::json::diff_stat(&name, &snap.id, &stats, ctx.now());
+            println!("{}", serde_json::to_string(&doc)?);
+        } else {
+            print!("{}", stat_text(&stats, &live, &snap.id));
+        }
+        return Ok(Outcome::noop("diff stat shown"));
+    }
     let mut same = true;
-    for (rel, old_bytes, is_root) in members(&old) {
-        let path = if is_root {
-            live.clone()
-        } else {
-            live.parent().unwrap_or(Path::new(".")).join(rel)
-        };
-        let shown = if is_root {
-            format!("{name}/{}", snap.id)
-        } else {
-            format!("{name}/{}/{rel}", snap.id)
-        };
-        match diff_one(old_bytes, &path, &shown, words)? {
+    for p in &pairs {
+        match diff_one(p.old, &p.path, &p.shown, words)? {
             None => {}
             Some(d) if d.is_empty() => {
                 same = false;
                 println!(
                     "{} differs from snapshot {} only in masked secret values; use --show-secrets to see them.",
-                    path.display(),
+                    p.path.display(),
                     snap.id
                 );
             }
@@ -258,13 +276,121 @@ pub fn diff(
     Ok(Outcome::noop("diff shown"))
 }
 
+/// One stored file and where its live counterpart is.
+pub struct Compared<'a> {
+    /// Relative to the root file's directory (the root: its own name).
+    pub rel: &'a str,
+    pub old: &'a [u8],
+    /// The live file.
+    pub path: std::path::PathBuf,
+    /// How the diff header names the stored side (`openclaw.json/<id>/agents.json5`).
+    pub shown: String,
+}
+
+/// The files of a stored version paired with the live ones.
+fn compared<'a>(old: &'a Content, live: &Path, name: &str, id: &str) -> Vec<Compared<'a>> {
+    members(old)
+        .into_iter()
+        .map(|(rel, bytes, is_root)| Compared {
+            rel,
+            old: bytes,
+            path: if is_root {
+                live.to_path_buf()
+            } else {
+                live.parent().unwrap_or(Path::new(".")).join(rel)
+            },
+            shown: if is_root {
+                format!("{name}/{id}")
+            } else {
+                format!("{name}/{id}/{rel}")
+            },
+        })
+        .collect()
+}
+
+/// One file's line counts (`diff --stat`).
+#[derive(Debug, Clone)]
+pub struct FileStat {
+    pub rel: String,
+    pub path: std::path::PathBuf,
+    /// The live file is missing (every stored line counts as removed).
+    pub live_missing: bool,
+    pub stat: LineStat,
+}
+
+fn diff_stats(pairs: &[Compared<'_>], words: &[String]) -> Result<Vec<FileStat>> {
+    let mut out = Vec::new();
+    for p in pairs {
+        let new = read_live(&p.path)?;
+        let old_text = String::from_utf8_lossy(p.old);
+        let new_text = new
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        out.push(FileStat {
+            rel: p.rel.to_string(),
+            path: p.path.clone(),
+            live_missing: new.is_none(),
+            stat: masked_stat(&old_text, &new_text, words),
+        });
+    }
+    Ok(out)
+}
+
+/// `diff --stat` for people: one line per file, then the totals.
+pub fn stat_text(stats: &[FileStat], live: &Path, id: &str) -> String {
+    let mut out = String::new();
+    let (mut added, mut removed, mut differ) = (0, 0, 0);
+    for f in stats {
+        let what = match f.stat {
+            LineStat::Same => "same".to_string(),
+            LineStat::SecretsOnly => "only masked secret values differ".to_string(),
+            LineStat::Changed {
+                added: a,
+                removed: r,
+            } => {
+                added += a;
+                removed += r;
+                format!("+{a} -{r}")
+            }
+        };
+        if f.stat != LineStat::Same {
+            differ += 1;
+        }
+        let missing = if f.live_missing {
+            " (live: missing)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "{}{missing}: {what}", f.path.display());
+    }
+    if differ == 0 {
+        let _ = writeln!(
+            out,
+            "No differences: {} matches snapshot {id}.",
+            live.display()
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "{differ} of {} file(s) differ from snapshot {id}: {added} line(s) added, {removed} removed",
+            stats.len()
+        );
+    }
+    out
+}
+
+fn read_live(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    }
+}
+
 /// The masked diff of one stored file against the live one (see [`masked_diff`]).
 fn diff_one(old: &[u8], path: &Path, shown: &str, words: &[String]) -> Result<Option<String>> {
-    let new = match std::fs::read(path) {
-        Ok(b) => Some(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
-    };
+    let new = read_live(path)?;
     let old_text = String::from_utf8_lossy(old).into_owned();
     let new_text = new
         .as_deref()
@@ -295,68 +421,19 @@ fn members(c: &Content) -> Vec<(&str, &[u8], bool)> {
 /// `backup-config verify`: re-hash every snapshot (and every gateway database snapshot
 /// against its manifest); exit 65 if any is damaged.
 pub fn verify(ctx: &Ctx<Data>, cfg: &Config) -> Result<Outcome> {
-    let mut damaged = Vec::new();
-    let mut ok = 0usize;
-    let mut out = String::new();
-    for fc in &cfg.files {
-        let name = fc.name();
-        let dir = cfg.snapshot_dir(&ctx.paths, fc);
-        let live = ctx.paths.resolve(&fc.path);
-        let Some(st) = ctx.state.data.files.get(&name) else {
-            let _ = writeln!(out, "{name}: not checked yet, no snapshots");
-            continue;
-        };
-        let mut known = BTreeSet::new();
-        let mut file_ok = 0;
-        for s in &st.snapshots {
-            known.insert(s.file_name());
-            match store::read_verified(&dir, s, &root_name(&live)) {
-                Ok(_) => file_ok += 1,
-                Err(d) => {
-                    let lg = if st.last_good.as_deref() == Some(s.sha256.as_str()) {
-                        " [the last good version]"
-                    } else {
-                        ""
-                    };
-                    let _ = writeln!(out, "DAMAGED {name}/{}{lg}: {d}", s.id);
-                    damaged.push(format!("{name}/{}", s.id));
-                }
-            }
-        }
-        ok += file_ok;
-        let _ = writeln!(
-            out,
-            "{name}: {file_ok} of {} snapshots intact in {}",
-            st.snapshots.len(),
-            dir.display()
-        );
-        for u in store::list_entries(&dir)
-            .into_iter()
-            .filter(|f| !known.contains(f))
-        {
-            let _ = writeln!(
-                out,
-                "  untracked {u} (not in state; the next run adopts it if it is a snapshot of ours)"
-            );
-        }
+    let report = check_snapshots(ctx, cfg);
+    if ctx.json {
+        let doc = crate::json::verify(&report, ctx.now());
+        println!("{}", serde_json::to_string(&doc)?);
+    } else {
+        print!("{}", verify_text(&report));
     }
-    for (key, db) in &ctx.state.data.databases {
-        let (n, bad) = verify_database(db);
-        for b in &bad {
-            let _ = writeln!(out, "DAMAGED gateway {key} database snapshot {b}");
-            damaged.push(format!("gateway {key} database {b}"));
-        }
-        ok += n;
-        let _ = writeln!(
-            out,
-            "gateway {key} database: {n} of {} snapshots intact in {}",
-            db.snapshots.len(),
-            db.repository
-        );
-    }
-    print!("{out}");
+    let damaged = report.damaged_names();
     if damaged.is_empty() {
-        Ok(Outcome::noop(format!("{ok} snapshots intact")))
+        Ok(Outcome::noop(format!(
+            "{} snapshots intact",
+            report.intact()
+        )))
     } else {
         Err(data_error(format!(
             "{} damaged snapshot(s): {}; they will not be restored. Restore from another snapshot \
@@ -367,23 +444,188 @@ pub fn verify(ctx: &Ctx<Data>, cfg: &Config) -> Result<Outcome> {
     }
 }
 
-/// Re-hash each `database.sqlite` against the sha256 its manifest gave: (intact, damaged).
-fn verify_database(db: &DatabaseState) -> (usize, Vec<String>) {
-    let mut ok = 0;
-    let mut bad = Vec::new();
+/// Every snapshot re-hashed: configs by watched file, then the gateway's databases.
+fn check_snapshots(ctx: &Ctx<Data>, cfg: &Config) -> VerifyReport {
+    let mut files = Vec::new();
+    for fc in &cfg.files {
+        let name = fc.name();
+        let dir = cfg.snapshot_dir(&ctx.paths, fc);
+        let live = ctx.paths.resolve(&fc.path);
+        let mut check = SnapshotCheck {
+            name: name.clone(),
+            dir: dir.display().to_string(),
+            checked: false,
+            snapshots: 0,
+            intact: 0,
+            damaged: Vec::new(),
+            untracked: Vec::new(),
+        };
+        let Some(st) = ctx.state.data.files.get(&name) else {
+            files.push(check);
+            continue;
+        };
+        check.checked = true;
+        check.snapshots = st.snapshots.len();
+        let mut known = BTreeSet::new();
+        for s in &st.snapshots {
+            known.insert(s.file_name());
+            match store::read_verified(&dir, s, &root_name(&live)) {
+                Ok(_) => check.intact += 1,
+                Err(d) => check.damaged.push(Damaged {
+                    id: s.id.clone(),
+                    last_good: st.last_good.as_deref() == Some(s.sha256.as_str()),
+                    detail: d.to_string(),
+                }),
+            }
+        }
+        check.untracked = store::list_entries(&dir)
+            .into_iter()
+            .filter(|f| !known.contains(f))
+            .collect();
+        files.push(check);
+    }
+    let databases = ctx
+        .state
+        .data
+        .databases
+        .iter()
+        .map(|(key, db)| verify_database(key, db))
+        .collect();
+    VerifyReport { files, databases }
+}
+
+/// What `verify` found (also its JSON document's body).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VerifyReport {
+    pub files: Vec<SnapshotCheck>,
+    pub databases: Vec<SnapshotCheck>,
+}
+
+/// The snapshots of one watched file or one gateway database.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SnapshotCheck {
+    /// The watched file's name, or the database's source (`global`, `agent:<id>`).
+    pub name: String,
+    /// Where its snapshots are.
+    pub dir: String,
+    /// `false` for a watched file no run has checked yet (it has no snapshots).
+    pub checked: bool,
+    pub snapshots: usize,
+    pub intact: usize,
+    pub damaged: Vec<Damaged>,
+    /// Entries in the directory the state does not list.
+    pub untracked: Vec<String>,
+}
+
+/// A snapshot whose content no longer matches its hash.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Damaged {
+    pub id: String,
+    /// It was the last good version.
+    pub last_good: bool,
+    pub detail: String,
+}
+
+impl VerifyReport {
+    pub fn intact(&self) -> usize {
+        self.files
+            .iter()
+            .chain(&self.databases)
+            .map(|c| c.intact)
+            .sum()
+    }
+    /// `openclaw.json/<id>`, `gateway global database <id>: <detail>`.
+    pub fn damaged_names(&self) -> Vec<String> {
+        let files = self.files.iter().flat_map(|c| {
+            c.damaged
+                .iter()
+                .map(move |d| format!("{}/{}", c.name, d.id))
+        });
+        let dbs = self.databases.iter().flat_map(|c| {
+            c.damaged
+                .iter()
+                .map(move |d| format!("gateway {} database {}: {}", c.name, d.id, d.detail))
+        });
+        files.chain(dbs).collect()
+    }
+}
+
+/// `verify` for people.
+fn verify_text(r: &VerifyReport) -> String {
+    let mut out = String::new();
+    for c in &r.files {
+        if !c.checked {
+            let _ = writeln!(out, "{}: not checked yet, no snapshots", c.name);
+            continue;
+        }
+        for d in &c.damaged {
+            let lg = if d.last_good {
+                " [the last good version]"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "DAMAGED {}/{}{lg}: {}", c.name, d.id, d.detail);
+        }
+        let _ = writeln!(
+            out,
+            "{}: {} of {} snapshots intact in {}",
+            c.name, c.intact, c.snapshots, c.dir
+        );
+        for u in &c.untracked {
+            let _ = writeln!(
+                out,
+                "  untracked {u} (not in state; the next run adopts it if it is a snapshot of ours)"
+            );
+        }
+    }
+    for c in &r.databases {
+        for d in &c.damaged {
+            let _ = writeln!(
+                out,
+                "DAMAGED gateway {} database snapshot {}: {}",
+                c.name, d.id, d.detail
+            );
+        }
+        let _ = writeln!(
+            out,
+            "gateway {} database: {} of {} snapshots intact in {}",
+            c.name, c.intact, c.snapshots, c.dir
+        );
+    }
+    out
+}
+
+/// Re-hash each `database.sqlite` against the sha256 its manifest gave.
+fn verify_database(key: &str, db: &DatabaseState) -> SnapshotCheck {
+    let mut check = SnapshotCheck {
+        name: key.to_string(),
+        dir: db.repository.clone(),
+        checked: true,
+        snapshots: db.snapshots.len(),
+        intact: 0,
+        damaged: Vec::new(),
+        untracked: Vec::new(),
+    };
     for s in &db.snapshots {
         let p = Path::new(&db.repository)
             .join(&s.id)
             .join("database.sqlite");
-        match std::fs::read(&p) {
-            Ok(b) if sha256_hex(&b) == s.sha256 => ok += 1,
-            Ok(b) => bad.push(format!(
-                "{}: content changed (sha256 now {})",
-                s.id,
+        let damage = match std::fs::read(&p) {
+            Ok(b) if sha256_hex(&b) == s.sha256 => None,
+            Ok(b) => Some(format!(
+                "content changed (sha256 now {})",
                 &sha256_hex(&b)[..12]
             )),
-            Err(e) => bad.push(format!("{}: {e}", s.id)),
+            Err(e) => Some(e.to_string()),
+        };
+        match damage {
+            None => check.intact += 1,
+            Some(detail) => check.damaged.push(Damaged {
+                id: s.id.clone(),
+                last_good: false,
+                detail,
+            }),
         }
     }
-    (ok, bad)
+    check
 }

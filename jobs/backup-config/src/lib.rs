@@ -25,7 +25,9 @@ pub mod data;
 pub mod decide;
 pub mod facts;
 pub mod gateway_state;
+pub mod gauges;
 pub mod hourly;
+pub mod json;
 pub mod legacy;
 pub mod mask;
 pub mod observe;
@@ -74,6 +76,9 @@ pub enum Command {
         /// Show the values of secret-looking keys instead of ***
         #[arg(long)]
         show_secrets: bool,
+        /// Only count the lines added and removed per file (with --json: one JSON document)
+        #[arg(long)]
+        stat: bool,
     },
     /// Put a snapshot (default: the last good one) back, every file of it; what it replaces is kept
     Restore {
@@ -96,10 +101,12 @@ impl Job for BackupConfig {
     const EXAMPLES: &'static str = "  backup-config                      # hourly from cron: check, snapshot, alert\n  \
          backup-config list                 # snapshots, validators, rollbacks, databases\n  \
          backup-config diff                 # last good version vs the live file (secrets masked)\n  \
+         backup-config diff --stat --json   # lines added/removed per file, as JSON\n  \
          backup-config restore --dry-run    # what a restore would do\n  \
          backup-config restore              # put the last good version back\n  \
          backup-config --accept             # take a much smaller new version as good\n  \
-         backup-config verify               # re-hash every snapshot";
+         backup-config verify               # re-hash every snapshot\n  \
+         backup-config list --json          # snapshots and facts as one JSON document";
     const SCHEMA_VERSION: u32 = data::SCHEMA_VERSION;
     type Args = Args;
     type Config = config::Config;
@@ -122,6 +129,10 @@ impl Job for BackupConfig {
         Some(facts::build(data, now))
     }
 
+    fn gauges(facts: &BackupFacts) -> Vec<common::metrics::Gauge> {
+        gauges::of(facts)
+    }
+
     fn validate(cfg: &config::Config, paths: &Paths) -> Result<()> {
         config::validate(cfg, paths)
     }
@@ -134,12 +145,14 @@ impl Job for BackupConfig {
                 snapshot,
                 file,
                 show_secrets,
+                stat,
             }) => commands::diff(
                 ctx,
                 cfg,
                 snapshot.as_deref(),
                 file.as_deref(),
                 *show_secrets,
+                *stat,
             ),
             Some(Command::Verify) => commands::verify(ctx, cfg),
             Some(Command::Restore { snapshot, file }) => {

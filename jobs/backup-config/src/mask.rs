@@ -119,19 +119,7 @@ pub fn masked_diff(
     words: &[String],
     max_lines: usize,
 ) -> Option<String> {
-    if old == new {
-        return None;
-    }
-    let (a, old_vals) = mask(old, words);
-    let old_vals: std::collections::BTreeSet<String> = old_vals.into_iter().collect();
-    let label = |v: &str| {
-        if old_vals.contains(v) {
-            "***"
-        } else {
-            "*** (changed)"
-        }
-    };
-    let (b, _) = mask_with(new, words, &label);
+    let (a, b) = masked_pair(old, new, words)?;
     if a == b {
         return Some(String::new());
     }
@@ -149,6 +137,56 @@ pub fn masked_diff(
         .collect();
     cut.push_str(&format!("… ({} more diff lines)\n", total - max_lines));
     Some(cut)
+}
+
+/// How two versions differ, in lines of the masked texts `masked_diff` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineStat {
+    Same,
+    /// They differ only in masked secret values.
+    SecretsOnly,
+    Changed {
+        added: u64,
+        removed: u64,
+    },
+}
+
+/// The line counts of [`masked_diff`] (`diff --stat`).
+pub fn masked_stat(old: &str, new: &str, words: &[String]) -> LineStat {
+    let Some((a, b)) = masked_pair(old, new, words) else {
+        return LineStat::Same;
+    };
+    if a == b {
+        return LineStat::SecretsOnly;
+    }
+    let (mut added, mut removed) = (0, 0);
+    for c in similar::TextDiff::from_lines(&a, &b).iter_all_changes() {
+        match c.tag() {
+            similar::ChangeTag::Insert => added += 1,
+            similar::ChangeTag::Delete => removed += 1,
+            similar::ChangeTag::Equal => {}
+        }
+    }
+    LineStat::Changed { added, removed }
+}
+
+/// Both versions with secret values masked (a secret that changed shows as `"*** (changed)"`
+/// on the new side); `None` when the texts are equal.
+fn masked_pair(old: &str, new: &str, words: &[String]) -> Option<(String, String)> {
+    if old == new {
+        return None;
+    }
+    let (a, old_vals) = mask(old, words);
+    let old_vals: std::collections::BTreeSet<String> = old_vals.into_iter().collect();
+    let label = |v: &str| {
+        if old_vals.contains(v) {
+            "***"
+        } else {
+            "*** (changed)"
+        }
+    };
+    let (b, _) = mask_with(new, words, &label);
+    Some((a, b))
 }
 
 fn is_secret(key: &str, words: &[String]) -> bool {
@@ -231,6 +269,23 @@ mod tests {
         );
         let short = masked_diff(old, new, ("old", "new"), &words(), 3).unwrap();
         assert!(short.ends_with("more diff lines)\n"), "{short}");
+    }
+
+    #[test]
+    fn stats_count_the_lines_the_diff_shows() {
+        let old = "{\n  token: \"aaa\",\n  level: \"info\",\n}\n";
+        let new = "{\n  token: \"bbb\",\n  level: \"debug\",\n  extra: 1,\n}\n";
+        assert_eq!(
+            masked_stat(old, new, &words()),
+            LineStat::Changed {
+                added: 3,
+                removed: 2
+            }
+        );
+        assert_eq!(masked_stat(old, old, &words()), LineStat::Same);
+        let swapped = "{ token: \"x\", key: \"y\" }";
+        let back = "{ token: \"y\", key: \"x\" }";
+        assert_eq!(masked_stat(swapped, back, &words()), LineStat::SecretsOnly);
     }
 
     #[test]

@@ -1568,3 +1568,189 @@ mod example {
         }
     }
 }
+
+/// What operators' tools read: the Prometheus textfile and the `--json` documents.
+mod operator {
+    use super::*;
+    use testkit::prom;
+
+    const ROOT: &str = "{\n  // split config\n  meta: { lastTouchedVersion: \"2026.9.6\" },\n  gateway: { mode: \"local\" },\n  agents: { $include: \"./agents.json5\" },\n}\n";
+    const AGENTS_1: &str = "{ defaults: { heartbeat: { every: \"30m\" } } }\n";
+    const AGENTS_2: &str = "{ defaults: { heartbeat: { every: \"2h\" } } }\n";
+
+    fn with_textfile(s: &Suite) {
+        let mut c: Value = serde_json::from_str(&s.read("config.json")).unwrap();
+        c["runtime"]["textfile_dir"] = json!("textfile");
+        s.config(c);
+        fs::create_dir_all(s.path("textfile")).unwrap();
+    }
+
+    fn json_of(r: &Run) -> Value {
+        assert_eq!(r.stdout.lines().count(), 1, "one line: {}", r.stdout);
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.dump()))
+    }
+
+    fn has_keys(v: &Value, keys: &[&str]) {
+        for k in keys {
+            assert!(v.get(k).is_some(), "{k} missing: {v}");
+        }
+    }
+
+    #[test]
+    fn the_textfile_has_validity_snapshots_and_the_last_good_time() {
+        let s = suite();
+        with_textfile(&s);
+        write_live(&s, GOOD);
+        run(&s, &[]).silent_success();
+        write_live(&s, &good_v2());
+        run(&s, &[]).silent_success();
+        let prom = s.read("textfile/agent_jobs_backup_config.prom");
+        prom::promtool_check(&prom);
+        let file = [("file", "openclaw.json")];
+        assert_eq!(
+            prom::sample(&prom, "agent_jobs_config_valid", &file),
+            Some(1.0),
+            "{prom}"
+        );
+        assert_eq!(
+            prom::sample(&prom, "agent_jobs_config_snapshots", &file),
+            Some(2.0)
+        );
+        let facts = &s.state("backup-config")["facts"]["files"][0];
+        let last_good: chrono::DateTime<chrono::Utc> =
+            facts["last_good_at"].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            prom::sample(
+                &prom,
+                "agent_jobs_config_last_good_timestamp_seconds",
+                &file
+            ),
+            Some(last_good.timestamp_millis() as f64 / 1000.0)
+        );
+        assert_eq!(
+            prom::sample(&prom, "agent_jobs_config_rollbacks", &file),
+            Some(0.0)
+        );
+        // An invalid version: valid 0, nothing snapshotted.
+        write_live(&s, "{ broken");
+        run(&s, &[]).code(0);
+        let prom = s.read("textfile/agent_jobs_backup_config.prom");
+        prom::promtool_check(&prom);
+        assert_eq!(
+            prom::sample(&prom, "agent_jobs_config_valid", &file),
+            Some(0.0),
+            "{prom}"
+        );
+        assert_eq!(
+            prom::sample(&prom, "agent_jobs_config_snapshots", &file),
+            Some(2.0)
+        );
+    }
+
+    #[test]
+    fn list_verify_and_diff_stat_as_json_agree_with_the_text() {
+        let s = suite();
+        write_live(&s, ROOT);
+        s.write("gw/agents.json5", AGENTS_1);
+        run(&s, &[]).silent_success();
+        s.write("gw/agents.json5", AGENTS_2);
+
+        // list
+        let doc = json_of(run(&s, &["list", "--json"]).code(0));
+        has_keys(&doc, &["job", "as_of", "facts", "files"]);
+        let f = &doc["files"][0];
+        has_keys(
+            f,
+            &[
+                "name",
+                "path",
+                "checked",
+                "live_sha256",
+                "live_missing",
+                "changed_since_check",
+                "snapshot_dir",
+                "snapshots",
+            ],
+        );
+        assert_eq!(doc["facts"]["files"][0]["status"], "good");
+        assert_eq!(f["changed_since_check"], true);
+        let snap = &f["snapshots"][0];
+        assert_eq!(snap["last_good"], true);
+        assert_eq!(snap["live"], false);
+        assert_eq!(snap["files"], json!(["openclaw.json", "agents.json5"]));
+        let id = snap["id"].as_str().unwrap();
+        let text = run(&s, &["list"]);
+        text.code(0)
+            .stdout_has("changed since the last check")
+            .stdout_has(id);
+        let rows = text.stdout.lines().filter(|l| l.contains("Z-")).count();
+        assert_eq!(f["snapshots"].as_array().unwrap().len(), rows);
+        assert_eq!(doc["facts"]["files"][0]["snapshots"], rows);
+
+        // diff --stat
+        let doc = json_of(run(&s, &["diff", "--stat", "--json"]).code(0));
+        has_keys(
+            &doc,
+            &[
+                "job", "as_of", "file", "snapshot", "same", "added", "removed", "files",
+            ],
+        );
+        assert_eq!(doc["snapshot"], id);
+        assert_eq!(doc["same"], false);
+        assert_eq!(doc["files"][0]["state"], "same");
+        assert_eq!(doc["files"][1]["rel"], "agents.json5");
+        assert_eq!(doc["files"][1]["state"], "changed");
+        assert_eq!(
+            (doc["added"].as_u64(), doc["removed"].as_u64()),
+            (Some(1), Some(1))
+        );
+        run(&s, &["diff", "--stat"]).code(0).stdout_has(&format!(
+            "1 of 2 file(s) differ from snapshot {id}: 1 line(s) added, 1 removed"
+        ));
+        let full = run(&s, &["diff"]);
+        full.code(0);
+        let plus = full
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+            .count();
+        assert_eq!(doc["added"], plus as u64, "{}", full.stdout);
+        run(&s, &["diff", "--json"])
+            .code(2)
+            .stderr_has("needs --stat");
+
+        // verify, intact then damaged
+        let doc = json_of(run(&s, &["verify", "--json"]).code(0));
+        has_keys(
+            &doc,
+            &[
+                "job",
+                "as_of",
+                "ok",
+                "intact",
+                "damaged",
+                "files",
+                "databases",
+            ],
+        );
+        assert_eq!(doc["ok"], true);
+        assert_eq!(doc["intact"], 1);
+        run(&s, &["verify"])
+            .code(0)
+            .stdout_has("openclaw.json: 1 of 1 snapshots intact");
+        s.write(&format!("{SNAPDIR}/{id}.set/agents.json5"), "{}");
+        let r = run(&s, &["verify", "--json"]);
+        r.code(65).stderr_has("1 damaged snapshot");
+        let doc = json_of(&r);
+        assert_eq!(doc["ok"], false);
+        assert_eq!(doc["damaged"], 1);
+        assert_eq!(doc["files"][0]["damaged"][0]["id"], id);
+        assert_eq!(doc["files"][0]["damaged"][0]["last_good"], true);
+        run(&s, &["verify"])
+            .code(65)
+            .stdout_has(&format!(
+                "DAMAGED openclaw.json/{id} [the last good version]"
+            ))
+            .stdout_has("openclaw.json: 0 of 1 snapshots intact");
+    }
+}

@@ -5,11 +5,17 @@ use crate::config::Config;
 use crate::data::{Class, Data};
 use crate::{act, texts};
 use chrono::{DateTime, Utc};
+use common::contracts::control::Circuit;
 use common::contracts::facts::check_ratelimit as facts;
 
 /// What check-ratelimit tells the other jobs.
 pub fn public(data: &Data, now: DateTime<Utc>) -> facts::RatelimitFacts {
     let secs = data.window_secs.unwrap_or(Config::default().window_secs);
+    public_in(data, now, secs)
+}
+
+/// The facts with the window counted over `secs` (`status` uses the configured window).
+pub fn public_in(data: &Data, now: DateTime<Utc>, secs: u64) -> facts::RatelimitFacts {
     let window = data.window_counts(now, chrono::Duration::seconds(secs as i64));
     let mut incidents: Vec<facts::IncidentSummary> = data
         .history
@@ -50,7 +56,12 @@ pub fn public(data: &Data, now: DateTime<Utc>) -> facts::RatelimitFacts {
     }
     let event = |at, message| common::contracts::facts::Event { at, message };
     facts::RatelimitFacts {
-        circuit: act::desired(data, now).unwrap_or_default(),
+        // `updated_at` is the facts' time even before the first incident (gauges count the
+        // current hour's calls from it).
+        circuit: act::desired(data, now).unwrap_or_else(|| Circuit {
+            updated_at: Some(now),
+            ..Circuit::default()
+        }),
         incidents,
         calls_per_hour: data
             .hours

@@ -24,10 +24,12 @@ pub mod decide;
 pub mod facts;
 pub mod files;
 pub mod gather;
+pub mod gauges;
 pub mod journal;
 pub mod records;
 pub mod scan;
 pub mod status;
+pub mod status_json;
 pub mod texts;
 pub mod vocab;
 
@@ -52,6 +54,7 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Cmd {
     /// Show the circuit, the open incident, the window, the cursors and recent incidents
+    /// (--json: one JSON document)
     Status,
     /// Open the circuit by hand; it stays open until `close` (runs on_open, alerts)
     Open {
@@ -73,6 +76,7 @@ impl Job for CheckRatelimit {
     const ABOUT: &'static str = "Read the gateway's new log records for model-provider refusals (rate limit, quota, overload) and open/close the circuit that holds the workers.";
     const EXAMPLES: &'static str = "  check-ratelimit                      # cron, every 5 minutes
   check-ratelimit status
+  check-ratelimit status --json        # the same as one JSON document
   check-ratelimit open --reason \"provider incident, holding workers\"
   check-ratelimit close
   check-ratelimit --from-start --dry-run -v";
@@ -109,6 +113,10 @@ impl Job for CheckRatelimit {
 
     fn facts(data: &Data, now: DateTime<Utc>) -> Option<Self::Facts> {
         Some(facts::public(data, now))
+    }
+
+    fn gauges(facts: &Self::Facts) -> Vec<common::metrics::Gauge> {
+        gauges::of(facts)
     }
 
     fn run(ctx: &mut Ctx<Data>, cfg: &Config, args: &Args) -> Result<Outcome> {
@@ -279,10 +287,28 @@ fn status(ctx: &mut Ctx<Data>, cfg: &Config, maint: Option<&Maintenance>) -> Res
     let c =
         common::control::read_circuit(&ctx.paths.state_dir).map_err(|e| common::exit::one_line(&e));
     let globs = log_globs(ctx, cfg);
-    print!(
-        "{}",
-        status::render(&ctx.state.data, c, cfg, &globs, now, maint)
-    );
+    if ctx.json {
+        let doc = status_json::document(
+            status_json::Inputs {
+                data: &ctx.state.data,
+                last_run: ctx.state.last_run.as_ref(),
+                last_success: ctx.state.last_success,
+                effects: &ctx.state.effects,
+                circuit: c,
+                maintenance: maint,
+                globs: &globs,
+                now,
+            },
+            cfg,
+            &|p| std::fs::metadata(p).map(|m| m.len()).ok(),
+        );
+        println!("{}", serde_json::to_string(&doc)?);
+    } else {
+        print!(
+            "{}",
+            status::render(&ctx.state.data, c, cfg, &globs, now, maint)
+        );
+    }
     Ok(Outcome::noop("status"))
 }
 

@@ -1401,3 +1401,189 @@ mod cost {
         assert_eq!(s.read("alerts.txt").matches("Idle burn").count(), 1);
     }
 }
+
+/// What operators' tools read: the Prometheus textfile and `status --json`.
+mod operator {
+    use super::*;
+    use testkit::prom;
+
+    fn with_textfile(s: &Suite) {
+        let mut c: Value = serde_json::from_str(&s.read("config.json")).unwrap();
+        c["runtime"]["textfile_dir"] = json!("textfile");
+        s.config(c);
+        std::fs::create_dir_all(s.path("textfile")).unwrap();
+    }
+
+    fn status_json(s: &Suite, now: DateTime<Utc>) -> Value {
+        let r = run_at(s, now, &["status", "--json"]);
+        r.code(0);
+        assert_eq!(r.stdout.lines().count(), 1, "one line: {}", r.stdout);
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
+    }
+
+    /// `rate limit N refused / M decided, quota N / M, overload N / M` from the text status.
+    fn text_window(text: &str) -> [(u64, u64); 3] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("window ("))
+            .unwrap_or_else(|| panic!("no window line in {text}"));
+        let counts = line.split_once("): ").unwrap().1;
+        let nums: Vec<u64> = counts
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|w| !w.is_empty())
+            .map(|w| w.parse().unwrap())
+            .collect();
+        // "window (15m): rate limit A refused / B decided, quota C / D, overload E / F (…"
+        [(nums[0], nums[1]), (nums[2], nums[3]), (nums[4], nums[5])]
+    }
+
+    #[test]
+    fn the_textfile_has_the_circuit_the_window_and_the_calls() {
+        let s = suite(json!({"threshold": 3}));
+        with_textfile(&s);
+        append(&s, LOG, &fixture("turn-debug", "gateway.log.jsonl"));
+        let end = capture_end("turn-debug");
+        run_at(&s, end, &["--from-start"]).code(0);
+        let prom = s.read("textfile/agent_jobs_check_ratelimit.prom");
+        prom::promtool_check(&prom);
+        assert_eq!(
+            prom::sample(&prom, "agent_jobs_circuit_open", &[]),
+            Some(0.0)
+        );
+        assert_eq!(
+            prom::sample(&prom, "agent_jobs_model_calls_current_hour", &[]),
+            Some(3.0),
+            "{prom}"
+        );
+        assert_eq!(
+            prom::sample(&prom, "agent_jobs_model_calls_exact", &[]),
+            Some(1.0)
+        );
+        assert_eq!(
+            prom::sample(
+                &prom,
+                "agent_jobs_circuit_incidents",
+                &[("kind", "rate_limit")]
+            ),
+            Some(0.0)
+        );
+        // Refusals open the circuit; the file follows.
+        for i in 0..3 {
+            append(&s, LOG, &refusal_no_hint(end + Duration::seconds(i)));
+        }
+        let now = end + Duration::seconds(5);
+        run_at(&s, now, &[]).code(0);
+        assert_eq!(circuit(&s)["state"], "open");
+        let prom = s.read("textfile/agent_jobs_check_ratelimit.prom");
+        prom::promtool_check(&prom);
+        assert_eq!(
+            prom::kind(&prom, "agent_jobs_circuit_open").as_deref(),
+            Some("gauge")
+        );
+        assert_eq!(
+            prom::sample(&prom, "agent_jobs_circuit_open", &[("job", JOB)]),
+            Some(1.0),
+            "{prom}"
+        );
+        assert_eq!(
+            prom::sample(
+                &prom,
+                "agent_jobs_circuit_incidents",
+                &[("kind", "rate_limit")]
+            ),
+            Some(1.0),
+            "{prom}"
+        );
+        let doc = status_json(&s, now);
+        let w = &doc["facts"]["window"];
+        for (class, v) in ["rate_limit", "quota", "overload"].iter().zip([
+            &w["rate_limit"],
+            &w["quota"],
+            &w["overload"],
+        ]) {
+            assert_eq!(
+                prom::sample(
+                    &prom,
+                    "agent_jobs_provider_refusals_window",
+                    &[("class", class)]
+                ),
+                v.as_f64(),
+                "{class}: {prom}\n{doc}"
+            );
+        }
+        assert!(w["rate_limit"].as_u64().unwrap() >= 3, "{doc}");
+    }
+
+    #[test]
+    fn status_json_is_one_document_that_agrees_with_the_text() {
+        let s = suite(json!({"threshold": 3}));
+        append(&s, LOG, &fixture("turn-debug", "gateway.log.jsonl"));
+        let end = capture_end("turn-debug");
+        run_at(&s, end, &["--from-start"]).code(0);
+        for i in 0..3 {
+            append(&s, LOG, &refusal_no_hint(end + Duration::seconds(i)));
+        }
+        let now = end + Duration::seconds(5);
+        run_at(&s, now, &[]).code(0);
+        let doc = status_json(&s, now);
+        for k in [
+            "job",
+            "as_of",
+            "last_run",
+            "last_success",
+            "facts",
+            "circuit_file",
+            "circuit_file_error",
+            "maintenance",
+            "window_secs",
+            "incident_effects",
+            "log_globs",
+            "files",
+        ] {
+            assert!(doc.get(k).is_some(), "{k} missing: {doc}");
+        }
+        assert_eq!(doc["job"], JOB);
+        let as_of: DateTime<Utc> = doc["as_of"].as_str().unwrap().parse().unwrap();
+        assert_eq!(as_of, now);
+        assert_eq!(doc["circuit_file"]["state"], "open");
+        assert_eq!(doc["facts"]["circuit"]["state"], "open");
+        assert_eq!(doc["window_secs"], 900);
+        assert_eq!(doc["last_run"]["exit_code"], 0);
+        let id = doc["facts"]["incidents"][0]["id"].as_str().unwrap();
+        let effects = doc["incident_effects"].as_object().unwrap();
+        assert!(
+            !effects.is_empty()
+                && effects
+                    .keys()
+                    .all(|k| k.starts_with(&format!("incident/{id}/"))),
+            "{doc}"
+        );
+        assert!(effects.values().all(|e| e["status"] == "done"), "{doc}");
+        assert_eq!(doc["files"][0]["state"], "ok");
+        // The same numbers as the text.
+        let text = run_at(&s, now, &["status"]);
+        text.code(0).stdout_has("circuit: OPEN (rate_limit)");
+        let [rl, quota, overload] = text_window(&text.stdout);
+        let w = &doc["facts"]["window"];
+        assert_eq!(w["rate_limit"], rl.0, "{}", text.stdout);
+        assert_eq!(w["quota"], quota.0);
+        assert_eq!(w["overload"], overload.0);
+        assert_eq!(w["decisions"], rl.1 + quota.1 + overload.1);
+        let refused = text
+            .stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("refused: "))
+            .and_then(|l| l.split(' ').next())
+            .unwrap();
+        assert_eq!(
+            doc["facts"]["incidents"][0]["refusals"].to_string(),
+            refused,
+            "{}",
+            text.stdout
+        );
+        let calls = doc["facts"]["calls_per_hour"][0]["calls"].as_u64().unwrap();
+        text.stdout_has(&format!("  {calls} call(s)"));
+        // Text stays the default.
+        assert!(!text.stdout.trim_start().starts_with('{'));
+    }
+}

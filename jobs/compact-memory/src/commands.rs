@@ -213,6 +213,22 @@ pub fn release(ctx: &mut Ctx<Data>, date: &str) -> Result<Outcome> {
 /// `status`: where things are, what was digested, the budget and the tokens.
 pub fn status(ctx: &mut Ctx<Data>, cfg: &Config) -> Result<Outcome> {
     let setup = Setup::gather(ctx, cfg)?;
+    let mut notes = ScanNotes::default();
+    let in_place = layout::scan_memory(&setup.memory, &mut notes)
+        .ok()
+        .map(|f| f.len());
+    if ctx.json {
+        let doc = crate::status_json::document(
+            &ctx.state.data,
+            ctx.state.last_run.as_ref(),
+            ctx.state.last_success,
+            &setup,
+            in_place.map(|n| n as u64),
+            ctx.now(),
+        );
+        println!("{}", serde_json::to_string(&doc)?);
+        return Ok(Outcome::noop("status printed"));
+    }
     println!(
         "workspace: {} (agent {})",
         setup.workspace.display(),
@@ -224,9 +240,8 @@ pub fn status(ctx: &mut Ctx<Data>, cfg: &Config) -> Result<Outcome> {
         setup.keep.days, setup.keep.why
     );
     print_digests(&ctx.state.data);
-    let mut notes = ScanNotes::default();
-    if let Ok(files) = layout::scan_memory(&setup.memory, &mut notes) {
-        println!("daily notes in place: {}", files.len());
+    if let Some(n) = in_place {
+        println!("daily notes in place: {n}");
     }
     print_budget(&ctx.state.data);
     print_tokens(&ctx.state.data);

@@ -21,6 +21,7 @@ pub mod commands;
 pub mod compact;
 pub mod config;
 pub mod data;
+pub mod gauges;
 pub mod layout;
 pub mod migrate;
 pub mod outcome;
@@ -28,6 +29,7 @@ pub mod plan;
 pub mod refs;
 pub mod rules;
 pub mod setup;
+pub mod status_json;
 pub mod summary;
 
 use anyhow::Result;
@@ -59,6 +61,7 @@ pub enum Command {
     /// Let compaction take a restored day again
     Release { date: String },
     /// Print where things are, the digests, held days, memory budget and token use
+    /// (--json: one JSON document)
     Status,
 }
 
@@ -69,7 +72,7 @@ impl Job for CompactMemory {
     const NAME: &'static str = "compact-memory";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const ABOUT: &'static str = "Fold old daily memory notes into dated digests, archive the originals outside the gateway's memory index, report the memory budget.";
-    const EXAMPLES: &'static str = "  compact-memory                      nightly run (cron)\n  compact-memory --dry-run -v         say what would be compacted\n  compact-memory --upgrade            rewrite rule-based digests with the model\n  compact-memory restore 2026-02-13   put that day's originals back\n  compact-memory release 2026-02-13   let compaction take it again\n  compact-memory status               where things are, digests, budget, tokens";
+    const EXAMPLES: &'static str = "  compact-memory                      nightly run (cron)\n  compact-memory --dry-run -v         say what would be compacted\n  compact-memory --upgrade            rewrite rule-based digests with the model\n  compact-memory restore 2026-02-13   put that day's originals back\n  compact-memory release 2026-02-13   let compaction take it again\n  compact-memory status               where things are, digests, budget, tokens\n  compact-memory status --json        the same as one JSON document";
     const SCHEMA_VERSION: u32 = data::SCHEMA_VERSION;
     type Args = Args;
     type Config = Config;
@@ -94,6 +97,10 @@ impl Job for CompactMemory {
 
     fn facts(d: &Data, _now: DateTime<Utc>) -> Option<MemoryFacts> {
         Some(outcome::facts(d))
+    }
+
+    fn gauges(facts: &MemoryFacts) -> Vec<common::metrics::Gauge> {
+        gauges::of(facts)
     }
 
     fn run(ctx: &mut Ctx<Data>, cfg: &Config, args: &Args) -> Result<Outcome> {

@@ -1593,3 +1593,137 @@ fn the_config_example_is_valid() {
     s.write("config.json", &text);
     s.run(Path::new(BIN), &["--check-config"]).code(0);
 }
+
+/// What operators' tools read: the Prometheus textfile and `status --json`.
+mod operator {
+    use super::*;
+    use testkit::prom;
+
+    /// The number after `prefix` on the text line starting with it.
+    fn number_after(text: &str, prefix: &str) -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|rest| {
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .find(|w| !w.is_empty())
+            })
+            .unwrap_or_else(|| panic!("no `{prefix}` line in:\n{text}"))
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_textfile_and_status_json_agree_with_the_text() {
+        let mut ws = Ws::new();
+        ws.suite.write("ws/MEMORY.md", &"é".repeat(20_001));
+        ws.suite.write("ws/AGENTS.md", &"a".repeat(1000));
+        ws.days("2026-01-01", 20, 300);
+        ws.config(json!({}));
+        let mut c: Value = serde_json::from_str(&ws.suite.read("config.json")).unwrap();
+        c["runtime"] = json!({"textfile_dir": "textfile"});
+        ws.suite.config(c);
+        std::fs::create_dir_all(ws.suite.path("textfile")).unwrap();
+        let now = "2026-02-01T03:00:00Z";
+        ws.run(now, &[]).code(0);
+
+        let prom = ws.suite.read("textfile/agent_jobs_compact_memory.prom");
+        prom::promtool_check(&prom);
+        let g = |name: &str, labels: &[(&str, &str)]| {
+            prom::sample(&prom, name, labels).unwrap_or_else(|| panic!("{name} in:\n{prom}"))
+        };
+        assert_eq!(
+            g(
+                "agent_jobs_memory_over_budget",
+                &[("job", "compact-memory")]
+            ),
+            1.0
+        );
+        assert_eq!(
+            g(
+                "agent_jobs_memory_bootstrap_chars",
+                &[("file", "MEMORY.md")]
+            ),
+            20_001.0
+        );
+        assert_eq!(
+            g(
+                "agent_jobs_memory_bootstrap_limit_chars",
+                &[("file", "MEMORY.md")]
+            ),
+            20_000.0
+        );
+        assert_eq!(
+            g(
+                "agent_jobs_memory_bootstrap_chars",
+                &[("file", "AGENTS.md")]
+            ),
+            1000.0
+        );
+        let st = ws.state();
+        let digests = st["data"]["digests"].as_object().unwrap();
+        assert!(!digests.is_empty());
+        assert_eq!(g("agent_jobs_memory_digests", &[]), digests.len() as f64);
+        assert_eq!(
+            g("agent_jobs_memory_archived_notes", &[]),
+            st["facts"]["archived"].as_f64().unwrap()
+        );
+
+        let r = ws.run(now, &["status", "--json"]);
+        r.code(0);
+        assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
+        let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+        for k in [
+            "job",
+            "as_of",
+            "last_run",
+            "last_success",
+            "facts",
+            "workspace",
+            "agent",
+            "memory_dir",
+            "archive_dir",
+            "keep",
+            "daily_notes_in_place",
+            "held",
+            "digests",
+            "model_tokens",
+        ] {
+            assert!(doc.get(k).is_some(), "{k} missing: {doc}");
+        }
+        assert_eq!(doc["job"], "compact-memory");
+        assert_eq!(doc["facts"], st["facts"], "the facts the run published");
+        let text = ws.run(now, &["status"]);
+        text.code(0);
+        let t = &text.stdout;
+        assert_eq!(doc["facts"]["digests"], number_after(t, "digests: "));
+        assert_eq!(
+            doc["facts"]["archived"],
+            number_after(t.split_once("), listing ").unwrap().1, "")
+        );
+        assert_eq!(doc["digests"].as_array().unwrap().len(), digests.len());
+        assert_eq!(
+            doc["daily_notes_in_place"],
+            number_after(t, "daily notes in place: ")
+        );
+        assert_eq!(
+            doc["keep"]["days"],
+            number_after(t, "keep: notes younger than ")
+        );
+        let mem = doc["facts"]["budget"]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == "MEMORY.md")
+            .unwrap();
+        assert_eq!(mem["chars"], number_after(t, "  MEMORY.md: "));
+        assert_eq!(
+            doc["facts"]["budget"]["total_chars"],
+            number_after(t.split_once("): total ").unwrap().1, "")
+        );
+        assert_eq!(
+            doc["model_tokens"]["total_tokens"],
+            number_after(t.split_once(", total ").unwrap().1, "")
+        );
+        assert!(!t.trim_start().starts_with('{'), "text stays the default");
+    }
+}

@@ -22,6 +22,7 @@ pub mod data;
 pub mod deliver;
 pub mod gateway_log;
 pub mod gather;
+pub mod gauges;
 pub mod logscan;
 pub mod period;
 pub mod render;
@@ -47,7 +48,7 @@ pub struct Args {
     /// A day inside the period to report on (YYYY-MM-DD, in the configured time zone) [default: today]
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub date: Option<NaiveDate>,
-    /// Print the Markdown report to stdout; write and publish nothing
+    /// Print the Markdown report to stdout (with --json: the JSON report); write and publish nothing
     #[arg(long)]
     pub print: bool,
     /// Send again to destinations that already have this period's report (or whose outcome is unknown)
@@ -76,6 +77,7 @@ impl Job for PublishReport {
     const EXAMPLES: &'static str = "  publish-report                      # today's daily report, published once (and earlier ones still unsent)\n  \
 publish-report --period weekly      # this ISO week's report\n  \
 publish-report --print              # print today's report; write and send nothing\n  \
+publish-report --print --json       # the same as JSON (the reports/<period>.json document)\n  \
 publish-report --date 2026-11-20    # the report of a past day\n  \
 publish-report --force              # send again where it was already sent or its outcome is unknown";
     const SCHEMA_VERSION: u32 = data::SCHEMA_VERSION;
@@ -101,6 +103,10 @@ publish-report --force              # send again where it was already sent or it
 
     fn facts(data: &Data, _now: DateTime<Utc>) -> Option<Self::Facts> {
         Some(data::facts(data))
+    }
+
+    fn gauges(facts: &Self::Facts) -> Vec<common::metrics::Gauge> {
+        gauges::of(facts)
     }
 
     fn validate(cfg: &Config, paths: &Paths) -> Result<()> {
@@ -139,11 +145,17 @@ fn requested_period(cfg: &Config, args: &Args, now: DateTime<Utc>) -> Result<Per
     Ok(period::period(kind, args.date, cfg.tz(), now))
 }
 
-/// `--print`: the Markdown report on stdout, analysis by the rules.
+/// `--print`: the Markdown report on stdout (`--json`: the JSON report, the document written
+/// to `reports/<period>.json`), analysis by the rules.
 fn print_report(ctx: &mut Ctx<Data>, cfg: &Config, period: &Period) -> Result<Outcome> {
     let built = report::build(ctx, cfg, period, Analysis::RulesOnly);
+    let text = if ctx.json {
+        render::json(&built.edition.report)?
+    } else {
+        built.edition.markdown.into_bytes()
+    };
     let mut out = std::io::stdout().lock();
-    out.write_all(built.edition.markdown.as_bytes())
+    out.write_all(&text)
         .and_then(|_| out.flush())
         .context("cannot write the report to stdout")?;
     Ok(Outcome::ok(format!("printed report {}", period.id)))

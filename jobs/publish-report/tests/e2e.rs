@@ -1831,3 +1831,88 @@ mod facts {
         );
     }
 }
+
+/// What operators' tools read: the Prometheus textfile and `--print --json`.
+mod operator {
+    use super::*;
+    use testkit::fakes::webhook::Fault;
+    use testkit::prom;
+
+    const DAY: &str = "2026-11-20";
+
+    #[test]
+    fn the_textfile_counts_the_last_periods_deliveries_by_status() {
+        let s = Suite::new();
+        let ok = Webhook::start().unwrap();
+        let failing = Webhook::start().unwrap();
+        s.write("crontab", CRONTAB);
+        s.config(json!({
+            "runtime": {"textfile_dir": "textfile"},
+            "publish-report": {"destinations": [
+                {"name": "ok", "type": "webhook", "url": ok.url(), "timeout_secs": 1.0},
+                {"name": "failing", "type": "webhook", "url": failing.url(), "timeout_secs": 1.0},
+            ]},
+        }));
+        std::fs::create_dir_all(s.path("textfile")).unwrap();
+        failing.push_fault(Fault::Status(500));
+        s.run(bin(), &["--date", DAY]).code(1);
+        let prom = s.read("textfile/agent_jobs_publish_report.prom");
+        prom::promtool_check(&prom);
+        let by = |prom: &str, status: &str| {
+            prom::sample(prom, "agent_jobs_report_deliveries", &[("status", status)])
+        };
+        assert_eq!(by(&prom, "done"), Some(1.0), "{prom}");
+        assert_eq!(by(&prom, "failed"), Some(1.0), "{prom}");
+        assert_eq!(by(&prom, "unknown"), Some(0.0), "{prom}");
+        let facts = &s.state("publish-report")["facts"];
+        let generated: DateTime<Utc> = facts["last_generated_at"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            prom::sample(
+                &prom,
+                "agent_jobs_report_last_generated_timestamp_seconds",
+                &[]
+            ),
+            Some(generated.timestamp_millis() as f64 / 1000.0)
+        );
+        // The failed one is sent by the next run.
+        s.run(bin(), &["--date", DAY]).silent_success();
+        let prom = s.read("textfile/agent_jobs_publish_report.prom");
+        prom::promtool_check(&prom);
+        assert_eq!(by(&prom, "done"), Some(2.0), "{prom}");
+        assert_eq!(by(&prom, "failed"), Some(0.0), "{prom}");
+    }
+
+    #[test]
+    fn print_json_is_the_json_report_and_writes_nothing() {
+        let s = Suite::new();
+        s.write("crontab", CRONTAB);
+        s.config(json!({"publish-report": {}}));
+        let r = s.run(bin(), &["--print", "--json", "--date", DAY]);
+        r.code(0);
+        let doc: Value =
+            serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.dump()));
+        assert!(!s.path("reports").exists());
+        assert!(!s.path("state/publish-report.json").exists());
+        let text = s.run(bin(), &["--print", "--date", DAY]);
+        text.code(0).stdout_has(&format!(
+            "report-id: {}",
+            doc["report_id"].as_str().unwrap()
+        ));
+        let jobs = doc["jobs"].as_array().unwrap();
+        assert!(!jobs.is_empty());
+        for j in jobs {
+            text.stdout_has(&format!("| {} |", j["name"].as_str().unwrap()));
+        }
+        // The same document a run writes to reports/<period>.json.
+        s.run(bin(), &["--date", DAY]).silent_success();
+        let written = report_json(&s);
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&doc), keys(&written));
+        assert_eq!(doc["report_id"], written["report_id"]);
+        assert_eq!(doc["period"], written["period"]);
+    }
+}
