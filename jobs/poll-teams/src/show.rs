@@ -10,6 +10,64 @@ fn time(t: Option<chrono::DateTime<chrono::Utc>>, none: &str) -> String {
         .unwrap_or_else(|| none.to_string())
 }
 
+/// `poll-teams status --json`: one document (documented in `docs/jobs/poll-teams.md`,
+/// "Machine-readable output"): `job`, `as_of`, `last_run`, `last_success`, `facts` (the
+/// published `InboxFacts`), `sources` (one per chat or channel: `kind`, `key`, `name`, `mode`,
+/// `bare_commands`, `watermark`, `last_poll`, `remembered`, `last_error`), `inbox` (`dir`,
+/// `new`, `cur`, `rejected`) and `commands` (the effect journal's records of commands and
+/// replies, by key).
+pub fn print_json(ctx: &Ctx<Data>, cfg: &Config) {
+    use serde_json::json;
+    let d = &ctx.state.data;
+    let sources: Vec<serde_json::Value> = cfg
+        .sources()
+        .iter()
+        .map(|s| {
+            let cs = if s.is_channel {
+                d.channels.get(&s.key)
+            } else {
+                d.chats.get(&s.key)
+            }
+            .cloned()
+            .unwrap_or_default();
+            json!({
+                "kind": if s.is_channel { "channel" } else { "chat" },
+                "key": s.key,
+                "name": s.name,
+                "mode": s.mode.as_str(),
+                "bare_commands": s.bare_commands,
+                "watermark": cs.watermark,
+                "last_poll": cs.last_poll,
+                "remembered": cs.known.len(),
+                "last_error": cs.last_error,
+            })
+        })
+        .collect();
+    let ib = ctx.paths.resolve(&cfg.inbox_dir);
+    let count = |sub: &str| {
+        std::fs::read_dir(ib.join(sub))
+            .map(|r| r.count())
+            .unwrap_or(0)
+    };
+    let commands: std::collections::BTreeMap<&String, &common::contracts::effect::EffectRecord> =
+        ctx.state
+            .effects
+            .iter()
+            .filter(|(k, _)| k.starts_with("command/") || k.starts_with("reply/"))
+            .collect();
+    let doc = json!({
+        "job": "poll-teams",
+        "as_of": ctx.now(),
+        "last_run": ctx.state.last_run,
+        "last_success": ctx.state.last_success,
+        "facts": crate::facts_of(d),
+        "sources": sources,
+        "inbox": {"dir": ib, "new": count("new"), "cur": count("cur"), "rejected": count("rejected") / 2},
+        "commands": commands,
+    });
+    println!("{doc}");
+}
+
 /// Print the status.
 pub fn print(ctx: &Ctx<Data>, cfg: &Config) {
     let d = &ctx.state.data;

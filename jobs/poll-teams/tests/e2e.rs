@@ -1814,3 +1814,38 @@ mod migration {
         assert_eq!(g.posted(CHAT).len(), 1);
     }
 }
+
+/// `status --json` and the metrics textfile.
+mod operator_outputs {
+    use super::*;
+
+    #[test]
+    fn status_json_and_gauges_agree_with_the_inbox() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "Robin", "<p>first</p>");
+        g.add_message(CHAT, TRUSTED, "Robin", "<p>second</p>");
+        let s = suite(&g, json!({"runtime": {"textfile_dir": "textfile"}}));
+        std::fs::create_dir_all(s.path("textfile")).unwrap();
+        run(&s, &[]).silent_success();
+        let r = run(&s, &["status", "--json"]);
+        r.code(0);
+        let v: Value = serde_json::from_str(r.stdout.trim()).expect("one JSON document");
+        assert_eq!(v["job"], "poll-teams");
+        // Journal mode (the default): the events wait in the inbox and are counted.
+        assert_eq!(v["facts"]["pending"], 2, "{v}");
+        assert_eq!(v["inbox"]["new"], 2, "{v}");
+        assert_eq!(v["sources"][0]["key"], CHAT);
+        assert_eq!(v["sources"][0]["mode"], "journal");
+        let prom = s.read("textfile/agent_jobs_poll_teams.prom");
+        assert_eq!(
+            testkit::prom::sample(
+                &prom,
+                "agent_jobs_inbox_pending_events",
+                &[("job", "poll-teams")]
+            ),
+            Some(2.0),
+            "{prom}"
+        );
+        testkit::prom::promtool_check(&prom);
+    }
+}

@@ -76,8 +76,16 @@ pub fn probe_client(ctx: &Ctx<Data>, cfg: &Config) -> Result<Http> {
 pub fn status(ctx: &mut Ctx<Data>, cfg: &Config, json: bool) -> Result<Outcome> {
     let now = ctx.now();
     if json {
+        // The suite's status envelope: job, as_of, last run and success, the public facts.
         let f = crate::data::facts(&ctx.state.data, now, cfg.max_restarts_per_hour);
-        println!("{}", serde_json::to_string_pretty(&f)?);
+        let doc = serde_json::json!({
+            "job": "watch-gateway",
+            "as_of": now,
+            "last_run": ctx.state.last_run,
+            "last_success": ctx.state.last_success,
+            "facts": f,
+        });
+        println!("{doc}");
         return Ok(Outcome::noop("status"));
     }
     let env = env(ctx)?;

@@ -55,11 +55,7 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Cmd {
     /// Health, the open incident and its ladder, the restart budget, maintenance (read-only)
-    Status {
-        /// Print the public facts as JSON
-        #[arg(long)]
-        json: bool,
-    },
+    Status,
     /// Declare planned maintenance (state/maintenance.json): probes are recorded, nothing is
     /// restarted or alerted until it ends; without options, show it
     Maintenance {
@@ -108,7 +104,7 @@ impl Job for WatchGateway {
             Some(Cmd::Resume | Cmd::Restart { .. }) => Mode::Command,
             // Lock-free: the maintenance file is the suite's, written atomically, and must not
             // wait behind a 55 s watch run.
-            Some(Cmd::Status { .. } | Cmd::Maintenance { .. }) => Mode::ReadOnly,
+            Some(Cmd::Status | Cmd::Maintenance { .. }) => Mode::ReadOnly,
         }
     }
 
@@ -120,11 +116,71 @@ impl Job for WatchGateway {
         Some(data::facts(d, now, d.budget_max))
     }
 
+    fn gauges(f: &GatewayFacts) -> Vec<common::metrics::Gauge> {
+        use common::metrics::Gauge;
+        let mut g = Vec::new();
+        for state in [
+            "healthy",
+            "degraded",
+            "down",
+            "flapping",
+            "maintenance",
+            "unknown",
+        ] {
+            g.push(
+                Gauge::new(
+                    "gateway_health",
+                    "The agent gateway's health at the last probe (1 for the current state).",
+                    f64::from(u8::from(f.health == state)),
+                )
+                .label("state", state),
+            );
+        }
+        g.push(Gauge::new(
+            "gateway_up",
+            "1 when the agent gateway answered its liveness probe (healthy or degraded).",
+            f64::from(u8::from(f.health == "healthy" || f.health == "degraded")),
+        ));
+        g.push(Gauge::new(
+            "gateway_restarts_last_hour",
+            "Automatic restarts in the last hour (the budget counts these).",
+            f64::from(f.restarts_last_hour),
+        ));
+        g.push(Gauge::new(
+            "gateway_restart_budget_per_hour",
+            "The restart budget: automatic restarts allowed per hour.",
+            f64::from(f.max_restarts_per_hour),
+        ));
+        g.push(Gauge::new("gateway_recovery_halted", "1 when the restart budget tripped and recovery waits for a human (watch-gateway resume).", f64::from(u8::from(f.halted.is_some()))));
+        g.push(Gauge::new(
+            "gateway_incident_open",
+            "1 while a gateway incident is open.",
+            f64::from(u8::from(
+                f.incidents.iter().any(|i| i.recovered_at.is_none()),
+            )),
+        ));
+        if let Some(t) = f.mean_time_to_recover_secs {
+            g.push(Gauge::new(
+                "gateway_mean_time_to_recover_seconds",
+                "Mean time from the first failed probe to recovery, over the incidents kept.",
+                t as f64,
+            ));
+        }
+        if let Some(t) = f.last_probe_at {
+            g.push(Gauge::new(
+                "gateway_last_probe_timestamp_seconds",
+                "Unix time of the last probe.",
+                t.timestamp_millis() as f64 / 1000.0,
+            ));
+        }
+        g
+    }
+
     fn run(ctx: &mut Ctx<Data>, cfg: &Config, args: &Args) -> Result<Outcome> {
         ctx.state.data.budget_max = cfg.max_restarts_per_hour;
         match &args.cmd {
             None => watch(ctx, cfg, args.watch),
-            Some(Cmd::Status { json }) => commands::status(ctx, cfg, *json),
+            Some(Cmd::Status) => commands::status(ctx, cfg, ctx.json),
             Some(Cmd::Maintenance {
                 duration,
                 reason,

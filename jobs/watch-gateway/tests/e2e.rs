@@ -203,10 +203,12 @@ fn a_healthy_gateway_is_a_silent_noop_with_facts() {
             .keys()
             .any(|k| k.starts_with("manual/"))
     );
-    // `status --json` prints the facts.
+    // `status --json` prints the suite's status envelope with the facts.
     let r = g.s.run(bin(), &["status", "--json"]);
     let f: Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(f["restarts_total"], 1);
+    assert_eq!(f["job"], JOB);
+    assert_eq!(f["facts"]["restarts_total"], 1);
+    assert!(f["last_run"].is_object(), "{f}");
 }
 
 #[test]
@@ -598,4 +600,29 @@ fn sigkill_at_random_points_never_repeats_or_silently_skips_a_step() {
         }
     }
     assert!(begun.len() >= 3, "the ladder got somewhere: {begun:?}");
+}
+
+#[test]
+fn the_textfile_shows_the_gateways_health() {
+    let g = Gw::new(json!({}));
+    let mut c: Value = serde_json::from_str(&g.s.read("config.json")).unwrap();
+    c["runtime"]["textfile_dir"] = json!("textfile");
+    g.s.config(c);
+    std::fs::create_dir_all(g.s.path("textfile")).unwrap();
+    g.up(true);
+    g.run(0, &[]).silent_success();
+    let prom = g.s.read("textfile/agent_jobs_watch_gateway.prom");
+    let up = testkit::prom::sample(&prom, "agent_jobs_gateway_up", &[("job", JOB)]);
+    assert_eq!(up, Some(1.0), "{prom}");
+    let degraded = testkit::prom::sample(
+        &prom,
+        "agent_jobs_gateway_health",
+        &[("job", JOB), ("state", "degraded")],
+    );
+    assert_eq!(
+        degraded,
+        Some(1.0),
+        "the captured ready answer is degraded: {prom}"
+    );
+    testkit::prom::promtool_check(&prom);
 }
