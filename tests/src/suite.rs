@@ -110,7 +110,8 @@ pub fn write_suite(
             "timezone": "UTC",
             "crontab": "crontab",
             "destinations": destinations
-        }
+        },
+        "watch-jobs": {"timezone": "UTC", "crontab": "crontab"}
     });
     if let (Value::Object(base), Value::Object(over)) = (&mut config, extra) {
         for (section, v) in over {

@@ -136,6 +136,9 @@ fn cron_available() -> Result<(), String> {
     Ok(())
 }
 
+/// The real cron tests share root's crontab: one at a time.
+static CRONTAB_IN_USE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 struct CronGuard {
     original: Option<String>,
     fake_sendmail: bool,
@@ -187,6 +190,7 @@ fn runs(s: &Suite, job: &str) -> u64 {
 
 #[test]
 fn real_cron_runs_the_installed_crontab() {
+    let _one_crontab = CRONTAB_IN_USE.lock().unwrap_or_else(|e| e.into_inner());
     if let Err(why) = cron_available() {
         if std::env::var("AGENT_JOBS_REQUIRE_CRON").as_deref() == Ok("1") {
             panic!("the real cron test must run here but cannot: {why}");
@@ -359,6 +363,262 @@ fn real_cron_runs_the_installed_crontab() {
     // Uninstall leaves the user's other lines byte-identical.
     installer(s.root(), &["--uninstall"]);
     assert_eq!(crontab_l().unwrap_or_default(), before);
+    drop(guard);
+}
+
+/// Stops the cron daemon at the end of a test, if the test started it.
+struct StartedCron(bool);
+
+impl Drop for StartedCron {
+    fn drop(&mut self) {
+        if !self.0 {
+            return;
+        }
+        for f in ["/run/crond.pid", "/var/run/crond.pid"] {
+            if let Ok(pid) = std::fs::read_to_string(f) {
+                let _ = Command::new("kill").arg(pid.trim()).status();
+                return;
+            }
+        }
+    }
+}
+
+/// Start cron unless it runs; the guard stops it again if it was started here.
+fn ensure_cron() -> StartedCron {
+    let running = Command::new("pgrep")
+        .args(["-x", "cron"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !running {
+        assert!(
+            Command::new("cron").status().expect("start cron").success(),
+            "cron did not start"
+        );
+    }
+    StartedCron(!running)
+}
+
+/// Capture cron's mail in `mail` when this machine has no sendmail; `false` if it has one.
+fn capture_cron_mail(mail: &Path) -> bool {
+    if Path::new("/usr/sbin/sendmail").exists() {
+        println!("note: a real /usr/sbin/sendmail exists; cron's mail cannot be captured");
+        return false;
+    }
+    std::fs::write(
+        "/usr/sbin/sendmail",
+        format!("#!/bin/sh\ncat >> {}\n", mail.display()),
+    )
+    .expect("sendmail");
+    Command::new("chmod")
+        .args(["+x", "/usr/sbin/sendmail"])
+        .status()
+        .expect("chmod");
+    true
+}
+
+/// watch-jobs' facts once a run has recorded them (`Null` before).
+fn watch_facts(s: &Suite) -> Value {
+    serde_json::from_str::<Value>(&s.read("state/watch-jobs.json"))
+        .map(|v| v["facts"].clone())
+        .unwrap_or(Value::Null)
+}
+
+/// The outage of `job` in `list` (`open` or `ended`) of watch-jobs' facts.
+fn outage_of(facts: &Value, list: &str, job: &str) -> Option<Value> {
+    facts[list]
+        .as_array()
+        .and_then(|o| o.iter().find(|x| x["job"] == job))
+        .cloned()
+}
+
+fn utc_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+fn time_of(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    let s = v.as_str().unwrap_or_else(|| panic!("not a time: {v}"));
+    chrono::DateTime::parse_from_rfc3339(s)
+        .unwrap_or_else(|e| panic!("{s}: {e}"))
+        .with_timezone(&chrono::Utc)
+}
+
+/// The dead-man check under the real cron daemon, every minute on a compressed crontab:
+/// backup-config's line points at a program that does nothing (it stopped), compact-memory's
+/// line is commented out (paused), check-ratelimit runs normally. watch-jobs (30 s into each
+/// minute, 20 s grace) alerts the stopped job within its grace plus one check interval, says
+/// nothing about the paused one, and sends the recovery message once the job runs again.
+#[test]
+fn real_cron_watch_jobs_alerts_a_stopped_job_not_a_paused_one() {
+    let _one_crontab = CRONTAB_IN_USE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Err(why) = cron_available() {
+        if std::env::var("AGENT_JOBS_REQUIRE_CRON").as_deref() == Ok("1") {
+            panic!("the real cron test must run here but cannot: {why}");
+        }
+        println!("SKIPPED: real_cron_watch_jobs_alerts_a_stopped_job_not_a_paused_one: {why}");
+        return;
+    }
+    let t0 = Instant::now();
+    let s = Suite::new();
+    let graph = FakeGraph::start();
+    seed(&graph, false);
+    std::fs::create_dir_all(s.path("target")).expect("mkdir");
+    let bindir = bin("watch-jobs").parent().expect("bin dir").to_path_buf();
+    std::os::unix::fs::symlink(&bindir, s.path("target/release")).expect("symlink");
+    s.write(
+        "noop/backup-config",
+        "#!/bin/sh\n# stands in for a job that stopped working\nexit 0\n",
+    );
+    Command::new("chmod")
+        .args(["+x", &s.path("noop/backup-config").to_string_lossy()])
+        .status()
+        .expect("chmod");
+    let alerts_log = s.path("alerts.log");
+    write_suite(
+        &s,
+        &graph,
+        None,
+        json!({
+            "runtime": {"alerts": {"command": ["sh", "-c", format!("cat >> {0}; echo >> {0}", alerts_log.display())]}},
+            "watch-jobs": {"crontab": null, "crontab_command": ["crontab", "-l"],
+                "grace_secs": {"backup-config": 20, "check-ratelimit": 20, "compact-memory": 20}}
+        }),
+    );
+    // Every job has run once (by hand, as an operator would before installing).
+    for job in ["check-ratelimit", "compact-memory", "backup-config"] {
+        s.run(&bin(job), &[]).code(0);
+    }
+    let backup_ran = time_of(&s.state("backup-config")["last_run"]["started_at"]);
+    let tab = |backup: &str| {
+        format!(
+            "SHELL=/bin/sh\nPATH=/usr/local/bin:/usr/bin:/bin\nAGENT_JOBS_ROOT=/srv/agent-jobs\n\
+             * * * * * cd \"$AGENT_JOBS_ROOT\" && target/release/check-ratelimit\n\
+             * * * * * cd \"$AGENT_JOBS_ROOT\" && {backup}\n\
+             # * * * * * cd \"$AGENT_JOBS_ROOT\" && target/release/compact-memory\n\
+             * * * * * sleep 30; cd \"$AGENT_JOBS_ROOT\" && target/release/watch-jobs\n"
+        )
+    };
+    s.write("crontab.stopped", &tab("noop/backup-config"));
+    s.write("crontab.running", &tab("target/release/backup-config"));
+
+    let mut guard = CronGuard {
+        original: crontab_l(),
+        fake_sendmail: false,
+    };
+    guard.fake_sendmail = capture_cron_mail(&s.path("mail.txt"));
+    // Install well before a minute starts, so cron loads it for that minute.
+    if utc_now().timestamp() % 60 >= 50 {
+        std::thread::sleep(Duration::from_secs(12));
+    }
+    installer(
+        s.root(),
+        &["--from", &s.path("crontab.stopped").to_string_lossy()],
+    );
+    let _cron = ensure_cron();
+
+    // The stopped job is alerted, once its grace has passed (and the run that alerted has
+    // recorded its outage).
+    let alerted = testkit::wait_until(Duration::from_secs(150), || {
+        s.read("alerts.log").contains("backup-config")
+            && outage_of(&watch_facts(&s), "open", "backup-config").is_some()
+    });
+    let alerted_at = utc_now();
+    assert!(
+        alerted,
+        "no alert for the stopped job in 150 s\nalerts: {}\nwatch-jobs log: {}\nstate: {}",
+        s.read("alerts.log"),
+        s.log("watch-jobs"),
+        s.read("state/watch-jobs.json")
+    );
+    let facts = watch_facts(&s);
+    let outage = outage_of(&facts, "open", "backup-config").expect("open outage");
+    let since = time_of(&outage["since"]);
+    let detected = time_of(&outage["detected_at"]);
+    let grace = chrono::Duration::seconds(20);
+    assert!(
+        since > backup_ran,
+        "the first missed run follows its last real one ({backup_ran}): {outage}"
+    );
+    assert!(detected >= since + grace, "not before its grace: {outage}");
+    assert!(
+        detected <= since + grace + chrono::Duration::seconds(60 + 15),
+        "within its grace plus one check interval (a minute here): {outage}"
+    );
+    assert!(alerted_at - since <= grace + chrono::Duration::seconds(60 + 20));
+    let status = |job: &str| {
+        facts["jobs"]
+            .as_array()
+            .and_then(|j| j.iter().find(|x| x["job"] == job))
+            .map(|x| x["status"].as_str().unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(status("backup-config"), "overdue", "{facts}");
+    assert_eq!(status("compact-memory"), "paused", "{facts}");
+    assert_eq!(status("check-ratelimit"), "ok", "{facts}");
+    let alerts = s.read("alerts.log");
+    assert_eq!(alerts.matches("[agent-jobs]").count(), 1, "{alerts}");
+    assert!(alerts.contains("backup-config is overdue"), "{alerts}");
+    assert!(
+        !alerts.contains("compact-memory") && !alerts.contains("check-ratelimit"),
+        "{alerts}"
+    );
+
+    // It runs again: one recovery message.
+    installer(
+        s.root(),
+        &["--from", &s.path("crontab.running").to_string_lossy()],
+    );
+    let recovered = testkit::wait_until(Duration::from_secs(100), || {
+        s.read("alerts.log").contains("backup-config ran again at")
+            && outage_of(&watch_facts(&s), "ended", "backup-config").is_some()
+    });
+    // Nothing of this test runs after this minute.
+    installer(
+        s.root(),
+        &[
+            "--uninstall",
+            "--from",
+            &s.path("crontab.running").to_string_lossy(),
+        ],
+    );
+    assert!(
+        recovered,
+        "no recovery message in 100 s\nalerts: {}\nwatch-jobs log: {}",
+        s.read("alerts.log"),
+        s.log("watch-jobs")
+    );
+    let alerts = s.read("alerts.log");
+    assert_eq!(alerts.matches("[agent-jobs]").count(), 2, "{alerts}");
+    assert!(
+        alerts.contains(&format!(
+            "after being overdue since {}",
+            since.format("%Y-%m-%d %H:%M UTC")
+        )),
+        "{alerts}"
+    );
+    let facts = watch_facts(&s);
+    assert_eq!(facts["open"], json!([]), "{facts}");
+    assert_eq!(facts["ended"][0]["job"], "backup-config", "{facts}");
+    if guard.fake_sendmail {
+        let mail = s.read("mail.txt");
+        assert!(
+            mail.contains("ALERT [warning] job-overdue/backup-config/"),
+            "cron mails the warning watch-jobs prints: {mail}"
+        );
+        assert!(
+            !mail.contains("ran again"),
+            "a recovery is not mailed: {mail}"
+        );
+    }
+    for job in ["check-ratelimit", "watch-jobs"] {
+        let st = s.state(job);
+        let hist = st["history"].as_array().expect("history");
+        assert!(hist.iter().all(|h| h["exit_code"] == 0), "{job}: {st}");
+    }
+    assert_eq!(
+        crontab_l().unwrap_or_default(),
+        guard.original.clone().unwrap_or_default()
+    );
+    println!("real cron watch-jobs test: {} s", t0.elapsed().as_secs());
     drop(guard);
 }
 

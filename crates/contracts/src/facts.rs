@@ -11,6 +11,7 @@ pub mod compact_memory;
 pub mod poll_teams;
 pub mod publish_report;
 pub mod watch_gateway;
+pub mod watch_jobs;
 
 use serde::{Deserialize, Serialize};
 

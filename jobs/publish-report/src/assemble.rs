@@ -16,6 +16,7 @@ use contracts::facts::compact_memory::MemoryFacts;
 use contracts::facts::watch_gateway::GatewayFacts;
 use contracts::run::{Counters, HISTORY_LEN, OutcomeKind};
 use contracts::state::PublicState;
+use schedule::{Seen, Verdict};
 use serde_json::Value;
 
 /// What the decisions need besides the gathered inputs.
@@ -273,26 +274,21 @@ fn fill_from_state(r: &mut JobReport, st: &PublicState<Value>, period: &Period) 
 
 /// The latest run start the dead-man check can trust, and whether the recorded last run is
 /// ahead of the clock. A last run stamped after `limit` is not evidence; then the run history
-/// (entries up to `limit`) and the log file's modification time are.
+/// (entries up to `limit`) and the log file's modification time are (see
+/// [`schedule::verdict`]).
 pub fn last_seen(
     last_run: Option<&LastRun>,
     history: &[HistoryPoint],
     log_mtime: Option<DateTime<Utc>>,
     limit: DateTime<Utc>,
 ) -> (Option<DateTime<Utc>>, bool) {
-    match last_run {
-        Some(l) if l.started_at <= limit => (Some(l.started_at), false),
-        Some(_) => {
-            let from_history = history
-                .iter()
-                .map(|h| h.started_at)
-                .filter(|t| *t <= limit)
-                .max();
-            let from_log = log_mtime.filter(|t| *t <= limit);
-            (from_history.max(from_log), true)
-        }
-        None => (None, false),
-    }
+    let seen = schedule::last_seen(
+        last_run.map(|l| l.started_at),
+        history.iter().map(|h| h.started_at),
+        log_mtime,
+        limit,
+    );
+    (seen.at, seen.untrusted.is_some())
 }
 
 /// What the verdict on one job is decided from.
@@ -307,54 +303,67 @@ pub struct Evidence<'a> {
     pub running_since: Option<DateTime<Utc>>,
 }
 
-/// A job's status and the sentence explaining it.
-pub fn job_verdict(e: &Evidence<'_>) -> (JobStatus, Text) {
-    let seen = || e.last_seen.map_or_else(|| "never".to_string(), when);
-    if let (Some(t), None) = (e.running_since, e.last_run) {
-        return (
-            JobStatus::Ok,
-            Text::plain(format!("running now (started {})", when(t))),
-        );
-    }
-    if e.schedule.is_paused() {
-        let t = format!(
-            "paused: its crontab line is commented out (last run {})",
-            seen()
-        );
-        return (JobStatus::Paused, Text::plain(t));
-    }
-    let failed = e.last_run.filter(|l| l.outcome == OutcomeKind::Failed);
-    if e.schedule.is_unscheduled() {
-        if let Some(l) = failed {
-            let t = Text::plain(format!(
-                "last run failed at {} and the job is not in the crontab",
-                when(l.started_at)
-            ));
-            return (JobStatus::Failing, with_error(t, l.error.as_deref()));
+impl Evidence<'_> {
+    fn seen(&self) -> Seen {
+        Seen {
+            at: self.last_seen,
+            untrusted: self
+                .last_run
+                .filter(|_| self.last_run_ahead)
+                .map(|l| l.started_at),
         }
-        let t = format!(
-            "not in the crontab, so not checked for missed runs (last run {})",
-            seen()
-        );
-        return (JobStatus::Unscheduled, Text::plain(t));
     }
-    if e.running_since.is_none()
-        && let Some(v) = dead_man(e)
-    {
-        return v;
+}
+
+/// A job's status and the sentence explaining it: the schedule's verdict (paused, not
+/// scheduled, overdue, never run: [`schedule::judge`], shared with watch-jobs), else the
+/// last run's outcome.
+pub fn job_verdict(e: &Evidence<'_>) -> (JobStatus, Text) {
+    let seen = e.seen();
+    let verdict = schedule::judge(&schedule::Evidence {
+        schedule: e.schedule,
+        seen,
+        has_run: e.last_run.is_some(),
+        running_since: e.running_since,
+        watched_since: None,
+    });
+    let said = || Text::plain(verdict.sentence(&seen));
+    match verdict {
+        Verdict::Running { .. } => (JobStatus::Ok, said()),
+        Verdict::Paused => (JobStatus::Paused, said()),
+        Verdict::Unscheduled => match e.last_run.filter(|l| l.outcome == OutcomeKind::Failed) {
+            Some(l) => {
+                let t = Text::plain(format!(
+                    "last run failed at {} and the job is not in the crontab",
+                    when(l.started_at)
+                ));
+                (JobStatus::Failing, with_error(t, l.error.as_deref()))
+            }
+            None => (JobStatus::Unscheduled, said()),
+        },
+        Verdict::Overdue { .. } => (JobStatus::Overdue, skew_note(said(), &seen)),
+        Verdict::NeverRun { .. } => (JobStatus::NeverRun, said()),
+        Verdict::OnSchedule => match e.last_run {
+            Some(l) => {
+                let (status, text) = outcome_verdict(l, e.consecutive_failures);
+                (status, skew_note(text, &seen))
+            }
+            None => (JobStatus::NeverRun, Text::plain("no run recorded yet")),
+        },
     }
-    let Some(l) = e.last_run else {
-        return (JobStatus::NeverRun, Text::plain("no run recorded yet"));
-    };
-    let (status, text) = match l.outcome {
+}
+
+/// The verdict of a job that is on schedule: its last run's outcome.
+fn outcome_verdict(l: &LastRun, consecutive_failures: u32) -> (JobStatus, Text) {
+    match l.outcome {
         OutcomeKind::Failed => {
             let mut t = format!(
                 "last run at {} failed (exit {})",
                 when(l.started_at),
                 l.exit_code
             );
-            if e.consecutive_failures > 1 {
-                t.push_str(&format!(", {} failures in a row", e.consecutive_failures));
+            if consecutive_failures > 1 {
+                t.push_str(&format!(", {consecutive_failures} failures in a row"));
             }
             (
                 JobStatus::Failing,
@@ -372,40 +381,6 @@ pub fn job_verdict(e: &Evidence<'_>) -> (JobStatus, Text) {
             let t = Text::plain(format!("last run at {} {}", when(l.started_at), o.as_str()));
             (JobStatus::Ok, with_error(t, l.summary.as_deref()))
         }
-    };
-    (status, skew_note(text, e))
-}
-
-/// The dead-man check: `Some` when the job missed its schedule or never ran.
-fn dead_man(e: &Evidence<'_>) -> Option<(JobStatus, Text)> {
-    let due = e.schedule.last_due;
-    match (e.last_seen, due) {
-        (None, Some(due)) if e.last_run_ahead => Some((
-            JobStatus::Overdue,
-            skew_note(
-                Text::plain(format!(
-                    "no run it can trust since it was due at {}",
-                    when(due)
-                )),
-                e,
-            ),
-        )),
-        (None, Some(due)) => Some((
-            JobStatus::NeverRun,
-            Text::plain(format!("no run recorded; it was due at {}", when(due))),
-        )),
-        (Some(seen), Some(due)) if seen + Duration::seconds(1) < due => Some((
-            JobStatus::Overdue,
-            skew_note(
-                Text::plain(format!(
-                    "did not run since {} (was due at {})",
-                    when(seen),
-                    when(due)
-                )),
-                e,
-            ),
-        )),
-        _ => None,
     }
 }
 
@@ -416,12 +391,9 @@ fn with_error(t: Text, error: Option<&str>) -> Text {
     }
 }
 
-fn skew_note(t: Text, e: &Evidence<'_>) -> Text {
-    match e.last_run.filter(|_| e.last_run_ahead) {
-        Some(l) => t.words(format!(
-            "; its state says it last ran at {}, which is ahead of this machine's clock",
-            when(l.started_at)
-        )),
+fn skew_note(t: Text, seen: &Seen) -> Text {
+    match schedule::skew_note(seen) {
+        Some(note) => t.words(note),
         None => t,
     }
 }

@@ -191,42 +191,7 @@ pub fn read_controls(state_dir: &Path, g: &mut Gathered) {
     }
 }
 
-/// Where the crontab comes from.
-#[derive(Debug, Clone)]
-pub enum CrontabSource {
-    File(PathBuf),
-    /// A command's output (`["crontab", "-l"]`), run with a 10 s limit.
-    Command(Vec<String>),
-}
-
-/// Read the crontab text; `Err` says why the dead-man check is off.
-pub fn read_crontab(source: &CrontabSource) -> Result<String, String> {
-    match source {
-        CrontabSource::Command(argv) => {
-            match common::cmd::run(argv, std::time::Duration::from_secs(10), None, &[]) {
-                Ok(o) if o.success() => Ok(o.stdout),
-                // `crontab -l` exits 1 with "no crontab for user".
-                Ok(o) if o.stderr.contains("no crontab") => Ok(String::new()),
-                Ok(o) => Err(format!(
-                    "crontab command `{}` {}: {}; the dead-man check is off",
-                    argv.join(" "),
-                    o.describe(),
-                    o.stderr.trim()
-                )),
-                Err(e) => Err(format!(
-                    "{}; the dead-man check is off",
-                    common::exit::one_line(&e)
-                )),
-            }
-        }
-        CrontabSource::File(p) => std::fs::read_to_string(p).map_err(|e| {
-            format!(
-                "cannot read crontab {} ({e}): set `publish-report.crontab` or `crontab_command`; the dead-man check is off",
-                p.display()
-            )
-        }),
-    }
-}
+pub use schedule::source::{CrontabSource, read_crontab};
 
 /// Modification times of the jobs' current log files (`logs/<job>.log`).
 pub fn log_mtimes(logs_dir: &Path, jobs: &[String]) -> BTreeMap<String, DateTime<Utc>> {
@@ -254,7 +219,7 @@ pub fn gather(
         None => CrontabSource::File(ctx.paths.resolve(&cfg.crontab)),
     };
     let names: Vec<&str> = contracts::registry::names().collect();
-    match read_crontab(&source) {
+    match read_crontab(&source, "publish-report") {
         Ok(text) => g.crontab = Some(crate::cron::parse_crontab(&text, cfg.tz(), &names)),
         Err(e) => g.problems.push(e),
     }
