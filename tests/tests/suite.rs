@@ -662,6 +662,19 @@ fn every_job_accepts_config_example() {
         )
         .expect("chmod");
     }
+    // ... and the agent gateway's own config where the example's `gateway` section says
+    // (`~/.openclaw/openclaw.json`), with hooks enabled for poll-teams' delivery.
+    let mut gw: Value = serde_json::from_str(
+        r#"{"meta": {"lastTouchedVersion": "2026.9.6"}, "gateway": {"mode": "local", "port": 18789, "bind": "loopback"},
+            "hooks": {"enabled": true, "token": "example-hook-token-0123456789", "path": "/hooks"},
+            "agents": {"defaults": {"workspace": "~/.openclaw/workspace"}}}"#,
+    )
+    .expect("gateway config");
+    gw["logging"] = json!({"level": "info"});
+    s.write(
+        "home/.openclaw/openclaw.json",
+        &serde_json::to_string_pretty(&gw).expect("json"),
+    );
     for job in jobs() {
         s.run(
             &bin(job),
