@@ -290,7 +290,9 @@ fn delivery_pass(
         None => {
             // Every chat is in `journal` mode: nothing goes to the gateway, and what waits in
             // the inbox is still counted (the facts say how many events are pending).
-            ctx.state.data.delivery.pending = world.inbox.list_new()?.len() as u64;
+            // (An inbox not created yet, as in a dry run, holds nothing.)
+            ctx.state.data.delivery.pending =
+                world.inbox.list_new().map(|n| n.len()).unwrap_or(0) as u64;
             return Ok(());
         }
         Some(Err(why)) => {

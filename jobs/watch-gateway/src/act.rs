@@ -443,7 +443,15 @@ fn ensure_diagnosis(
     if let (Some(d), Some(s)) = (&inc.diagnosis, &inc.diagnosis_source) {
         return Ok((d.clone(), s.clone()));
     }
-    let bundle = diagnose::collect(run.env, run.cfg, &inc, probe);
+    let previous_recovery = ctx
+        .state
+        .data
+        .history
+        .iter()
+        .filter(|h| h.id != inc.id)
+        .filter_map(|h| h.recovered_at)
+        .max();
+    let bundle = diagnose::collect(run.env, run.cfg, &inc, probe, previous_recovery);
     let path = if ctx.dry_run {
         None
     } else {

@@ -420,10 +420,19 @@ struct Parts {
 }
 
 /// Gather the bundle (takes seconds: doctor and validate run the gateway's CLI).
-pub fn collect(env: &Env, cfg: &crate::config::Config, inc: &Incident, probe: &Probe) -> Bundle {
+pub fn collect(
+    env: &Env,
+    cfg: &crate::config::Config,
+    inc: &Incident,
+    probe: &Probe,
+    previous_recovery: Option<DateTime<Utc>>,
+) -> Bundle {
     let lock = procfs::read_lock(&env.gw.state_dir, &env.gw.config);
     let port = env.port.or(lock.as_ref().and_then(|l| l.port));
-    let since = inc.started_at - chrono::Duration::seconds(30);
+    // Evidence for this incident: from 30 s before it began, but never from before the
+    // previous incident was recovered (its failure is not this one's).
+    let since = (inc.started_at - chrono::Duration::seconds(30))
+        .max(previous_recovery.unwrap_or(DateTime::<Utc>::MIN_UTC));
     let (log_file, log_tail, log_recent) = gateway_log_tail(env, cfg.log_tail_lines, since);
     let p = Parts {
         listeners: port.map(procfs::listeners).unwrap_or_default(),

@@ -6,7 +6,8 @@
 //!    still down past `ignoreUntil` → recovery starts (step 1 starts it);
 //! 2. `kill -9` of the gateway → step 1 restarts it, one incident, one "recovered after" message;
 //! 3. the config corrupted so the gateway will not start → step 1 fails, step 2 restores the
-//!    last good snapshot through backup-config (the clobbered file kept) and restarts it;
+//!    last good snapshot through backup-config (the replaced file kept in backup-config's
+//!    `replaced/`) and restarts it;
 //! 4. its port held by another process → the ladder reaches step 3, the bundle and the rules'
 //!    diagnosis name the port conflict (the model is down), the restart budget trips, exactly
 //!    one critical alert, no restart loop.
@@ -328,7 +329,22 @@ fn corrupt_config(w: &World) {
         !now.contains("bogusKey"),
         "the last good config is back:\n{now}"
     );
-    let clobbered: Vec<_> = std::fs::read_dir(w.home.state_dir())
+    // backup-config keeps what a restore replaced in its own place (never beside the
+    // gateway's config, whose `.clobbered.*` files the gateway rotates):
+    // backups/<name>/replaced/<UTC>-<hash>/.
+    let replaced = w.s.path("backups/openclaw.json/replaced");
+    let mut clobbered = Vec::new();
+    for d in std::fs::read_dir(&replaced).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
+            if std::fs::read_to_string(f.path())
+                .unwrap_or_default()
+                .contains("bogusKey")
+            {
+                clobbered.push(f.path());
+            }
+        }
+    }
+    let beside: Vec<_> = std::fs::read_dir(w.home.state_dir())
         .unwrap()
         .flatten()
         .filter(|e| {
@@ -336,12 +352,11 @@ fn corrupt_config(w: &World) {
                 .to_string_lossy()
                 .starts_with("openclaw.json.clobbered.")
         })
-        .filter(|e| {
-            std::fs::read_to_string(e.path())
-                .unwrap_or_default()
-                .contains("bogusKey")
-        })
         .collect();
+    assert!(
+        beside.is_empty(),
+        "nothing of ours beside the gateway's config: {beside:?}"
+    );
     assert_eq!(clobbered.len(), 1, "the clobbered file is kept");
 }
 
