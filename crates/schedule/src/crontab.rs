@@ -383,6 +383,32 @@ mod tests {
     }
 
     #[test]
+    fn dst_a_time_before_the_gap_runs_once() {
+        // London 2026-03-29: 01:00 GMT jumps to 02:00 BST. A midnight job runs at 00:00 GMT and
+        // not again at 02:00 BST (croner 3 found a second run there; fixed in croner 4.0.3).
+        let c = parse_schedule("0 0 * * *").unwrap();
+        let z: Tz = "Europe/London".parse().unwrap();
+        assert_eq!(
+            next_due(&c, z, utc("2026-03-29T00:00:00Z")).unwrap(),
+            utc("2026-03-29T23:00:00Z"),
+            "the next run is the next local midnight (BST)"
+        );
+        assert_eq!(
+            due("0 0 * * *", "Europe/London", "2026-03-29T12:00:00Z"),
+            "2026-03-29T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn step_without_a_range_is_refused() {
+        // A step needs a range in POSIX/Vixie syntax (`*/5`, `5-59/5`); daemons read a bare `5/5`
+        // differently, so croner 4 refuses it, and so does the check of our crontab.
+        assert!(parse_schedule("5/5 * * * *").is_err());
+        assert!(parse_schedule("5-59/5 * * * *").is_ok());
+        assert!(parse_schedule("*/5 * * * *").is_ok());
+    }
+
+    #[test]
     fn dst_fall_back_runs_once_at_the_first_instant() {
         // Berlin 2026-10-25: 03:00 CEST goes back to 02:00 CET. 02:30 happens twice
         // (00:30 UTC and 01:30 UTC); a fixed-time job runs at the first.
