@@ -66,6 +66,19 @@ pub fn read_maintenance(state_dir: &Path) -> Result<Option<Maintenance>> {
     read_json::<Maintenance>(&p).map(Some)
 }
 
+/// `maintenance.json` for a job that only obeys it: absent = none. A file that cannot be read
+/// or parsed is reported (naming it and the expected shape) and ignored, so a typo never
+/// silences alerts; `instead` says what the job does then ("alerts are not held").
+pub fn maintenance_or_warn(state_dir: &Path, instead: &str) -> Option<Maintenance> {
+    read_maintenance(state_dir).unwrap_or_else(|e| {
+        log::warn!(
+            "{}; expected {{\"planned\": true, \"reason\": \"…\", \"ignoreUntil\": \"2026-03-05T18:00:00Z\"}}; ignoring it, {instead}",
+            crate::exit::one_line(&e)
+        );
+        None
+    })
+}
+
 /// Write `maintenance.json` atomically.
 pub fn write_maintenance(state_dir: &Path, m: &Maintenance) -> Result<()> {
     write_json(&state_dir.join("maintenance.json"), m)

@@ -32,7 +32,7 @@ pub mod services;
 pub mod state;
 
 // The bottom layer, re-exported so jobs name one crate for the runtime's primitives.
-pub use base::{cmd, exit, fsutil, hash, html, http, redact, secret, signals};
+pub use base::{cmd, duration, exit, fsutil, hash, html, http, redact, secret, signals};
 pub use contracts;
 
 pub use alert::{Delivery, Severity};

@@ -13,8 +13,10 @@
 //! | configured commands: argv, no shell, timeout, bounded output | [`cmd`] |
 //! | SIGINT/SIGTERM as a flag the work loops check | [`signals`] |
 //! | HTML escaping for messages and pages | [`html`] |
+//! | durations typed on the command line (`55s`, `10m`, `2d`) within bounds | [`duration`] |
 
 pub mod cmd;
+pub mod duration;
 pub mod exit;
 pub mod fsutil;
 pub mod hash;

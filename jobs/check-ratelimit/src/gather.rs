@@ -316,23 +316,5 @@ fn models_status(ctx: &Ctx<Data>, cfg: &Config) -> Result<Vec<crate::data::Known
 /// older `{"until"}`). An unreadable file is reported and ignored: alerts keep flowing rather
 /// than being silenced by a typo.
 pub fn maintenance(state_dir: &std::path::Path) -> Option<Maintenance> {
-    let p = state_dir.join("maintenance.json");
-    let bytes = match std::fs::read(&p) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            log::warn!("cannot read {}: {e}; ignoring it", p.display());
-            return None;
-        }
-    };
-    match serde_json::from_slice::<Maintenance>(&bytes) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            log::warn!(
-                "{} does not parse ({e}); expected {{\"planned\": true, \"reason\": \"…\", \"ignoreUntil\": \"2026-03-05T18:00:00Z\"}}; ignoring it, alerts are not suppressed",
-                p.display()
-            );
-            None
-        }
-    }
+    common::control::maintenance_or_warn(state_dir, "alerts are not suppressed")
 }

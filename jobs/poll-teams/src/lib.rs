@@ -61,29 +61,9 @@ pub enum Sub {
     },
 }
 
-/// Parse `90`, `90s`, `5m`, `1h`, `1.5m`.
+/// `--watch`: `90`, `90s`, `5m`, `1.5m`, between 1 ms and 24 h.
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration such as 55s, 5m or 1h"))?;
-    let mult = match unit {
-        "ms" => 0.001,
-        "s" | "sec" | "secs" => 1.0,
-        "m" | "min" | "mins" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m or h)")),
-    };
-    let secs = n * mult;
-    if !(secs.is_finite() && secs > 0.0 && secs <= 86400.0) {
-        return Err(format!("`{s}` must be between 1 ms and 24 h"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    common::duration::parse(s, Duration::from_millis(1), Duration::from_secs(86400))
 }
 
 /// The job.

@@ -15,29 +15,10 @@ use common::{Ctx, Outcome};
 use std::fmt::Write as _;
 use std::time::Instant;
 
-/// Parse `90`, `90s`, `10m`, `1h`, `1.5m`.
+/// `--watch` and `maintenance --for`: `90`, `90s`, `10m`, `1h`, `2d`, between 1 s and 7 d.
 pub fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration such as 55s, 10m or 1h"))?;
-    let mult = match unit {
-        "s" | "sec" | "secs" => 1.0,
-        "m" | "min" | "mins" => 60.0,
-        "h" => 3600.0,
-        "d" => 86400.0,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use s, m, h or d)")),
-    };
-    let secs = n * mult;
-    if !(secs.is_finite() && (1.0..=7.0 * 86400.0).contains(&secs)) {
-        return Err(format!("`{s}` must be between 1 s and 7 d"));
-    }
-    Ok(std::time::Duration::from_secs_f64(secs))
+    use std::time::Duration;
+    common::duration::parse(s, Duration::from_secs(1), Duration::from_secs(7 * 86400))
 }
 
 /// The gateway of this suite, as the ladder drives it. When its config does not load (and

@@ -118,23 +118,5 @@ fn control(state_dir: &Path) -> Control {
 /// `state/maintenance.json`. An unreadable file is reported and ignored: alerts keep flowing
 /// rather than being silenced by a typo.
 fn maintenance(state_dir: &Path) -> Option<Maintenance> {
-    let p = state_dir.join("maintenance.json");
-    let bytes = match std::fs::read(&p) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            log::warn!("cannot read {}: {e}; ignoring it", p.display());
-            return None;
-        }
-    };
-    match serde_json::from_slice::<Maintenance>(&bytes) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            log::warn!(
-                "{} does not parse ({e}); ignoring it, alerts are not held",
-                p.display()
-            );
-            None
-        }
-    }
+    common::control::maintenance_or_warn(state_dir, "alerts are not held")
 }
