@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use testkit::prom::promtool_check;
 use testkit::{Suite, fakes, signal, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sample-job");
@@ -187,40 +188,6 @@ fn a_killed_previous_run_is_noted() {
     assert!(got[1].2.contains("note: the previous run"), "{}", got[1].2);
     // Only once: the next run has nothing to say.
     s.run(bin(), &[]).silent_success();
-}
-
-fn promtool_check(text: &str) {
-    let have = std::process::Command::new("promtool")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        if std::env::var("AGENT_JOBS_REQUIRE_PROMTOOL").as_deref() == Ok("1") {
-            panic!("promtool is required (AGENT_JOBS_REQUIRE_PROMTOOL=1) but not installed");
-        }
-        eprintln!("SKIPPED promtool check: promtool not installed (Debian package prometheus)");
-        return;
-    }
-    use std::io::Write;
-    let mut c = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    c.stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write");
-    let out = c.wait_with_output().expect("promtool");
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}\n--- input ---\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
