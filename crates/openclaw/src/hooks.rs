@@ -154,26 +154,18 @@ pub struct CompletedRun {
 pub fn completed_run(line: &str, name: &str) -> Option<(String, String)> {
     let rec = Record::parse(line)?;
     let fields = rec.fields()?;
-    if fields.get("name").and_then(Value::as_str) != Some(name)
-        || fields.get("sourcePath").and_then(Value::as_str) != Some("/hooks/agent")
+    if fields.str("name").as_deref() != Some(name)
+        || fields.str("sourcePath").as_deref() != Some("/hooks/agent")
     {
         return None;
     }
-    let text = rec
-        .value
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| rec.text());
+    let text = rec.message().unwrap_or_else(|| rec.text());
     if !text.starts_with(COMPLETED_TEXT) {
         return None;
     }
     Some((
-        fields.get("runId")?.as_str()?.to_string(),
-        fields
-            .get("status")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
+        fields.str("runId")?.into_owned(),
+        fields.str("status").unwrap_or_default().into_owned(),
     ))
 }
 

@@ -484,9 +484,9 @@ fn read_new(
             let t = if t.starts_with("Config ") {
                 t
             } else {
-                r.value.get("message")?.as_str()?
+                r.message()?
             };
-            parse_message(t, r.date(), &log)
+            parse_message(&t, r.date(), &log)
         })
         .collect();
     let cursor = LogCursor {
@@ -628,7 +628,7 @@ mod tests {
         t.lines()
             .filter_map(|l| {
                 let r = openclaw::record::Record::parse(l)?;
-                parse_message(r.text(), r.date(), "gateway.log")
+                parse_message(&r.text(), r.date(), "gateway.log")
             })
             .collect()
     }

@@ -35,7 +35,7 @@ impl Matcher {
     ) -> Result<Matcher> {
         let needles = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostFirst)
-            .build(records::needles())
+            .build(records::SEARCH_KEYS)
             .context("cannot compile the record needles")?;
         let exclude = if exclude.is_empty() {
             None

@@ -102,7 +102,7 @@ pub fn scan(
                     if last_error_at <= Some(date) {
                         last_error_at = Some(date);
                         log.last_error = openclaw::record::Record::parse(line)
-                            .map(|r| crate::text::clean(r.text(), 300));
+                            .map(|r| crate::text::clean(&r.text(), 300));
                     }
                 }
                 _ => {}

@@ -222,7 +222,7 @@ fn gateway_log_tail(env: &Env, lines: usize, since: DateTime<Utc>) -> (String, S
                     r.date()
                         .map(|d| d.format("%H:%M:%S").to_string())
                         .unwrap_or_default(),
-                    r.level().unwrap_or("?"),
+                    r.level().as_deref().unwrap_or("?"),
                     r.subsystem().map(|s| format!("[{s}] ")).unwrap_or_default(),
                     r.text()
                 ),
