@@ -130,6 +130,9 @@ impl ConfigFile {
         let Some(v) = self.sections.get(name) else {
             return Ok(T::default());
         };
+        if let Ok(t) = T::deserialize(v) {
+            return Ok(t);
+        }
         serde_path_to_error::deserialize(v.clone()).map_err(|e| {
             let inner = e.inner().to_string();
             let path = e.path().to_string();

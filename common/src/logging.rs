@@ -288,9 +288,64 @@ pub fn init(job: &'static str, logs_dir: &Path, opts: &LogOptions) -> String {
             size: 0,
         }),
     };
+    let _ = PREPARED.set(Prepared {
+        job,
+        run_id: run_id.clone(),
+        path: logger
+            .file
+            .lock()
+            .map(|f| f.path.clone())
+            .unwrap_or_default(),
+        json: opts.json,
+        to_file: LevelFilter::Error <= file_level,
+        to_stderr: LevelFilter::Error <= stderr_level,
+    });
     log::set_max_level(file_level.max(stderr_level));
     let _ = log::set_boxed_logger(Box::new(logger));
     run_id
+}
+
+/// What [`error_line`] needs of the logger.
+struct Prepared {
+    job: &'static str,
+    run_id: String,
+    path: PathBuf,
+    json: bool,
+    to_file: bool,
+    to_stderr: bool,
+}
+
+static PREPARED: std::sync::OnceLock<Prepared> = std::sync::OnceLock::new();
+
+/// An ERROR line written ahead of time, as this process's logger would write `msg` (the time
+/// left as [`base::hardstop::TIME_SLOT`]), with the log file it goes to: for the hard stop,
+/// which writes it from a signal handler where the logger cannot run.
+pub fn error_line(msg: &str) -> (Option<PathBuf>, base::hardstop::Message) {
+    let Some(p) = PREPARED.get() else {
+        return (None, base::hardstop::Message::default());
+    };
+    let msg = redact(msg);
+    let line = LogLine {
+        ts: base::hardstop::TIME_SLOT.into(),
+        level: contracts::logline::Level::Error,
+        job: p.job.into(),
+        run_id: p.run_id.as_str().into(),
+        msg: msg.as_ref().into(),
+    };
+    let message = base::hardstop::Message {
+        log_line: match (p.to_file, p.json) {
+            (false, _) => String::new(),
+            (true, true) => line.to_json(&[("target", "common::run".into())]),
+            (true, false) => line.to_text(),
+        },
+        stderr_line: if p.to_stderr {
+            format!("{}: error: {msg}\n", p.job)
+        } else {
+            String::new()
+        },
+    };
+    let path = (p.to_file && !p.path.as_os_str().is_empty()).then(|| p.path.clone());
+    (path, message)
 }
 
 #[cfg(test)]

@@ -391,42 +391,30 @@ fn install_panic_hook(job: &'static str) {
 
 /// After a stop signal or the `--max-runtime` deadline, the current step has `grace` to
 /// finish; then the process exits (143 after SIGTERM or the deadline, 130 after SIGINT)
-/// whatever it is doing. The state file holds its last checkpoint (writes are atomic, and a
-/// killed run is something every job recovers from).
-fn start_stop_watchdog(stop: StopFlag, deadline: Option<Instant>, grace: Duration) {
-    let spawned = std::thread::Builder::new()
-        .name("stop-watchdog".into())
-        .spawn(move || {
-            let began = loop {
-                if let Some(sig) = stop.raised() {
-                    break (Instant::now(), Some(sig));
-                }
-                if let Some(d) = deadline
-                    && Instant::now() >= d
-                {
-                    break (d, None);
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            };
-            let until = began.0 + grace;
-            while Instant::now() < until {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let (why, code) = match stop.raised().or(began.1) {
-                Some(s) if s == signal_hook::consts::SIGINT => ("SIGINT", Exit::Interrupted),
-                Some(_) => ("SIGTERM", Exit::Terminated),
-                None => ("the --max-runtime deadline", Exit::Terminated),
-            };
-            log::error!(
-                "the current step did not finish within {} s of {why}; exiting now with {} (the state file holds the last checkpoint; the next run continues from there)",
-                grace.as_secs(),
-                code.code()
-            );
-            log::logger().flush();
-            std::process::exit(code.code());
-        });
-    if let Err(e) = spawned {
-        log::warn!("cannot start the stop watchdog: {e}");
+/// whatever it is doing, with one line in the log. The state file holds its last checkpoint
+/// (writes are atomic, and a killed run is something every job recovers from). The kernel's
+/// alarm keeps the time ([`base::hardstop`]).
+fn arm_hard_stop(deadline_secs: Option<u64>, grace: Duration) {
+    let secs = grace.as_secs();
+    let message = |why: &str, code: i32| {
+        crate::logging::error_line(&format!(
+            "the current step did not finish within {secs} s of {why}; exiting now with {code} (the state file holds the last checkpoint; the next run continues from there)"
+        ))
+    };
+    let (log_file, term) = message("SIGTERM", base::hardstop::Cause::Sigterm.code());
+    let (_, int) = message("SIGINT", base::hardstop::Cause::Sigint.code());
+    let (_, deadline) = message(
+        "the --max-runtime deadline",
+        base::hardstop::Cause::Deadline.code(),
+    );
+    let plan = base::hardstop::Plan {
+        grace_secs: u32::try_from(secs).unwrap_or(u32::MAX),
+        deadline_secs: deadline_secs.map(|s| u32::try_from(s).unwrap_or(u32::MAX)),
+        log_file: log_file.as_deref(),
+        messages: [term, int, deadline],
+    };
+    if let Err(e) = base::hardstop::arm(plan) {
+        log::warn!("cannot arm the stop grace: {e}");
     }
 }
 
@@ -751,9 +739,8 @@ fn run_configured<J: Job>(
     let deadline = common.max_runtime.map(|s| t0 + Duration::from_secs(s));
     let stop = STOP.get_or_init(StopFlag::install).clone();
     if mode != Mode::ReadOnly {
-        start_stop_watchdog(
-            stop.clone(),
-            deadline,
+        arm_hard_stop(
+            common.max_runtime,
             Duration::from_secs(runtime.stop_grace_secs),
         );
     }

@@ -201,6 +201,14 @@ impl StateStore {
                 )));
             }
         };
+        // The common case, a state file of this schema and job, parses straight into the
+        // types; anything else takes the path below, which migrates or names what is wrong.
+        if let Ok(state) = serde_json::from_slice::<State<D>>(&bytes)
+            && state.schema_version == self.schema_version
+            && state.job == self.job
+        {
+            return Ok(state);
+        }
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
             data_error(format!(
                 "state file {} does not parse at line {}, column {}: {e}; {hint}",

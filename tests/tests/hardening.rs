@@ -162,6 +162,42 @@ fn sigterm_ends_a_step_that_never_returns_within_the_grace() {
 }
 
 #[test]
+fn sigint_past_the_grace_writes_a_json_line_with_the_time_and_exits_130() {
+    let s = Suite::new();
+    s.config(json!({"runtime": {"stop_grace_secs": 1, "log_format": "json"}}));
+    let mut child = s.spawn(bin(), &["--hang"]);
+    std::thread::sleep(Duration::from_millis(700));
+    let before = chrono::Utc::now();
+    signal(&child, 2);
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(15), "still running");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    let log = s.log("sample-job");
+    let last = log.lines().last().expect("a log line");
+    let v: serde_json::Value = serde_json::from_str(last).expect(last);
+    assert_eq!(v["level"], "ERROR", "{last}");
+    assert_eq!(v["job"], "sample-job", "{last}");
+    assert!(
+        v["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("did not finish within 1 s of SIGINT")),
+        "{last}"
+    );
+    let ts: chrono::DateTime<chrono::Utc> = v["ts"].as_str().expect("ts").parse().expect("a time");
+    let after = chrono::Utc::now();
+    assert!(
+        ts >= before && ts <= after,
+        "{ts} not between {before} and {after}"
+    );
+}
+
+#[test]
 fn max_runtime_ends_a_step_that_never_returns() {
     let s = Suite::new();
     s.config(json!({"runtime": {"stop_grace_secs": 1}}));

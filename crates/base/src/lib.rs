@@ -12,6 +12,7 @@
 //! | HTTP with timeouts, backoff with full jitter, `Retry-After`, deadline | [`http`] |
 //! | configured commands: argv, no shell, timeout, bounded output | [`cmd`] |
 //! | SIGINT/SIGTERM as a flag the work loops check | [`signals`] |
+//! | the exit after the stop grace, kept by the kernel's alarm, not a thread | [`hardstop`] |
 //! | HTML escaping for messages and pages | [`html`] |
 //! | durations typed on the command line (`55s`, `10m`, `2d`) within bounds | [`duration`] |
 
@@ -19,6 +20,7 @@ pub mod cmd;
 pub mod duration;
 pub mod exit;
 pub mod fsutil;
+pub mod hardstop;
 pub mod hash;
 pub mod html;
 pub mod http;

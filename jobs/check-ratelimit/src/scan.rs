@@ -12,10 +12,12 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use memchr::{memchr, memrchr};
 use std::io::{ErrorKind, Read};
+use std::sync::OnceLock;
 
 /// Finds candidate lines (the gateway's event needles) and judges them.
 pub struct Matcher {
-    needles: AhoCorasick,
+    /// Built on first use: a run with nothing new to read never pays for it.
+    needles: OnceLock<AhoCorasick>,
     exclude: Option<AhoCorasick>,
     extra: Extra,
 }
@@ -33,10 +35,6 @@ impl Matcher {
         quota_include: &[String],
         exclude: &[String],
     ) -> Result<Matcher> {
-        let needles = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(records::SEARCH_KEYS)
-            .context("cannot compile the record needles")?;
         let exclude = if exclude.is_empty() {
             None
         } else {
@@ -48,15 +46,29 @@ impl Matcher {
             )
         };
         Ok(Matcher {
-            needles,
+            needles: OnceLock::new(),
             exclude,
             extra: Extra::new(include, quota_include),
         })
     }
 
+    /// The automaton of the search keys.
+    fn needles(&self) -> std::io::Result<&AhoCorasick> {
+        if let Some(n) = self.needles.get() {
+            return Ok(n);
+        }
+        let built = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(records::SEARCH_KEYS)
+            .map_err(|e| {
+                std::io::Error::other(format!("cannot compile the record needles: {e}"))
+            })?;
+        Ok(self.needles.get_or_init(|| built))
+    }
+
     /// The first candidate at or after `from` in `hay`: (start, end) of the needle.
-    pub fn next_candidate(&self, hay: &[u8], from: usize) -> Option<(usize, usize)> {
-        self.needles
+    fn next_candidate(needles: &AhoCorasick, hay: &[u8], from: usize) -> Option<(usize, usize)> {
+        needles
             .find(Input::new(hay).range(from..hay.len()))
             .map(|m| (m.start(), m.end()))
     }
@@ -133,6 +145,7 @@ impl<'r> Scanner<'r> {
         skipping_at_start: bool,
         mut on_chunk: impl FnMut(&Progress, Vec<Observation>, &Stats) -> bool,
     ) -> std::io::Result<Progress> {
+        let needles = self.matcher.needles()?;
         let cap = CHUNK + self.max_line;
         if self.buf.len() != cap {
             self.buf = vec![0u8; cap];
@@ -175,7 +188,7 @@ impl<'r> Scanner<'r> {
             match memrchr(b'\n', &self.buf[start..len]) {
                 Some(j) => {
                     let end = start + j + 1;
-                    self.lines(start, end, &mut found, &mut stats);
+                    self.lines(needles, start, end, &mut found, &mut stats);
                     prog.consumed += (end - start) as u64;
                     self.buf.copy_within(end..len, 0);
                     carry = len - end;
@@ -198,10 +211,17 @@ impl<'r> Scanner<'r> {
     }
 
     /// Examine the complete lines in `buf[from..to]` (`to` just after a newline).
-    fn lines(&self, from: usize, to: usize, found: &mut Vec<Observation>, stats: &mut Stats) {
+    fn lines(
+        &self,
+        needles: &AhoCorasick,
+        from: usize,
+        to: usize,
+        found: &mut Vec<Observation>,
+        stats: &mut Stats,
+    ) {
         let hay = &self.buf[..to];
         let mut pos = from;
-        while let Some((ms, me)) = self.matcher.next_candidate(hay, pos) {
+        while let Some((ms, me)) = Matcher::next_candidate(needles, hay, pos) {
             let ls = memrchr(b'\n', &hay[pos..ms]).map_or(pos, |i| pos + i + 1);
             let le = memchr(b'\n', &hay[me..]).map_or(to, |i| me + i);
             stats.candidates += 1;

@@ -37,7 +37,7 @@ struct Args {
     /// Return a degraded outcome with this reason.
     #[arg(long)]
     degraded: Option<String>,
-    /// A step that never returns and ignores stop requests (the stop watchdog must end it).
+    /// A step that never returns and ignores stop requests (the hard stop must end it).
     #[arg(long)]
     hang: bool,
     /// Panic (the runtime must report it as an internal error, exit 70).
