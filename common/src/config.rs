@@ -130,10 +130,7 @@ impl ConfigFile {
         let Some(v) = self.sections.get(name) else {
             return Ok(T::default());
         };
-        if let Ok(t) = T::deserialize(v) {
-            return Ok(t);
-        }
-        serde_path_to_error::deserialize(v.clone()).map_err(|e| {
+        serde_path_to_error::deserialize(v).map_err(|e| {
             let inner = e.inner().to_string();
             let path = e.path().to_string();
             let key = if path == "." || path.is_empty() {
