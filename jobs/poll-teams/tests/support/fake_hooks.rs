@@ -89,8 +89,18 @@ fn record(run_id: &str, name: &str) -> String {
 }
 
 impl FakeHooks {
-    /// Start on a free port, logging admitted runs to `log`.
+    /// Start on a free port, logging admitted runs to `log`. The log file exists from the
+    /// start, as a running gateway's does (it logs its own start): a poller killed before its
+    /// first request reached the gateway finds a log without the run, not no log at all.
     pub fn start(log: &Path) -> FakeHooks {
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir).expect("fake gateway log dir");
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("fake gateway log");
         let inner = Arc::new(Mutex::new(Inner {
             live: true,
             ..Default::default()
