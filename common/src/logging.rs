@@ -274,6 +274,7 @@ pub fn init(job: &'static str, logs_dir: &Path, opts: &LogOptions) -> String {
         (2, _) => LevelFilter::Debug,
         _ => LevelFilter::Trace,
     };
+    let log_path = logs_dir.join(format!("{job}.log"));
     let logger = Logger {
         job,
         run_id: run_id.clone(),
@@ -283,7 +284,7 @@ pub fn init(job: &'static str, logs_dir: &Path, opts: &LogOptions) -> String {
         keep: opts.keep,
         json: opts.json,
         file: Mutex::new(LogFile {
-            path: logs_dir.join(format!("{job}.log")),
+            path: log_path.clone(),
             file: None,
             size: 0,
         }),
@@ -291,11 +292,7 @@ pub fn init(job: &'static str, logs_dir: &Path, opts: &LogOptions) -> String {
     let _ = PREPARED.set(Prepared {
         job,
         run_id: run_id.clone(),
-        path: logger
-            .file
-            .lock()
-            .map(|f| f.path.clone())
-            .unwrap_or_default(),
+        path: log_path.clone(),
         json: opts.json,
         to_file: LevelFilter::Error <= file_level,
         to_stderr: LevelFilter::Error <= stderr_level,

@@ -201,10 +201,30 @@ impl StateStore {
                 )));
             }
         };
-        // The header first (a small parse, the same code for every job), then the file parsed
-        // once straight into the types, naming the key on error: no JSON tree in the common
-        // case, and one instance of the job's deserializer in its binary (each instance is
-        // seconds of a clean build).
+        // The file parsed once straight into the types, naming the key on error: no JSON tree
+        // in the common case, and one instance of the job's deserializer in its binary (each
+        // instance is seconds of a clean build). Anything else (another schema or job, a bad
+        // value) is sorted out from a small header parse.
+        let typed = |text: &[u8]| {
+            serde_path_to_error::deserialize::<_, State<D>>(
+                &mut serde_json::Deserializer::from_slice(text),
+            )
+            .map_err(|e| {
+                data_error(format!(
+                    "state file {}: `{}`: {}; {hint}",
+                    self.path.display(),
+                    e.path(),
+                    e.inner()
+                ))
+            })
+        };
+        let first = typed(&bytes);
+        if let Ok(state) = &first
+            && state.schema_version == self.schema_version
+            && state.job == self.job
+        {
+            return first;
+        }
         #[derive(Deserialize)]
         struct Header {
             schema_version: Option<Value>,
@@ -246,37 +266,24 @@ impl StateStore {
                 self.schema_version
             )));
         }
-        let migrated;
-        let text: &[u8] = if version < self.schema_version {
-            let value: Value = serde_json::from_slice(&bytes).context("cannot re-read state")?;
-            let mut v = migrate(version, value).with_context(|| {
-                format!(
-                    "cannot migrate {} from schema {version} to {}",
-                    self.path.display(),
-                    self.schema_version
-                )
-            })?;
-            v["schema_version"] = Value::from(self.schema_version);
-            log::info!(
-                "migrated {} from schema {version} to {}",
+        if version == self.schema_version {
+            return first;
+        }
+        let value: Value = serde_json::from_slice(&bytes).context("cannot re-read state")?;
+        let mut v = migrate(version, value).with_context(|| {
+            format!(
+                "cannot migrate {} from schema {version} to {}",
                 self.path.display(),
                 self.schema_version
-            );
-            migrated = serde_json::to_vec(&v).context("cannot serialize the migrated state")?;
-            &migrated
-        } else {
-            &bytes
-        };
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(text)).map_err(
-            |e| {
-                data_error(format!(
-                    "state file {}: `{}`: {}; {hint}",
-                    self.path.display(),
-                    e.path(),
-                    e.inner()
-                ))
-            },
-        )
+            )
+        })?;
+        v["schema_version"] = Value::from(self.schema_version);
+        log::info!(
+            "migrated {} from schema {version} to {}",
+            self.path.display(),
+            self.schema_version
+        );
+        typed(&serde_json::to_vec(&v).context("cannot serialize the migrated state")?)
     }
 
     /// Write the state atomically.

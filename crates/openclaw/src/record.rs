@@ -146,13 +146,17 @@ impl<'a> Record<'a> {
             return None;
         }
         let top = Object::parse(t)?;
-        top.object("_meta")?;
-        Some(Record::from_object(top))
+        let meta = top.object("_meta")?;
+        Some(Record::with_meta(top, meta))
     }
 
     /// A record of any JSON object (without `_meta`: no level, no date but `time`).
     pub fn from_object(top: Object<'a>) -> Record<'a> {
         let meta = top.object("_meta").unwrap_or_default();
+        Record::with_meta(top, meta)
+    }
+
+    fn with_meta(top: Object<'a>, meta: Object<'a>) -> Record<'a> {
         let fields = ["1", "2"].iter().find_map(|k| {
             top.raw(k)
                 .filter(|r| r.get().starts_with('{'))
