@@ -131,7 +131,8 @@ impl Outcome {
     }
 }
 
-/// One job of the suite. `main.rs` of a job is `common::main::<TheJob>()`.
+/// One job of the suite. A job's library has `pub fn main() -> ExitCode { common::main::<TheJob>() }`
+/// and its `main.rs` calls that.
 pub trait Job {
     /// Binary and config-section name, e.g. `poll-teams`.
     const NAME: &'static str;
@@ -347,7 +348,8 @@ impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
     }
 }
 
-/// Entry point of every job binary: `fn main() -> ExitCode { common::main::<Job>() }`.
+/// Entry point of every job binary, called from the job's library (`pub fn main() -> ExitCode
+/// { common::main::<Job>() }`) so it is compiled there once.
 pub fn main<J: Job>() -> std::process::ExitCode {
     // First of all, so a signal that arrives while the run is still starting is a request to
     // stop, not the default action (killed with no record).

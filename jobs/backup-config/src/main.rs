@@ -1,5 +1,6 @@
-//! The `backup-config` binary: one call into the shared runtime.
+//! The `backup-config` binary: the job and its entry point live in the library ([`backup_config::main`]: the
+//! shared runtime instantiated for the job), so this only links.
 
 fn main() -> std::process::ExitCode {
-    common::main::<backup_config::BackupConfig>()
+    backup_config::main()
 }

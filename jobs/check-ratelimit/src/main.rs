@@ -1,6 +1,6 @@
-//! The `check-ratelimit` binary: everything lives in the library; the process boundary is the
-//! shared runtime's.
+//! The `check-ratelimit` binary: the job and its entry point live in the library ([`check_ratelimit::main`]: the
+//! shared runtime instantiated for the job), so this only links.
 
 fn main() -> std::process::ExitCode {
-    common::main::<check_ratelimit::CheckRatelimit>()
+    check_ratelimit::main()
 }

@@ -1,5 +1,6 @@
-//! The compact-memory binary: the shared runtime around [`compact_memory::CompactMemory`].
+//! The `compact-memory` binary: the job and its entry point live in the library ([`compact_memory::main`]: the
+//! shared runtime instantiated for the job), so this only links.
 
 fn main() -> std::process::ExitCode {
-    common::main::<compact_memory::CompactMemory>()
+    compact_memory::main()
 }

@@ -1,5 +1,6 @@
-//! `poll-teams`: the binary is one call into the shared runtime; the job lives in the library.
+//! The `poll-teams` binary: the job and its entry point live in the library ([`poll_teams::main`]: the
+//! shared runtime instantiated for the job), so this only links.
 
 fn main() -> std::process::ExitCode {
-    common::main::<poll_teams::PollTeams>()
+    poll_teams::main()
 }

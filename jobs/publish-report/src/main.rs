@@ -1,4 +1,6 @@
-//! The publish-report binary: everything lives in the library, the runtime owns the process.
+//! The `publish-report` binary: the job and its entry point live in the library ([`publish_report::main`]: the
+//! shared runtime instantiated for the job), so this only links.
+
 fn main() -> std::process::ExitCode {
-    common::main::<publish_report::PublishReport>()
+    publish_report::main()
 }

@@ -1,5 +1,6 @@
-//! The `watch-gateway` binary: one call into the shared runtime.
+//! The `watch-gateway` binary: the job and its entry point live in the library ([`watch_gateway::main`]: the
+//! shared runtime instantiated for the job), so this only links.
 
 fn main() -> std::process::ExitCode {
-    common::main::<watch_gateway::WatchGateway>()
+    watch_gateway::main()
 }

@@ -1,5 +1,6 @@
-//! The watch-jobs binary: the shared runtime around [`watch_jobs::WatchJobs`].
+//! The `watch-jobs` binary: the job and its entry point live in the library ([`watch_jobs::main`]: the
+//! shared runtime instantiated for the job), so this only links.
 
 fn main() -> std::process::ExitCode {
-    common::main::<watch_jobs::WatchJobs>()
+    watch_jobs::main()
 }
