@@ -37,9 +37,6 @@ impl crate::config::ConfigFile {
                 e.inner()
             ))
         })?;
-        // Logged at INFO (the log file, not cron's mail on every run); `--check-config`
-        // prints it as a warning.
-        log::info!("{}", deprecated_graph_note(&self.path));
         Ok(Some(GraphSettings {
             cfg,
             key: "poll-teams.graph",
@@ -60,6 +57,12 @@ impl crate::config::ConfigFile {
     pub fn validate_shared(&self) -> Result<()> {
         if let Some(g) = self.graph_settings()? {
             g.cfg.validate(g.key)?;
+            if g.key != "graph" {
+                // Once per run, here (every lookup of the settings used to say it again).
+                // Logged at INFO (the log file, not cron's mail on every run); `--check-config`
+                // prints it as a warning.
+                log::info!("{}", deprecated_graph_note(&self.path));
+            }
         }
         self.gateway_settings()?;
         Ok(())
