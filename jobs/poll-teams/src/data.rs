@@ -132,9 +132,24 @@ pub struct DeliveryState {
     pub last_delivery_at: Option<DateTime<Utc>>,
     /// Gauges as of the last pass.
     pub pending: u64,
+    /// The last count of the inbox's `new/` that can be reused while the directory is
+    /// unchanged (`Inbox::count_new`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_counted: Option<NewCount>,
     pub waiting: u64,
     pub blocked: u64,
     pub last_error: Option<String>,
+}
+
+/// A count of the inbox's `new/` and the directory it was taken from: its inode and its
+/// modification time, which changes whenever an entry is added, removed or renamed in or out.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NewCount {
+    pub dev: u64,
+    pub ino: u64,
+    pub mtime_sec: i64,
+    pub mtime_nsec: i64,
+    pub count: u64,
 }
 
 /// A delivery under way.

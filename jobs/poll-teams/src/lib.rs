@@ -271,8 +271,11 @@ fn delivery_pass(
             // Every chat is in `journal` mode: nothing goes to the gateway, and what waits in
             // the inbox is still counted (the facts say how many events are pending).
             // (An inbox not created yet, as in a dry run, holds nothing.)
-            ctx.state.data.delivery.pending =
-                world.inbox.list_new().map(|n| n.len()).unwrap_or(0) as u64;
+            let d = &mut ctx.state.data.delivery;
+            (d.pending, d.pending_counted) = world
+                .inbox
+                .count_new(d.pending_counted)
+                .unwrap_or((0, None));
             return Ok(());
         }
         Some(Err(why)) => {

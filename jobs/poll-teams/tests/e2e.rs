@@ -1776,7 +1776,11 @@ mod config_checks {
         assert_eq!(kinds(&s).len(), 1);
         // Said once per run in the log, not at every lookup of the settings.
         let log = s.read("logs/poll-teams.log");
-        assert_eq!(log.matches("`poll-teams.graph` is deprecated").count(), 1, "{log}");
+        assert_eq!(
+            log.matches("`poll-teams.graph` is deprecated").count(),
+            1,
+            "{log}"
+        );
         let s = suite(&g, json!({}));
         let mut cfg: Value = serde_json::from_str(&s.read("config.json")).unwrap();
         cfg.as_object_mut().unwrap().remove("graph");
