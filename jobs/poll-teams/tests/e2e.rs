@@ -1856,4 +1856,52 @@ mod operator_outputs {
         );
         testkit::prom::promtool_check(&prom);
     }
+
+    #[test]
+    fn the_pending_count_follows_a_reader_taking_events_from_new() {
+        let g = FakeGraph::start();
+        g.add_message(CHAT, TRUSTED, "Robin", "<p>first</p>");
+        g.add_message(CHAT, TRUSTED, "Robin", "<p>second</p>");
+        let s = suite(&g, json!({}));
+        let new = s.path("state/inbox/teams/new");
+        // The inbox quiet for a minute, as between two cron runs.
+        let quiet = || {
+            let past = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+            std::fs::File::open(&new)
+                .unwrap()
+                .set_modified(past)
+                .unwrap();
+        };
+        let pending = |s: &testkit::Suite| -> (Value, Value) {
+            let st: Value = serde_json::from_str(&s.read("state/poll-teams.json")).unwrap();
+            (
+                st["facts"]["pending"].clone(),
+                st["data"]["delivery"]["pending_counted"]["count"].clone(),
+            )
+        };
+        run(&s, &[]).silent_success();
+        assert_eq!(
+            pending(&s),
+            (json!(2), Value::Null),
+            "just written: not kept"
+        );
+        quiet();
+        run(&s, &[]).silent_success();
+        assert_eq!(pending(&s), (json!(2), json!(2)), "quiet: counted and kept");
+        // A reader of the Maildir takes one event.
+        let first = std::fs::read_dir(&new).unwrap().next().unwrap().unwrap();
+        std::fs::rename(
+            first.path(),
+            s.path("state/inbox/teams/cur").join(first.file_name()),
+        )
+        .unwrap();
+        run(&s, &[]).silent_success();
+        assert_eq!(pending(&s).0, json!(1), "the change is seen at once");
+        quiet();
+        run(&s, &[]).silent_success();
+        assert_eq!(pending(&s), (json!(1), json!(1)));
+        g.add_message(CHAT, TRUSTED, "Robin", "<p>third</p>");
+        run(&s, &[]).silent_success();
+        assert_eq!(pending(&s).0, json!(2), "a new event is counted");
+    }
 }
