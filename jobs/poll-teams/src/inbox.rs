@@ -112,9 +112,14 @@ impl Inbox {
     }
 
     /// Create `tmp/`, `new/`, `cur/` (mode 0700) and remove leftovers in `tmp/` from a killed run.
+    /// A symbolic link in place of the inbox or one of them is refused: events are never
+    /// written through a link planted there.
     pub fn prepare(&self) -> Result<()> {
+        common::fsutil::refuse_symlinked_dir(&self.dir)?;
         for d in ["tmp", "new", "cur"] {
-            common::fsutil::ensure_private_dir(&self.dir.join(d))?;
+            let d = self.dir.join(d);
+            common::fsutil::refuse_symlinked_dir(&d)?;
+            common::fsutil::ensure_private_dir(&d)?;
         }
         if let Ok(entries) = std::fs::read_dir(self.dir.join("tmp")) {
             for e in entries.flatten() {
@@ -223,6 +228,7 @@ impl Inbox {
     /// Move an event from `new/` to `rejected/` with the reason beside it (`<name>.reason`).
     pub fn give_up(&self, name: &str, reason: &str) -> Result<()> {
         let dir = self.dir.join("rejected");
+        common::fsutil::refuse_symlinked_dir(&dir)?;
         common::fsutil::ensure_private_dir(&dir)?;
         common::fsutil::write_atomic(
             &dir.join(format!("{name}.reason")),
@@ -253,6 +259,7 @@ impl Inbox {
     /// Keep a copy of a denied message in `rejected/` (atomic).
     pub fn reject(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let dir = self.dir.join("rejected");
+        common::fsutil::refuse_symlinked_dir(&dir)?;
         common::fsutil::ensure_private_dir(&dir)?;
         common::fsutil::write_atomic(&dir.join(name), bytes)
     }
@@ -405,5 +412,21 @@ mod tests {
             ..settled
         };
         assert_eq!(ib.count_new(Some(moved)).unwrap().0, 3);
+    }
+
+    #[test]
+    fn a_symlink_planted_for_the_inbox_or_new_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let ib = Inbox::new(d.path().join("inbox"));
+        std::fs::create_dir_all(&ib.dir).unwrap();
+        std::os::unix::fs::symlink(outside.path(), ib.dir.join("new")).unwrap();
+        let e = ib.prepare().unwrap_err().to_string();
+        assert!(e.contains("symbolic link") && e.contains("new"), "{e}");
+
+        let linked = Inbox::new(d.path().join("linked"));
+        std::os::unix::fs::symlink(outside.path(), &linked.dir).unwrap();
+        assert!(linked.prepare().is_err());
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
     }
 }
