@@ -399,19 +399,20 @@ mod tests {
     fn a_wrong_value_is_named_by_its_key_and_another_jobs_file_is_refused() {
         let d = tempfile::tempdir().unwrap();
         let s = store(d.path(), 1);
-        std::fs::write(
-            &s.path,
+        let refused = |text: &str, says: &str| {
+            std::fs::write(&s.path, text).unwrap();
+            let m = s.load::<Data>(no_migrate).unwrap_err().to_string();
+            assert!(m.contains(says), "{m}");
+        };
+        refused(
             r#"{"schema_version":1,"job":"j","last_run":null,"last_success":null,"data":{"n":"seven"}}"#,
-        )
-        .unwrap();
-        let m = s.load::<Data>(no_migrate).unwrap_err().to_string();
-        assert!(m.contains("`data.n`"), "{m}");
-        std::fs::write(&s.path, r#"{"schema_version":1,"job":"other"}"#).unwrap();
-        let m = s.load::<Data>(no_migrate).unwrap_err().to_string();
-        assert!(m.contains("belongs to job `other`"), "{m}");
-        std::fs::write(&s.path, r#"{"job":"j"}"#).unwrap();
-        let m = s.load::<Data>(no_migrate).unwrap_err().to_string();
-        assert!(m.contains("no numeric `schema_version`"), "{m}");
+            "`data.n`",
+        );
+        refused(
+            r#"{"schema_version":1,"job":"other"}"#,
+            "belongs to job `other`",
+        );
+        refused(r#"{"job":"j"}"#, "no numeric `schema_version`");
     }
 
     #[test]
