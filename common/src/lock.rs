@@ -102,33 +102,47 @@ pub fn acquire(path: &Path, wait: Option<Duration>, me: &Holder) -> Result<JobLo
 
 /// Name the process holding the lock. The kernel knows the holder's pid (`/proc/locks`); the
 /// record in the file is written just after the lock is taken, so a run refused in that
-/// instant re-reads it briefly until it matches, rather than showing nothing or a stale one.
+/// instant re-reads both briefly until they match, rather than showing nothing or a stale
+/// record. `/proc/locks` is generated a few records per `read`, positionally, so a lock taken
+/// or released elsewhere between two reads can skip our line: it is read again each try.
 fn describe_holder(file: &File) -> String {
-    let owner = lock_owner_pid(file);
+    let (mut owner, mut record) = (None, None);
     for _ in 0..40 {
-        let mut s = String::new();
-        let mut f = file;
-        let _ = f
-            .seek(SeekFrom::Start(0))
-            .and_then(|_| f.read_to_string(&mut s));
-        if let Ok(h) = serde_json::from_str::<Holder>(s.trim())
-            && owner.is_none_or(|o| o == h.pid)
+        owner = lock_owner_pid(file).or(owner);
+        record = read_record(file);
+        if let (Some(pid), Some(h)) = (owner, &record)
+            && pid == h.pid
         {
-            return format!(
-                "pid {} since {} on {} ({})",
-                h.pid,
-                h.started_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                h.host,
-                h.argv.join(" ")
-            );
+            return describe(h);
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    match owner {
-        Some(pid) => format!("pid {pid} (its start time is not recorded yet)"),
-        None => "another process".into(),
+    match (owner, record) {
+        (Some(pid), _) => format!("pid {pid} (its start time is not recorded yet)"),
+        // No kernel view (a /proc without locks): trust a record whose process is running.
+        (None, Some(h)) if Path::new(&format!("/proc/{}", h.pid)).exists() => describe(&h),
+        _ => "another process".into(),
     }
+}
+
+fn read_record(file: &File) -> Option<Holder> {
+    let mut s = String::new();
+    let mut f = file;
+    f.seek(SeekFrom::Start(0))
+        .and_then(|_| f.read_to_string(&mut s))
+        .ok()?;
+    serde_json::from_str(s.trim()).ok()
+}
+
+fn describe(h: &Holder) -> String {
+    format!(
+        "pid {} since {} on {} ({})",
+        h.pid,
+        h.started_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        h.host,
+        h.argv.join(" ")
+    )
 }
 
 /// The pid holding a flock on `file`, from `/proc/locks` (Linux).
@@ -138,8 +152,14 @@ fn lock_owner_pid(file: &File) -> Option<u32> {
     let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
     let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
     let want = format!("{major:02x}:{minor:02x}:{ino}");
-    let text = std::fs::read_to_string("/proc/locks").ok()?;
-    text.lines().find_map(|line| {
+    // Read in large chunks (std's first read of an unsized file is a 32-byte probe, which
+    // makes the kernel produce one record per call and widens the window for a skip).
+    let mut text = Vec::with_capacity(64 << 10);
+    File::open("/proc/locks")
+        .ok()?
+        .read_to_end(&mut text)
+        .ok()?;
+    String::from_utf8_lossy(&text).lines().find_map(|line| {
         // 1: FLOCK  ADVISORY  WRITE 4242 08:01:1234567 0 EOF
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.get(1) == Some(&"FLOCK") && f.get(5) == Some(&want.as_str()) {
