@@ -77,14 +77,8 @@ pub fn acquire(path: &Path, wait: Option<Duration>, me: &Holder) -> Result<JobLo
             }
         }
     }
-    let (previous, old_len) = {
-        let mut s = String::new();
-        let mut f = &file;
-        let _ = f
-            .seek(SeekFrom::Start(0))
-            .and_then(|_| f.read_to_string(&mut s));
-        (serde_json::from_str::<Holder>(s.trim()).ok(), s.len())
-    };
+    let text = read_text(&file);
+    let (previous, old_len) = (parse_record(&text), text.len());
     // Overwrite in place, padded with spaces to the old length: truncating a file costs a
     // filesystem transaction on every run (a fifth of a no-op run's time on ext4 here), and
     // readers trim the record.
@@ -126,12 +120,22 @@ fn describe_holder(file: &File) -> String {
 }
 
 fn read_record(file: &File) -> Option<Holder> {
+    parse_record(&read_text(file))
+}
+
+/// The lock file's text (empty if unreadable).
+fn read_text(file: &File) -> String {
     let mut s = String::new();
     let mut f = file;
-    f.seek(SeekFrom::Start(0))
-        .and_then(|_| f.read_to_string(&mut s))
-        .ok()?;
-    serde_json::from_str(s.trim()).ok()
+    let _ = f
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| f.read_to_string(&mut s));
+    s
+}
+
+/// A holder record; readers trim it (it is padded in place, see [`acquire`]).
+fn parse_record(text: &str) -> Option<Holder> {
+    serde_json::from_str(text.trim()).ok()
 }
 
 fn describe(h: &Holder) -> String {
@@ -172,8 +176,7 @@ fn lock_owner_pid(file: &File) -> Option<u32> {
 
 /// Read the holder recorded in a lock file, whether or not the lock is held now.
 pub fn read_holder(path: &Path) -> Option<Holder> {
-    let s = std::fs::read_to_string(path).ok()?;
-    serde_json::from_str(s.trim()).ok()
+    parse_record(&std::fs::read_to_string(path).ok()?)
 }
 
 /// Whether the lock at `path` is held by some process right now.
