@@ -349,7 +349,9 @@ impl<D: Serialize + DeserializeOwned + Default> Ctx<D> {
 }
 
 /// Entry point of every job binary, called from the job's library (`pub fn main() -> ExitCode
-/// { common::main::<Job>() }`) so it is compiled there once.
+/// { common::main::<Job>() }`, which `src/main.rs` calls): the runtime is instantiated for the
+/// job there, once, and the binary only links; instantiated in the binary as well, the generic
+/// code was compiled twice (docs/BENCHMARKS.md, "Build").
 pub fn main<J: Job>() -> std::process::ExitCode {
     // First of all, so a signal that arrives while the run is still starting is a request to
     // stop, not the default action (killed with no record).

@@ -230,9 +230,7 @@ fn record_gauges(ctx: &mut Ctx<Data>) {
     ctx.metric_set("database_snapshots_stored", dbs as u64);
 }
 
-/// The binary's entry point (`src/main.rs` calls it). The runtime is instantiated for the job
-/// here, in the library, so the binary only links; instantiated in the binary as well, the
-/// generic code was compiled twice (docs/BENCHMARKS.md, "Build").
+/// The binary's entry point (`src/main.rs` calls it; why here: [`common::main`]).
 pub fn main() -> std::process::ExitCode {
     common::main::<BackupConfig>()
 }

@@ -161,9 +161,7 @@ pub fn parse_date_arg(s: &str) -> Result<NaiveDate> {
     })
 }
 
-/// The binary's entry point (`src/main.rs` calls it). The runtime is instantiated for the job
-/// here, in the library, so the binary only links; instantiated in the binary as well, the
-/// generic code was compiled twice (docs/BENCHMARKS.md, "Build").
+/// The binary's entry point (`src/main.rs` calls it; why here: [`common::main`]).
 pub fn main() -> std::process::ExitCode {
     common::main::<CompactMemory>()
 }

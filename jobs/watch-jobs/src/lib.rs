@@ -248,9 +248,7 @@ fn status(ctx: &mut Ctx<Data>, cfg: &Config) -> Result<Outcome> {
     Ok(Outcome::noop("status"))
 }
 
-/// The binary's entry point (`src/main.rs` calls it). The runtime is instantiated for the job
-/// here, in the library, so the binary only links; instantiated in the binary as well, the
-/// generic code was compiled twice (docs/BENCHMARKS.md, "Build").
+/// The binary's entry point (`src/main.rs` calls it; why here: [`common::main`]).
 pub fn main() -> std::process::ExitCode {
     common::main::<WatchJobs>()
 }
