@@ -123,6 +123,7 @@ type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
 /// A running server; stops when dropped.
 pub struct Server {
     pub addr: SocketAddr,
+    scheme: &'static str,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -139,11 +140,46 @@ impl Server {
         port: u16,
         handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
     ) -> std::io::Result<Server> {
+        Self::serve(port, None, Arc::new(handler))
+    }
+
+    /// Serve HTTPS on `127.0.0.1:<port>` with this certificate chain and private key (PEM):
+    /// for clients that must verify a private CA, such as an API server's.
+    pub fn start_tls(
+        port: u16,
+        cert_chain_pem: &[u8],
+        key_pem: &[u8],
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> std::io::Result<Server> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+        let certs = CertificateDer::pem_slice_iter(cert_chain_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(format!("certificate PEM: {e}")))?;
+        let key =
+            PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| bad(format!("key PEM: {e}")))?;
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| bad(e.to_string()))?;
+        Self::serve(port, Some(Arc::new(config)), Arc::new(handler))
+    }
+
+    fn serve(
+        port: u16,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        handler: Arc<Handler>,
+    ) -> std::io::Result<Server> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
-        let handler: Arc<Handler> = Arc::new(handler);
         let s2 = stop.clone();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let thread = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s2.load(Ordering::Relaxed) {
@@ -151,21 +187,54 @@ impl Server {
                 }
                 let Ok(conn) = conn else { continue };
                 let h = handler.clone();
+                let tls = tls.clone();
                 std::thread::spawn(move || {
-                    let _ = handle(conn, &*h);
+                    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+                    match tls {
+                        None => {
+                            let _ = handle(conn, &*h);
+                        }
+                        Some(cfg) => {
+                            let Ok(session) = rustls::ServerConnection::new(cfg) else {
+                                return;
+                            };
+                            let _ = handle(rustls::StreamOwned::new(session, conn), &*h);
+                        }
+                    }
                 });
             }
         });
         Ok(Server {
             addr,
+            scheme,
             stop,
             thread: Some(thread),
         })
     }
 
-    /// `http://127.0.0.1:<port>`
+    /// `http://127.0.0.1:<port>` (`https://` for [`Server::start_tls`]).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
+    }
+}
+
+/// A connection the server answers on: plain TCP or TLS over it.
+trait Conn: Read + Write {
+    /// End the connection (TLS: after its close_notify).
+    fn close(&mut self, how: Shutdown);
+}
+
+impl Conn for TcpStream {
+    fn close(&mut self, how: Shutdown) {
+        let _ = self.shutdown(how);
+    }
+}
+
+impl Conn for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn close(&mut self, how: Shutdown) {
+        self.conn.send_close_notify();
+        let _ = self.flush();
+        let _ = self.sock.shutdown(how);
     }
 }
 
@@ -179,9 +248,8 @@ impl Drop for Server {
     }
 }
 
-fn handle(conn: TcpStream, handler: &Handler) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut reader = BufReader::new(conn.try_clone()?);
+fn handle(conn: impl Conn, handler: &Handler) -> std::io::Result<()> {
+    let mut reader = BufReader::new(conn);
     let mut line = String::new();
     if reader.read_line(&mut line)? == 0 {
         return Ok(());
@@ -220,17 +288,17 @@ fn handle(conn: TcpStream, handler: &Handler) -> std::io::Result<()> {
         body,
     };
     let reply = handler(&req);
-    write_reply(conn, reply)
+    write_reply(reader.into_inner(), reply)
 }
 
-fn write_reply(mut conn: TcpStream, reply: Reply) -> std::io::Result<()> {
+fn write_reply(mut conn: impl Conn, reply: Reply) -> std::io::Result<()> {
     match reply {
         Reply::Delay(d, inner) => {
             std::thread::sleep(d);
             write_reply(conn, *inner)
         }
         Reply::Drop => {
-            let _ = conn.shutdown(Shutdown::Both);
+            conn.close(Shutdown::Both);
             Ok(())
         }
         Reply::Response {
@@ -241,7 +309,7 @@ fn write_reply(mut conn: TcpStream, reply: Reply) -> std::io::Result<()> {
             conn.write_all(&head(status, &headers, body.len()))?;
             conn.write_all(&body)?;
             conn.flush()?;
-            let _ = conn.shutdown(Shutdown::Write);
+            conn.close(Shutdown::Write);
             Ok(())
         }
         Reply::Truncated {
@@ -253,7 +321,7 @@ fn write_reply(mut conn: TcpStream, reply: Reply) -> std::io::Result<()> {
             conn.write_all(&head(status, &headers, body.len()))?;
             conn.write_all(&body[..keep.min(body.len())])?;
             conn.flush()?;
-            let _ = conn.shutdown(Shutdown::Both);
+            conn.close(Shutdown::Both);
             Ok(())
         }
     }

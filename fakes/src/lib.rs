@@ -4,6 +4,7 @@
 pub mod gateway;
 pub mod graph;
 pub mod http;
+pub mod kubernetes;
 pub mod model;
 pub mod webhook;
 
