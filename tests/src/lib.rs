@@ -10,6 +10,7 @@ use std::time::Duration;
 pub use fakes;
 
 pub mod gateway;
+pub mod kube;
 pub mod prom;
 pub mod suite;
 

@@ -223,6 +223,9 @@ pub struct Http {
     cfg: HttpConfig,
     deadline: Option<Instant>,
     stop: Option<crate::signals::StopFlag>,
+    /// Trust only these roots for `https://` instead of the platform's (a private CA, such
+    /// as a Kubernetes cluster's).
+    roots: Option<std::sync::Arc<Vec<ureq::tls::Certificate<'static>>>>,
 }
 
 /// Largest response body read (bigger ones are an error, never a silent truncation).
@@ -235,16 +238,39 @@ impl Http {
             cfg: cfg.clone(),
             deadline,
             stop: None,
+            roots: None,
         })
     }
 
+    /// Trust only the certificates of this PEM text for `https://` (a private CA, such as the
+    /// Kubernetes cluster's `ca.crt`); `Err` when it holds no certificate.
+    pub fn with_roots_pem(mut self, pem: &[u8]) -> Result<Http> {
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(pem) {
+            if let ureq::tls::PemItem::Certificate(c) =
+                item.map_err(|e| anyhow!("not PEM certificates: {e}"))?
+            {
+                certs.push(c);
+            }
+        }
+        if certs.is_empty() {
+            return Err(anyhow!("no certificate in the PEM text"));
+        }
+        self.roots = Some(std::sync::Arc::new(certs));
+        self.agent = std::cell::OnceCell::new();
+        Ok(self)
+    }
+
     /// The agent, built on first use. `https://` uses the platform's certificate verifier
-    /// (the system's roots, loaded only when a TLS connection is made).
+    /// (the system's roots, loaded only when a TLS connection is made), or only the roots
+    /// given to [`Http::with_roots_pem`].
     fn agent(&self) -> &ureq::Agent {
         self.agent.get_or_init(|| {
-            let tls = ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-                .build();
+            let roots = match &self.roots {
+                Some(certs) => ureq::tls::RootCerts::Specific(certs.clone()),
+                None => ureq::tls::RootCerts::PlatformVerifier,
+            };
+            let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
             ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .timeout_connect(Some(secs(self.cfg.connect_timeout_secs)))

@@ -11,6 +11,8 @@
 //! pass the zone, the grace and the clock).
 
 pub mod crontab;
+/// The Kubernetes client the CronJob source uses (its config type is part of this API).
+pub use kubernetes;
 pub mod source;
 pub mod verdict;
 

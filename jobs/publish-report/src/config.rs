@@ -112,6 +112,9 @@ pub struct Config {
     pub crontab: PathBuf,
     /// Read the crontab from this command's output instead (e.g. `["crontab", "-l"]`).
     pub crontab_command: Option<Vec<String>>,
+    /// On Kubernetes: read the schedules from the suite's CronJobs instead (a suspended
+    /// CronJob is a paused job); `{}` takes every default of a pod.
+    pub cronjobs: Option<schedule::kubernetes::CronJobSource>,
     /// Where `<period>.md`, `<period>.json` and `status.html` are written.
     pub reports_dir: PathBuf,
     /// Seconds after a due time before a job that has not run counts as overdue.
@@ -150,6 +153,7 @@ impl Default for Config {
             timezone: "UTC".into(),
             crontab: PathBuf::from("crontab"),
             crontab_command: None,
+            cronjobs: None,
             reports_dir: PathBuf::from("reports"),
             grace_secs: 900,
             grace_overrides: BTreeMap::new(),
@@ -186,6 +190,15 @@ impl Config {
         chrono::Duration::seconds(self.clock_skew_secs.min(MAX_CLOCK_SKEW_SECS) as i64)
     }
 
+    /// Where the schedules are read from: the CronJobs, else the command, else the file.
+    pub fn source(&self, paths: &common::Paths) -> schedule::CrontabSource {
+        match (&self.cronjobs, &self.crontab_command) {
+            (Some(k), _) => schedule::CrontabSource::CronJobs(k.clone()),
+            (None, Some(argv)) => schedule::CrontabSource::Command(argv.clone()),
+            (None, None) => schedule::CrontabSource::File(paths.resolve(&self.crontab)),
+        }
+    }
+
     /// Grace of `job` before a missed run counts as overdue.
     pub fn grace(&self, job: &str) -> chrono::Duration {
         let secs = *self.grace_overrides.get(job).unwrap_or(&self.grace_secs);
@@ -207,6 +220,15 @@ impl Config {
             return Err(config_error(format!(
                 "{f}: `publish-report.crontab_command`: must name a program (argv list, no shell)"
             )));
+        }
+        if let Some(k) = &self.cronjobs {
+            if self.crontab_command.is_some() {
+                return Err(config_error(format!(
+                    "{f}: `publish-report.cronjobs`: set either `cronjobs` (Kubernetes) or `crontab_command`, not both"
+                )));
+            }
+            k.validate("publish-report.cronjobs")
+                .map_err(|e| config_error(format!("{f}: {e}")))?;
         }
         self.validate_ranges(file)?;
         self.validate_jobs(file)?;

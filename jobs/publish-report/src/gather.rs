@@ -214,10 +214,7 @@ pub fn gather(
     let state_dir = &ctx.paths.state_dir;
     read_states(state_dir, &cfg.jobs, &mut g);
     read_controls(state_dir, &mut g);
-    let source = match &cfg.crontab_command {
-        Some(argv) => CrontabSource::Command(argv.clone()),
-        None => CrontabSource::File(ctx.paths.resolve(&cfg.crontab)),
-    };
+    let source = cfg.source(&ctx.paths);
     let names: Vec<&str> = contracts::registry::names().collect();
     match read_crontab(&source, "publish-report") {
         Ok(text) => g.crontab = Some(crate::cron::parse_crontab(&text, cfg.tz(), &names)),

@@ -38,6 +38,9 @@ pub struct Config {
     pub crontab: Option<PathBuf>,
     /// The command printing the installed crontab (argv, no shell) [default: `crontab -l`].
     pub crontab_command: Option<Vec<String>>,
+    /// On Kubernetes: read the schedules from the suite's CronJobs instead (a suspended
+    /// CronJob is a paused job); `{}` takes every default of a pod.
+    pub cronjobs: Option<schedule::kubernetes::CronJobSource>,
     /// IANA time zone cron evaluates the schedules in (a `CRON_TZ=` line overrides it for the
     /// lines after it).
     pub timezone: String,
@@ -56,6 +59,7 @@ impl Default for Config {
         Config {
             crontab: None,
             crontab_command: None,
+            cronjobs: None,
             timezone: "UTC".into(),
             grace_secs: BTreeMap::new(),
             critical_after_secs: 3600,
@@ -70,8 +74,12 @@ impl Config {
         self.timezone.parse().unwrap_or(Tz::UTC)
     }
 
-    /// Where the crontab is read from: the file if one is set, else the command.
+    /// Where the crontab is read from: the CronJobs, else the file if one is set, else the
+    /// command.
     pub fn source(&self, paths: &Paths) -> CrontabSource {
+        if let Some(k) = &self.cronjobs {
+            return CrontabSource::CronJobs(k.clone());
+        }
         match &self.crontab {
             Some(f) => CrontabSource::File(paths.resolve(f)),
             None => CrontabSource::Command(
@@ -129,6 +137,17 @@ pub fn validate(cfg: &Config, file: &Path) -> Result<()> {
                 "must name a program (argv list, no shell), e.g. [\"crontab\", \"-l\"]",
             ));
         }
+    }
+    if let Some(k) = &cfg.cronjobs {
+        if cfg.crontab.is_some() || cfg.crontab_command.is_some() {
+            return Err(bad(
+                file,
+                "cronjobs",
+                "set either `cronjobs` (Kubernetes), `crontab` or `crontab_command`, not two",
+            ));
+        }
+        k.validate("watch-jobs.cronjobs")
+            .map_err(|e| common::config_error(format!("{}: {e}", file.display())))?;
     }
     for (job, secs) in &cfg.grace_secs {
         if job == crate::NAME {

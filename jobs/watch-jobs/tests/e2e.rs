@@ -440,3 +440,80 @@ fn status_shows_the_check_now_and_writes_nothing() {
     assert_eq!(f.open.len(), 1);
     assert_eq!(f.open[0].job, "check-ratelimit");
 }
+
+/// On Kubernetes the schedules are the suite's CronJobs, read through the API with the pod's
+/// service account (the fake API server speaks HTTPS with its own CA, as a cluster does): a
+/// suspended CronJob is a paused job, recorded and never alerted; a CronJob's `timeZone`
+/// applies to it; a refused listing turns the check off with the API server's own words.
+#[test]
+fn the_schedules_come_from_the_cronjobs_and_a_suspended_one_is_paused() {
+    use testkit::fakes::kubernetes::FakeKube;
+    use testkit::kube::{cronjob_object, service_account_files};
+    let api = FakeKube::start("openclaw", "sa-token-5f8e2c1d9b7a4e3f");
+    api.set_cronjobs(&[
+        cronjob_object("check-ratelimit", "*/5 * * * *", None, false),
+        cronjob_object("backup-config", "17 * * * *", Some("Europe/Berlin"), false),
+        cronjob_object("compact-memory", "40 3 * * *", None, true),
+        cronjob_object("watch-jobs", "*/5 * * * *", None, false),
+    ]);
+    let s = suite(json!({"watch-jobs": {"crontab": null}}));
+    let sa = s.path("serviceaccount");
+    service_account_files(&sa, "sa-token-5f8e2c1d9b7a4e3f", "openclaw");
+    let mut cfg: Value = serde_json::from_str(&s.read("config.json")).unwrap();
+    cfg["watch-jobs"] = json!({"timezone": "UTC", "cronjobs": {
+        "api_url": api.url(),
+        "token_file": sa.join("token"),
+        "ca_file": sa.join("ca.crt")
+    }});
+    s.config(cfg);
+    ran(&s, "check-ratelimit", "2026-11-21T08:10:01Z", &[]);
+    ran(&s, "backup-config", "2026-11-21T07:17:00Z", &[]);
+    ran(&s, "compact-memory", "2026-11-18T03:40:00Z", &[]);
+    watch(&s, "2026-11-21T08:12:00Z", &[]).silent_success();
+    assert_eq!(status_of(&s, "check-ratelimit"), "ok");
+    assert_eq!(status_of(&s, "backup-config"), "ok");
+    assert_eq!(status_of(&s, "compact-memory"), "paused");
+    assert_eq!(status_of(&s, "poll-teams"), "unscheduled");
+    let asked = api.requests();
+    assert!(
+        asked.iter().all(
+            |r| r.starts_with("/apis/batch/v1/namespaces/openclaw/cronjobs?")
+                && r.contains("labelSelector=app.kubernetes.io%2Fpart-of%3Dagent-jobs")
+        ),
+        "{asked:?}"
+    );
+    // Days later: the suspended one is still paused, not overdue; resumed, it counts again.
+    watch(&s, "2026-11-24T08:12:00Z", &[]).code(0);
+    assert_eq!(status_of(&s, "compact-memory"), "paused");
+    assert!(!alerts(&s).contains("compact-memory"), "{}", alerts(&s));
+    assert!(api.set_suspend("agent-jobs-compact-memory", false));
+    watch(&s, "2026-11-24T08:13:00Z", &[]).code(0);
+    assert_ne!(status_of(&s, "compact-memory"), "paused");
+    // No RoleBinding: exit 1, the API server's message and what to grant; the token never shows.
+    api.forbid(true);
+    let r = watch(&s, "2026-11-24T08:14:00Z", &[]);
+    r.code(1)
+        .stderr_has("403")
+        .stderr_has("cannot list resource \"cronjobs\"")
+        .stderr_has("deploy/kubernetes/rbac.yaml");
+    let everything = format!(
+        "{}{}{}",
+        r.stderr,
+        s.log("watch-jobs"),
+        s.read("state/watch-jobs.json")
+    );
+    assert!(
+        !everything.contains("sa-token-5f8e2c1d9b7a4e3f"),
+        "{everything}"
+    );
+    // A CA that did not sign the server's certificate: refused, not trusted blindly.
+    api.forbid(false);
+    std::fs::write(
+        sa.join("ca.crt"),
+        include_str!("../../../fakes/tls/server.crt"),
+    )
+    .unwrap();
+    watch(&s, "2026-11-24T08:15:00Z", &[])
+        .code(1)
+        .stderr_has("cannot reach the Kubernetes API");
+}
