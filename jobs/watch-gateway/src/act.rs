@@ -237,6 +237,17 @@ pub fn restart(
     probe: &Probe,
 ) -> Result<StepEnd> {
     let cfg = run.cfg;
+    if !cfg.restarts() {
+        return Ok(StepEnd {
+            status: StepStatus::Skipped,
+            detail:
+                "left to the supervisor (restart_command and start_command are []): the kubelet's \
+                     liveness probe and restartPolicy restart the gateway"
+                    .into(),
+            restarted: true,
+            continue_now: false,
+        });
+    }
     let key = if id.starts_with("manual/") {
         format!("{id}/restart")
     } else {

@@ -27,6 +27,9 @@ pub struct Policy {
     pub flap_restarts: u32,
     pub flap_window: Duration,
     pub max_restarts_per_hour: u32,
+    /// watch-gateway restarts the gateway; false when `restart_command` and `start_command` are
+    /// both `[]`: a supervisor does (the kubelet on Kubernetes, systemd's `Restart=`).
+    pub restarts: bool,
 }
 
 /// What one probe means.
@@ -152,6 +155,7 @@ pub(crate) mod tests {
             flap_restarts: 3,
             flap_window: Duration::seconds(900),
             max_restarts_per_hour: 3,
+            restarts: true,
         }
     }
 

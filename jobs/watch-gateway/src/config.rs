@@ -55,7 +55,8 @@ pub struct Config {
     /// At most this many automatic restarts per hour; past it, halt until `resume`.
     pub max_restarts_per_hour: u32,
     /// Step 1 when the gateway answers HTTP (argv; a first element `openclaw` is the
-    /// `gateway` section's CLI).
+    /// `gateway` section's CLI). `[]` together with `start_command: []`: watch-gateway never
+    /// restarts the gateway, a supervisor does (the kubelet on Kubernetes).
     pub restart_command: Vec<String>,
     /// Step 1 when it does not: start it (`openclaw gateway run`) or a service manager's restart.
     pub start_command: Vec<String>,
@@ -119,6 +120,14 @@ impl Default for Config {
             history_len: 20,
             stuck: StuckConfig::default(),
         }
+    }
+}
+
+impl Config {
+    /// Whether watch-gateway restarts the gateway: not when `restart_command` and
+    /// `start_command` are both `[]` (a supervisor does: the kubelet on Kubernetes).
+    pub fn restarts(&self) -> bool {
+        !(self.restart_command.is_empty() && self.start_command.is_empty())
     }
 }
 
@@ -215,18 +224,20 @@ pub fn validate(cfg: &Config, paths: &Paths) -> Result<()> {
         1_000_000,
     )?;
     range_u64(paths, "history_len", cfg.history_len as u64, 1, 1000)?;
-    argv(
-        paths,
-        "restart_command",
-        &cfg.restart_command,
-        "[\"openclaw\", \"gateway\", \"restart\", \"--safe\", \"--json\"]",
-    )?;
-    argv(
-        paths,
-        "start_command",
-        &cfg.start_command,
-        "[\"openclaw\", \"gateway\", \"run\"] or [\"systemctl\", \"--user\", \"restart\", \"openclaw-gateway\"]",
-    )?;
+    if cfg.restarts() {
+        argv(
+            paths,
+            "restart_command",
+            &cfg.restart_command,
+            "[\"openclaw\", \"gateway\", \"restart\", \"--safe\", \"--json\"] (or [] with `start_command: []` when a supervisor such as the kubelet restarts the gateway)",
+        )?;
+        argv(
+            paths,
+            "start_command",
+            &cfg.start_command,
+            "[\"openclaw\", \"gateway\", \"run\"] or [\"systemctl\", \"--user\", \"restart\", \"openclaw-gateway\"] (or [] with `restart_command: []` when a supervisor such as the kubelet restarts the gateway)",
+        )?;
+    }
     argv(
         paths,
         "restore_command",
@@ -296,6 +307,19 @@ mod tests {
         };
         let e = validate(&c, &paths()).unwrap_err().to_string();
         assert!(e.contains("start_command") && e.contains("argv"), "{e}");
+        let c = Config {
+            start_command: vec![],
+            ..Default::default()
+        };
+        let e = validate(&c, &paths()).unwrap_err().to_string();
+        assert!(e.contains("start_command") && e.contains("kubelet"), "{e}");
+        let c = Config {
+            start_command: vec![],
+            restart_command: vec![],
+            ..Default::default()
+        };
+        validate(&c, &paths()).unwrap();
+        assert!(!c.restarts() && Config::default().restarts());
         let c = Config {
             max_restarts_per_hour: 0,
             ..Default::default()

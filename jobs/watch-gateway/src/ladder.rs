@@ -12,6 +12,11 @@
 //! ended, and after a (re)start not before the start-up grace is over, unless the process
 //! watch-gateway started has already died. Past `max_restarts_per_hour` automatic restarts
 //! the ladder halts until `watch-gateway resume`. In maintenance nothing is due.
+//!
+//! When a supervisor restarts the gateway (`restart_command` and `start_command` both `[]`:
+//! the kubelet on Kubernetes), level 1 restarts nothing and only gives the supervisor's restart
+//! its start-up grace, level 2 restores without restarting, and after the diagnosis the ladder
+//! holds: there is no retry and no budget to spend.
 
 use crate::classify::Policy;
 use crate::data::Incident;
@@ -107,6 +112,12 @@ fn next_step(s: &Situation<'_>, inc: &Incident, pol: &Policy) -> Plan {
         ));
     }
     let next = inc.level + 1;
+    if next >= 4 && !pol.restarts {
+        return Plan::Hold(
+            "restarts are the supervisor's (restart_command and start_command are []): waiting for the gateway"
+                .into(),
+        );
+    }
     if restarts(next) && s.restarts_used >= pol.max_restarts_per_hour as usize {
         return Plan::Halt;
     }
@@ -220,6 +231,23 @@ mod tests {
         s.halted = false;
         s.restarts_used = 0;
         assert_eq!(plan(&s, &pol()), Plan::Step(4));
+    }
+
+    #[test]
+    fn with_a_supervisor_the_ladder_holds_after_the_diagnosis() {
+        let p = Policy {
+            restarts: false,
+            ..pol()
+        };
+        let inc = after(3, 0);
+        let s = sit(Some("down"), Some(&inc), 3600);
+        match plan(&s, &p) {
+            Plan::Hold(why) => assert!(why.contains("supervisor"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(plan(&s, &pol()), Plan::Step(4));
+        let inc = after(0, 0);
+        assert_eq!(plan(&sit(Some("down"), Some(&inc), 31), &p), Plan::Step(1));
     }
 
     #[test]

@@ -203,6 +203,7 @@ pub fn policy(cfg: &Config) -> Policy {
         flap_restarts: cfg.flap_restarts,
         flap_window: s(cfg.flap_window_secs),
         max_restarts_per_hour: cfg.max_restarts_per_hour,
+        restarts: cfg.restarts(),
     }
 }
 

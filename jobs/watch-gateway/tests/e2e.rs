@@ -390,6 +390,64 @@ fn escalation_then_budget_halt_then_resume() {
     assert!(g.alerts().contains("recovered after 930s"));
 }
 
+/// On Kubernetes the kubelet restarts the gateway (`restart_command` and `start_command` both
+/// `[]`): watch-gateway runs no restart and counts none, gives the kubelet's restart its
+/// start-up grace, restores a broken config without restarting, diagnoses and alerts once, then
+/// holds (no retries, no budget to trip, no critical "stopped restarting" alert) until the
+/// gateway is back, when one recovery message follows.
+#[test]
+fn with_the_kubelet_restarting_only_restore_diagnose_and_one_alert() {
+    let g = Gw::new(json!({"restart_command": [], "start_command": [], "stop_hung": false}));
+    g.s.write("config-bad", "");
+    g.run(0, &[]).code(0); // opens the incident
+    g.run(31, &[]).code(0); // step 1: left to the kubelet, its start-up grace begins
+    let d = g.data();
+    let step1 = &d["incident"]["steps"][0];
+    assert_eq!(step1["status"], "skipped", "{d}");
+    assert!(
+        step1["detail"]
+            .as_str()
+            .unwrap()
+            .contains("left to the supervisor"),
+        "{d}"
+    );
+    g.run(60, &[]).code(0); // within the grace: nothing
+    assert_eq!(g.data()["incident"]["level"], 1);
+    g.run(92, &[]).code(0); // step 2: the config is bad → restore, no restart; step 3 next window
+    let acts = g.actions();
+    assert_eq!(acts.len(), 1, "{acts:?}");
+    assert!(acts[0].ends_with("2-config restore"), "{acts:?}");
+    for t in [160, 200, 400, 1200, 4000] {
+        g.run(t, &[]).code(0);
+    }
+    let d = g.data();
+    assert_eq!(
+        d["incident"]["level"], 3,
+        "no retry after the diagnosis: {d}"
+    );
+    let st = g.s.state(JOB);
+    assert_eq!(st["facts"]["restarts_total"], 0, "{st}");
+    assert!(st["facts"]["halted"].is_null(), "{st}");
+    let alerts = g.alerts();
+    assert_eq!(alerts.matches("still down after").count(), 1, "{alerts}");
+    assert!(!alerts.contains("stopped restarting"), "{alerts}");
+    assert_eq!(
+        g.actions().len(),
+        1,
+        "nothing but the restore ran: {:?}",
+        g.actions()
+    );
+    g.up(true);
+    g.run(4100, &[]).code(0);
+    assert!(g.data()["incident"].is_null());
+    assert_eq!(
+        g.alerts().matches("recovered after").count(),
+        1,
+        "{}",
+        g.alerts()
+    );
+}
+
 #[test]
 fn planned_maintenance_holds_recovery_until_it_ends() {
     let g = Gw::new(json!({}));
