@@ -59,7 +59,7 @@ pub fn resolve_secret(
                     path.display()
                 ))
             })?;
-            if meta.permissions().mode() & 0o077 != 0 {
+            if meta.permissions().mode() & 0o077 != 0 && !kubelet_secret_volume(&path, &meta) {
                 log::warn!(
                     "secret file {} (`{key}_file`) is readable by group or others: run chmod 600 {}",
                     path.display(),
@@ -83,6 +83,18 @@ pub fn resolve_secret(
         }
         (None, None) => Ok(None),
     }
+}
+
+/// A file of a Kubernetes Secret volume (`<key>` → `..data/<key>`, on the pod's own tmpfs),
+/// readable by no one but its owner (root) and the pod's `fsGroup`: the kubelet gives a
+/// Secret's files mode `defaultMode | 0440` when the pod has an `fsGroup` (the only way a
+/// non-root container reads them), so group-readable is the safe shape there, not a leak.
+/// World-readable is still warned about (the volume's `defaultMode` should be 0400).
+fn kubelet_secret_volume(path: &Path, meta: &std::fs::Metadata) -> bool {
+    let is_link = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink());
+    meta.permissions().mode() & 0o007 == 0
+        && is_link(path)
+        && path.parent().is_some_and(|d| is_link(&d.join("..data")))
 }
 
 /// Resolve a configured path: `~/x` against `$HOME`, relative paths against the root.
@@ -125,5 +137,37 @@ mod tests {
             .unwrap();
         assert_eq!(s.expose(), "pa55word-xyz");
         assert_eq!(format!("{s:?}"), "Secret([REDACTED])");
+    }
+
+    #[test]
+    fn a_kubelet_secret_volume_is_group_readable_by_design() {
+        use std::os::unix::fs::symlink;
+        let d = tempfile::tempdir().unwrap();
+        // the kubelet's atomic writer: ..<timestamp>/<key>, ..data -> ..<timestamp>, <key> -> ..data/<key>
+        let ts = d.path().join("..2026_12_01_08_00_00.000000001");
+        std::fs::create_dir(&ts).unwrap();
+        std::fs::write(ts.join("pw"), "s3cret-from-a-secret").unwrap();
+        symlink("..2026_12_01_08_00_00.000000001", d.path().join("..data")).unwrap();
+        symlink("..data/pw", d.path().join("pw")).unwrap();
+        let pw = d.path().join("pw");
+        let mode = |m: u32| {
+            std::fs::set_permissions(ts.join("pw"), std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        let meta = |p: &Path| std::fs::metadata(p).unwrap();
+        mode(0o440);
+        assert!(kubelet_secret_volume(&pw, &meta(&pw)));
+        mode(0o644);
+        assert!(
+            !kubelet_secret_volume(&pw, &meta(&pw)),
+            "world-readable is still a finding"
+        );
+        mode(0o440);
+        let plain = d.path().join("plain");
+        std::fs::write(&plain, "x").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(
+            !kubelet_secret_volume(&plain, &meta(&plain)),
+            "a plain file on a host"
+        );
     }
 }
