@@ -549,7 +549,17 @@ fn run_inner<J: Job>(common: CommonArgs, args: J::Args, argv: Vec<String>) -> Re
     let textfile = (!common.dry_run && mode == Mode::Run && !common.check_config)
         .then(|| runtime.textfile_dir.clone())
         .flatten()
-        .map(|d| paths.resolve(&d));
+        .map(|d| {
+            let dir = paths.resolve(&d);
+            // A directory under the root is the suite's own (on Kubernetes, `metrics` on its
+            // volume, read by the overlay's node_exporter): created when missing, readable by
+            // others. A directory elsewhere is node_exporter's and must exist (a typo there
+            // should be a warning, not a new directory).
+            if d.is_relative() && !d.starts_with("~") {
+                let _ = crate::fsutil::ensure_dir_durable(&dir, 0o755);
+            }
+            dir
+        });
     let early = EarlyEnd {
         pinger: &pinger,
         textfile: textfile.as_deref(),

@@ -240,6 +240,29 @@ fn the_textfile_is_written_every_run_and_parses() {
     promtool_check(&prom);
 }
 
+/// A textfile directory under the root is the suite's own (on Kubernetes, `metrics` on the
+/// suite's volume): created when missing, readable by a node_exporter of another user. One
+/// elsewhere must exist: its absence is warned about, nothing is created.
+#[test]
+fn a_textfile_dir_under_the_root_is_created_one_elsewhere_is_not() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Suite::new();
+    s.config(json!({"runtime": {"textfile_dir": "metrics"}}));
+    s.run(bin(), &[]).silent_success();
+    assert!(s.path("metrics/agent_jobs_sample_job.prom").is_file());
+    let mode = std::fs::metadata(s.path("metrics"))
+        .expect("metrics dir")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o755);
+    let elsewhere = s.path("not-there/textfile");
+    s.config(json!({"runtime": {"textfile_dir": elsewhere}}));
+    s.run(bin(), &[])
+        .code(0)
+        .stderr_has("cannot write the metrics textfile");
+    assert!(!s.path("not-there").exists());
+}
+
 #[test]
 fn json_logs_and_check_config_json() {
     let s = Suite::new();
