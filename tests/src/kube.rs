@@ -364,3 +364,396 @@ mod tests {
         assert!(by("watch-jobs").reads_schedules && !check.reads_schedules);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Checking the manifests without a cluster: render, validate, run each pod template in podman.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repository root")
+        .to_path_buf()
+}
+
+/// The Kubernetes version the rendered objects are validated against (the kubectl CI installs).
+pub const KUBERNETES_VERSION: &str = "1.32.0";
+
+/// Whether `argv` runs and exits 0 (quietly).
+pub fn runs(argv: &[&str]) -> bool {
+    Command::new(argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `true` when the tools `what` names are there; otherwise `false` after printing `SKIPPED`,
+/// or a panic when `require_var` is set to 1 (CI sets it: nothing real is skipped there).
+pub fn have(test: &str, what: &str, ok: bool, require_var: &str) -> bool {
+    if ok {
+        return true;
+    }
+    if std::env::var(require_var).as_deref() == Ok("1") {
+        panic!("{test}: {what} is required ({require_var}=1) but not available");
+    }
+    eprintln!("SKIPPED {test}: {what} not available");
+    false
+}
+
+/// kubectl (for `kubectl kustomize`), Python's YAML module and kubernetes-validate.
+pub fn kubernetes_tools(test: &str) -> bool {
+    have(
+        test,
+        "kubectl, python3 with PyYAML and kubernetes-validate",
+        runs(&["kubectl", "version", "--client"])
+            && runs(&["python3", "-c", "import yaml"])
+            && runs(&["kubernetes-validate", "--version"]),
+        "AGENT_JOBS_REQUIRE_KUBERNETES",
+    )
+}
+
+/// `kubectl kustomize DIR` as text, panicking with kubectl's message.
+pub fn kustomize(dir: &Path) -> String {
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .expect("run kubectl");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("kustomize output is UTF-8")
+}
+
+/// A multi-document YAML text as JSON values (YAML 1.1 as Kubernetes reads it, through PyYAML).
+pub fn yaml_docs(text: &str) -> Vec<Value> {
+    use std::io::Write;
+    let mut c = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, json, yaml; json.dump([d for d in yaml.safe_load_all(sys.stdin) if d is not None], sys.stdout)",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run python3");
+    c.stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write YAML");
+    let out = c.wait_with_output().expect("python3");
+    assert!(
+        out.status.success(),
+        "YAML does not parse:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON from python3")
+}
+
+/// `kubernetes-validate --strict -k <version>` of a YAML file: (passed, its output).
+pub fn validate(file: &Path) -> (bool, String) {
+    let out = Command::new("kubernetes-validate")
+        .args(["--strict", "--no-warn", "-k", KUBERNETES_VERSION])
+        .arg(file)
+        .output()
+        .expect("run kubernetes-validate");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Write a Secret volume as the kubelet lays it out: the files in `..<timestamp>/`, `..data`
+/// pointing at it, each key a link to `..data/<key>`; files owned by root, group `gid` (the
+/// pod's fsGroup) and mode `defaultMode | 0440`.
+pub fn secret_volume(dir: &Path, files: &[(&str, &str)], default_mode: u32, gid: u32) {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let ts = "..2026_12_01_08_00_00.000000001";
+    std::fs::create_dir_all(dir.join(ts)).expect("mkdir secret volume");
+    for (k, v) in files {
+        let p = dir.join(ts).join(k);
+        std::fs::write(&p, v).expect("write secret file");
+        std::os::unix::fs::lchown(&p, Some(0), Some(gid)).expect("chown secret file");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(default_mode | 0o440))
+            .expect("chmod secret file");
+        symlink(format!("..data/{k}"), dir.join(k)).expect("link secret key");
+    }
+    symlink(ts, dir.join("..data")).expect("link ..data");
+}
+
+/// What stands behind a pod's volumes when it runs in podman.
+#[derive(Debug, Default, Clone)]
+pub struct Volumes {
+    /// PersistentVolumeClaim name → host directory.
+    pub claims: Vec<(String, PathBuf)>,
+    /// ConfigMap name → host directory (its keys as files).
+    pub config_maps: Vec<(String, PathBuf)>,
+    /// Secret name → host directory ([`secret_volume`]).
+    pub secrets: Vec<(String, PathBuf)>,
+    /// The service account files (token, ca.crt, namespace) and the API server's address
+    /// (`KUBERNETES_SERVICE_HOST`, `KUBERNETES_SERVICE_PORT`), for pods that mount a token.
+    pub service_account: Option<(PathBuf, String, u16)>,
+}
+
+fn lookup<'a>(list: &'a [(String, PathBuf)], name: &str, what: &str) -> Result<&'a Path, String> {
+    list.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, p)| p.as_path())
+        .ok_or_else(|| format!("no host directory for {what} {name}"))
+}
+
+fn only_keys(v: &Value, allowed: &[&str], what: &str) -> Result<(), String> {
+    if let Some(m) = v.as_object() {
+        for k in m.keys() {
+            if !allowed.contains(&k.as_str()) {
+                return Err(format!(
+                    "{what} has `{k}`, which the podman translation does not carry over: teach it (tests/src/kube.rs) before using it"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `podman run` arguments (after `podman <global flags>`) that run this CronJob's pod
+/// template as the kubelet would: the container's image, command, args and env; the pod's user,
+/// group and fsGroup; the container's read-only root, dropped capabilities, no privilege
+/// escalation and memory/CPU limits; every volume mount with its volume (PVCs, ConfigMap and
+/// Secret from `volumes`, emptyDir as a tmpfs of its size limit); the service account token
+/// where the pod mounts one. A field of the pod or container that this does not translate is an
+/// error, so a manifest cannot gain a setting that the test silently drops.
+///
+/// What is the test's, not the manifest's: `--network host` (the fake services and the real
+/// gateway listen on the host's loopback), `--rm`, the container's name, and the ulimits podman
+/// needs on these machines (see [`podman`]).
+pub fn pod_run_args(cronjob: &Value, volumes: &Volumes, name: &str) -> Result<Vec<String>, String> {
+    let pod = cronjob
+        .pointer("/spec/jobTemplate/spec/template/spec")
+        .ok_or("no spec.jobTemplate.spec.template.spec")?;
+    only_keys(
+        pod,
+        &[
+            "restartPolicy",
+            "serviceAccountName",
+            "automountServiceAccountToken",
+            "securityContext",
+            "affinity",
+            "containers",
+            "volumes",
+        ],
+        "the pod spec",
+    )?;
+    let containers = pod["containers"].as_array().ok_or("no containers")?;
+    let [c] = containers.as_slice() else {
+        return Err(format!(
+            "{} containers: the translation runs one",
+            containers.len()
+        ));
+    };
+    only_keys(
+        c,
+        &[
+            "name",
+            "image",
+            "imagePullPolicy",
+            "command",
+            "args",
+            "env",
+            "resources",
+            "securityContext",
+            "volumeMounts",
+        ],
+        "the container",
+    )?;
+    let mut a: Vec<String> = vec!["run".into(), "--rm".into(), "--name".into(), name.into()];
+    a.extend(["--network", "host"].map(String::from));
+    a.extend(
+        [
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ]
+        .map(String::from),
+    );
+    // The pod's security context.
+    let psc = &pod["securityContext"];
+    only_keys(
+        psc,
+        &[
+            "runAsNonRoot",
+            "runAsUser",
+            "runAsGroup",
+            "fsGroup",
+            "fsGroupChangePolicy",
+            "seccompProfile",
+        ],
+        "the pod's securityContext",
+    )?;
+    let uid = psc["runAsUser"].as_u64().ok_or("no runAsUser")?;
+    let gid = psc["runAsGroup"].as_u64().ok_or("no runAsGroup")?;
+    if psc["runAsNonRoot"] == Value::Bool(true) && uid == 0 {
+        return Err("runAsNonRoot with runAsUser 0".into());
+    }
+    a.push(format!("--user={uid}:{gid}"));
+    if let Some(fs) = psc["fsGroup"].as_u64() {
+        a.push(format!("--group-add={fs}"));
+    }
+    match psc.pointer("/seccompProfile/type").and_then(Value::as_str) {
+        None | Some("RuntimeDefault") => {} // podman's default profile
+        Some(other) => return Err(format!("seccompProfile {other} is not translated")),
+    }
+    // The container's security context.
+    let csc = &c["securityContext"];
+    only_keys(
+        csc,
+        &[
+            "allowPrivilegeEscalation",
+            "readOnlyRootFilesystem",
+            "capabilities",
+        ],
+        "the container's securityContext",
+    )?;
+    if csc["readOnlyRootFilesystem"] == Value::Bool(true) {
+        // Only what the pod mounts is writable: no tmpfs on /tmp, /var/tmp, /run unless mounted.
+        a.extend(["--read-only", "--read-only-tmpfs=false"].map(String::from));
+    }
+    if csc["allowPrivilegeEscalation"] == Value::Bool(false) {
+        a.push("--security-opt=no-new-privileges".into());
+    }
+    if let Some(drop) = csc.pointer("/capabilities/drop").and_then(Value::as_array) {
+        for d in drop {
+            a.push(format!(
+                "--cap-drop={}",
+                d.as_str().unwrap_or("").to_ascii_lowercase()
+            ));
+        }
+    }
+    if let Some(mem) = c
+        .pointer("/resources/limits/memory")
+        .and_then(Value::as_str)
+    {
+        a.push(format!(
+            "--memory={}",
+            mem.replace("Mi", "m").replace("Gi", "g")
+        ));
+    }
+    if let Some(cpu) = c.pointer("/resources/limits/cpu").and_then(Value::as_str) {
+        let cpus = match cpu.strip_suffix('m') {
+            Some(milli) => milli.parse::<f64>().map_err(|e| e.to_string())? / 1000.0,
+            None => cpu.parse::<f64>().map_err(|e| e.to_string())?,
+        };
+        a.push(format!("--cpus={cpus}"));
+    }
+    // Environment: the container's, plus what the kubelet adds for a pod with a token.
+    for e in c["env"].as_array().into_iter().flatten() {
+        only_keys(e, &["name", "value"], "an env entry")?;
+        a.push(format!(
+            "--env={}={}",
+            e["name"].as_str().ok_or("env without name")?,
+            e["value"].as_str().ok_or("env without value")?
+        ));
+    }
+    // Volumes.
+    let vols = pod["volumes"].as_array().cloned().unwrap_or_default();
+    for m in c["volumeMounts"].as_array().into_iter().flatten() {
+        only_keys(m, &["name", "mountPath", "readOnly"], "a volumeMount")?;
+        let vname = m["name"].as_str().ok_or("mount without name")?;
+        let path = m["mountPath"].as_str().ok_or("mount without path")?;
+        let ro = m["readOnly"] == Value::Bool(true);
+        let v = vols
+            .iter()
+            .find(|v| v["name"] == vname)
+            .ok_or_else(|| format!("mount {vname} has no volume"))?;
+        let host = if let Some(claim) = v.pointer("/persistentVolumeClaim/claimName") {
+            lookup(&volumes.claims, claim.as_str().unwrap_or(""), "claim")?
+        } else if let Some(cm) = v.pointer("/configMap/name") {
+            lookup(&volumes.config_maps, cm.as_str().unwrap_or(""), "ConfigMap")?
+        } else if let Some(s) = v.pointer("/secret/secretName") {
+            lookup(&volumes.secrets, s.as_str().unwrap_or(""), "Secret")?
+        } else if let Some(ed) = v.get("emptyDir") {
+            let size = ed["sizeLimit"]
+                .as_str()
+                .unwrap_or("64Mi")
+                .replace("Mi", "m");
+            a.push(format!("--tmpfs={path}:rw,size={size},mode=1777"));
+            continue;
+        } else {
+            return Err(format!(
+                "volume {vname}: only PVCs, ConfigMaps, Secrets and emptyDirs are translated"
+            ));
+        };
+        a.push(format!(
+            "--volume={}:{path}{}",
+            host.display(),
+            if ro { ":ro" } else { "" }
+        ));
+    }
+    if pod["automountServiceAccountToken"] == Value::Bool(true) {
+        let (dir, host, port) = volumes
+            .service_account
+            .as_ref()
+            .ok_or("the pod mounts a service account token: give Volumes.service_account")?;
+        a.push(format!(
+            "--volume={}:/var/run/secrets/kubernetes.io/serviceaccount:ro",
+            dir.display()
+        ));
+        a.push(format!("--env=KUBERNETES_SERVICE_HOST={host}"));
+        a.push(format!("--env=KUBERNETES_SERVICE_PORT={port}"));
+    }
+    // The image and its command.
+    let command: Vec<&str> = c["command"]
+        .as_array()
+        .ok_or("no command")?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    a.push(format!(
+        "--entrypoint={}",
+        serde_json::to_string(&command).map_err(|e| e.to_string())?
+    ));
+    a.push(c["image"].as_str().ok_or("no image")?.into());
+    a.extend(
+        c["args"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(String::from),
+    );
+    Ok(a)
+}
+
+/// `podman` with the global flags these machines need: runc (crun fails on the hybrid cgroup
+/// layout) and the cgroupfs manager (no systemd).
+pub fn podman() -> Command {
+    let mut c = Command::new("podman");
+    c.args(["--runtime", "runc", "--cgroup-manager", "cgroupfs"]);
+    c
+}
+
+/// Whether podman can run a container here (and we are root, who can give the volumes the
+/// pod's owners).
+pub fn podman_works() -> bool {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    root && runs(&["podman", "--version"]) && runs(&["runc", "--version"])
+}
