@@ -360,6 +360,68 @@ mod report {
         assert!(hook.received().is_empty());
     }
 
+    /// On Kubernetes the schedules are the suite's CronJobs (`cronjobs`): a suspended CronJob
+    /// is *paused* in the report, as a commented-out crontab line is; `cronjobs` and
+    /// `crontab_command` together are refused naming the key.
+    #[test]
+    fn a_suspended_cronjob_is_paused_in_the_report() {
+        use testkit::fakes::kubernetes::FakeKube;
+        use testkit::kube::{cronjob_object, service_account_files};
+        let api = FakeKube::start("openclaw", "sa-token-6a1b2c3d4e5f");
+        api.set_cronjobs(&[
+            cronjob_object("check-ratelimit", "*/5 * * * *", None, false),
+            cronjob_object("backup-config", "17 * * * *", None, true),
+            cronjob_object("publish-report", "5 7 * * *", Some("Europe/Berlin"), false),
+        ]);
+        let s = Suite::new();
+        let sa = s.path("serviceaccount");
+        service_account_files(&sa, "sa-token-6a1b2c3d4e5f", "openclaw");
+        let cronjobs = json!({"api_url": api.url(), "token_file": sa.join("token"), "ca_file": sa.join("ca.crt")});
+        s.config(json!({"publish-report": {"cronjobs": cronjobs}}));
+        let now = Utc::now();
+        write_state(
+            &s,
+            "check-ratelimit",
+            &job_state(
+                "check-ratelimit",
+                Some((now - Duration::seconds(40), "ok", None)),
+                5,
+            ),
+        );
+        write_state(
+            &s,
+            "backup-config",
+            &job_state(
+                "backup-config",
+                Some((now - Duration::days(3), "ok", None)),
+                5,
+            ),
+        );
+        let run = s.run(bin(), &["--print"]);
+        run.code(0)
+            .stdout_has("| backup-config | ⏸️ paused |")
+            .stdout_has("| check-ratelimit | ✅");
+        assert!(
+            !run.stdout.contains("sa-token-6a1b2c3d4e5f"),
+            "{}",
+            run.stdout
+        );
+        assert_eq!(api.requests().len(), 1, "{:?}", api.requests());
+        api.set_suspend("agent-jobs-backup-config", false);
+        let run = s.run(bin(), &["--print"]);
+        assert!(
+            !run.stdout.contains("| backup-config | ⏸️ paused |"),
+            "{}",
+            run.stdout
+        );
+        s.config(
+            json!({"publish-report": {"cronjobs": cronjobs, "crontab_command": ["crontab", "-l"]}}),
+        );
+        s.run(bin(), &["--print"])
+            .code(78)
+            .stderr_has("publish-report.cronjobs");
+    }
+
     /// Config mistakes name the key and exit 78.
     #[test]
     fn config_errors_name_the_key() {
