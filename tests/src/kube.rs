@@ -19,8 +19,10 @@
 
 /// Where the suite's root (state, logs, reports, metrics) is mounted: its own PVC.
 pub const ROOT: &str = "/var/lib/agent-jobs";
-/// The config file (the ConfigMap `agent-jobs-config`).
-pub const CONFIG: &str = "/etc/agent-jobs/config/config.json";
+/// The config file: the ConfigMap `agent-jobs-config`'s key mounted (`subPath`) where the jobs
+/// look for it, `<root>/config.json`, so that the commands jobs start for each other
+/// (poll-teams' `/jobs restore`, watch-gateway's `backup-config restore`) find it too.
+pub const CONFIG: &str = "/var/lib/agent-jobs/config.json";
 /// The gateway's state directory (OpenClaw's PVC, where its own pod mounts it).
 pub const GATEWAY_STATE: &str = "/home/node/.openclaw";
 /// The CronJobs' zone unless patched.
@@ -201,7 +203,8 @@ spec:
                 - name: openclaw-home
                   mountPath: {gateway_state}
                 - name: config
-                  mountPath: /etc/agent-jobs/config
+                  mountPath: {config}
+                  subPath: config.json
                   readOnly: true
                 - name: secrets
                   mountPath: /etc/agent-jobs/secrets
@@ -236,13 +239,8 @@ pub fn render_cronjobs() -> Result<String, String> {
          # generator (tests/src/kube.rs), or patch these in your own overlay.\n",
     );
     for p in plans()? {
-        let args: Vec<String> = ["--config", CONFIG]
-            .iter()
-            .map(|s| s.to_string())
-            .chain(p.args.iter().cloned())
-            .map(|a| q(&a))
-            .collect();
-        let fields: [(&str, String); 14] = [
+        let args: Vec<String> = p.args.iter().map(|a| q(a)).collect();
+        let fields: [(&str, String); 15] = [
             ("job", p.job.clone()),
             ("about", p.about.clone()),
             ("schedule", q(&p.schedule)),
@@ -265,6 +263,7 @@ pub fn render_cronjobs() -> Result<String, String> {
             ("root", ROOT.into()),
             ("memory", p.memory_limit.into()),
             ("gateway_state", GATEWAY_STATE.into()),
+            ("config", CONFIG.into()),
         ];
         let mut doc = TEMPLATE.to_string();
         for (k, v) in &fields {
@@ -299,7 +298,7 @@ pub fn cronjob_object(
         "jobTemplate": {"spec": {"template": {"spec": {
             "restartPolicy": "Never",
             "containers": [{"name": "job", "image": IMAGE,
-                "command": [format!("/usr/local/bin/{job}")], "args": ["--config", CONFIG]}]
+                "command": [format!("/usr/local/bin/{job}")]}]
         }}}}
     });
     if let Some(z) = time_zone {
@@ -673,7 +672,11 @@ pub fn pod_run_args(cronjob: &Value, volumes: &Volumes, name: &str) -> Result<Ve
     // Volumes.
     let vols = pod["volumes"].as_array().cloned().unwrap_or_default();
     for m in c["volumeMounts"].as_array().into_iter().flatten() {
-        only_keys(m, &["name", "mountPath", "readOnly"], "a volumeMount")?;
+        only_keys(
+            m,
+            &["name", "mountPath", "subPath", "readOnly"],
+            "a volumeMount",
+        )?;
         let vname = m["name"].as_str().ok_or("mount without name")?;
         let path = m["mountPath"].as_str().ok_or("mount without path")?;
         let ro = m["readOnly"] == Value::Bool(true);
@@ -698,6 +701,10 @@ pub fn pod_run_args(cronjob: &Value, volumes: &Volumes, name: &str) -> Result<Ve
             return Err(format!(
                 "volume {vname}: only PVCs, ConfigMaps, Secrets and emptyDirs are translated"
             ));
+        };
+        let host = match m["subPath"].as_str() {
+            Some(sub) => host.join(sub),
+            None => host.to_path_buf(),
         };
         a.push(format!(
             "--volume={}:{path}{}",
